@@ -1,0 +1,116 @@
+/**
+ * Host-side tensors: what checkpoint readers produce and what the model code consumes.
+ * float16 / bfloat16 data are kept as raw Uint16Array bits until converted with `toFloat32`.
+ */
+export type DType =
+  | 'float32' | 'float64' | 'float16' | 'bfloat16'
+  | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export type TensorData =
+  | Float32Array | Float64Array | Uint16Array
+  | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  data: TensorData;
+}
+
+/** An ordered name → tensor map, as in a torch state_dict. */
+export type StateDict = Map<string, HostTensor>;
+
+export const BYTES_PER_ELEMENT: Record<DType, number> = {
+  float32: 4, float64: 8, float16: 2, bfloat16: 2,
+  int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+};
+
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function shapeToString(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function float32Tensor(shape: number[], data?: Float32Array): HostTensor {
+  const n = numel(shape);
+  const d = data ?? new Float32Array(n);
+  if (d.length !== n) throw new RangeError(`float32Tensor: ${d.length} values for shape ${shapeToString(shape)}`);
+  return { dtype: 'float32', shape, data: d };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half bits → float32 value (exact: every half is representable in float32). */
+export function halfToFloat(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) {
+    if (mant === 0) { u32[0] = sign; return f32[0]; }
+    // subnormal half: value = mant * 2^-24
+    const v = mant * 5.960464477539063e-8;
+    return sign ? -v : v;
+  }
+  if (exp === 0x1f) { u32[0] = sign | 0x7f800000 | (mant << 13); return f32[0]; }
+  u32[0] = sign | ((exp + 112) << 23) | (mant << 13);
+  return f32[0];
+}
+
+/** float32 → IEEE half bits, round-to-nearest-even (as torch's .half()). */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+/** Converts any floating or integer tensor to float32 (fp16/bf16 bits decoded exactly). */
+export function toFloat32(t: HostTensor): Float32Array {
+  const n = numel(t.shape);
+  switch (t.dtype) {
+    case 'float32': return t.data as Float32Array;
+    case 'float16': {
+      const src = t.data as Uint16Array;
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
+      return out;
+    }
+    case 'bfloat16': {
+      const src = t.data as Uint16Array;
+      const out = new Float32Array(n);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+      return out;
+    }
+    case 'int64': {
+      const src = t.data as BigInt64Array;
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
+      return out;
+    }
+    default:
+      return Float32Array.from(t.data as ArrayLike<number>);
+  }
+}
