@@ -1,0 +1,122 @@
+/**
+ * Reading images into 8-bit RGB and writing PNGs, through sharp (libvips).
+ *
+ * Decoding follows what the official code gets from `PIL.Image.open(f).convert('RGB')`:
+ * - alpha is dropped, not composited (PIL's RGBA/LA → RGB just discards the band);
+ *   palettes are expanded and their transparency ignored; grey is copied to R, G and B;
+ * - EXIF orientation is NOT applied (PIL does not rotate on open/convert, and the
+ *   official code never calls `ImageOps.exif_transpose`), so a phone photo stored sideways
+ *   is processed sideways, as the official code does;
+ * - embedded ICC profiles are ignored (PIL's convert ignores them too);
+ * - only the first frame of an animated image is read (as PIL's open does);
+ * - 16-bit images keep their high byte. PIL does the same for 16-bit RGB(A) PNGs but clips
+ *   16-bit greyscale at 255 (its I;16 → RGB conversion), turning most such images white;
+ *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
+ *   profile rather than PIL's naive formula.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { InputError } from '../errors.js';
+import { ImageError } from './image-error.js';
+import { assertRgbImage, type RgbImage } from './rgb-image.js';
+
+/** Default cap on width × height, against decompression bombs: 100 megapixels. */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+export interface ReadImageOptions {
+  /** Largest width × height accepted (checked from the header, before decoding). */
+  maxPixels?: number;
+  /** How to name the input in error messages (default: the path, or "image data (N bytes)"). */
+  name?: string;
+}
+
+/** Decodes PNG, JPEG, WebP, GIF, TIFF, AVIF... (whatever sharp reads) into 8-bit RGB. */
+export async function readImage(input: string | Uint8Array, opts: ReadImageOptions = {}): Promise<RgbImage> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isInteger(maxPixels) || maxPixels <= 0) {
+    throw new InputError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
+  const bytes = typeof input === 'string' ? await readImageFile(input, opts.name) : input;
+  const name = opts.name
+    ?? (typeof input === 'string' ? input : `image data (${bytes.length} bytes)`);
+  if (bytes.length === 0) throw new ImageError(`${name}: empty input (0 bytes), not an image`);
+
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (err) {
+    throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
+  }
+  if (!width || !height) throw new ImageError(`${name}: the image header gives no size`);
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `${name}: ${width}×${height} is ${megapixels(width * height)} megapixels, over the limit of ` +
+      `${megapixels(maxPixels)} (maxPixels ${maxPixels})`);
+  }
+
+  let decoded;
+  try {
+    decoded = await sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels, ignoreIcc: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new ImageError(`${name}: cannot decode image (${errorText(err)})`, { cause: err });
+  }
+  const { data, info } = decoded;
+  if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+    throw new ImageError(
+      `${name}: decoded to ${info.channels} channels / ${data.length} bytes, expected 8-bit RGB`);
+  }
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+async function readImageFile(file: string, name: string | undefined): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const label = name ?? file;
+    if (code === 'ENOENT') throw new ImageError(`${label}: image file not found`, { cause: err });
+    if (code === 'EISDIR') throw new ImageError(`${label}: is a directory, not an image file`, { cause: err });
+    throw new ImageError(`${label}: cannot read image file (${errorText(err)})`, { cause: err });
+  }
+}
+
+/** Lossless PNG of the image (8-bit RGB, no metadata). */
+export async function encodePng(img: RgbImage): Promise<Buffer> {
+  assertRgbImage(img);
+  try {
+    return await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .png()
+      .toBuffer();
+  } catch (err) {
+    throw new ImageError(`cannot encode a ${img.width}×${img.height} image as PNG (${errorText(err)})`, { cause: err });
+  }
+}
+
+/** Writes a PNG atomically: to a temporary name in the same folder, then renamed over `file`. */
+export async function writePng(file: string, img: RgbImage): Promise<void> {
+  const png = await encodePng(img);
+  const temp = path.join(
+    path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, png);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw new ImageError(`${file}: cannot write PNG (${errorText(err)})`, { cause: err });
+  }
+}
+
+function megapixels(pixels: number): string {
+  return (pixels / 1e6).toFixed(1);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.trim() : String(err);
+}

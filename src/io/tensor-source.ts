@@ -1,0 +1,89 @@
+/**
+ * What checkpoint readers and writers share: the tensor-by-tensor source interface (so multi-GB
+ * files can be converted without holding them whole), byte access to a HostTensor, atomic writes.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { CheckpointError } from '../errors.js';
+import { BYTES_PER_ELEMENT, numel, shapeToString } from '../tensor.js';
+import type { DType, HostTensor, StateDict } from '../tensor.js';
+
+export interface TensorInfo {
+  dtype: DType;
+  shape: number[];
+}
+
+export interface ReadOptions {
+  /** Convert float16 / bfloat16 / float64 tensors to float32 (integer and bool tensors are kept). */
+  toFloat32?: boolean;
+}
+
+/** Named tensors that can be listed without reading them and then read one at a time. */
+export interface TensorSource {
+  keys(): string[];
+  info(key: string): TensorInfo;
+  read(key: string, opts?: ReadOptions): Promise<HostTensor>;
+}
+
+/** A StateDict seen as a TensorSource (reads are free). */
+export function asTensorSource(source: StateDict | TensorSource): TensorSource {
+  if (!(source instanceof Map)) return source;
+  return {
+    keys: () => [...source.keys()],
+    info: (key) => {
+      const t = source.get(key);
+      if (!t) throw new CheckpointError(`no tensor "${key}" in the state dict`);
+      return { dtype: t.dtype, shape: [...t.shape] };
+    },
+    read: async (key) => {
+      const t = source.get(key);
+      if (!t) throw new CheckpointError(`no tensor "${key}" in the state dict`);
+      return t;
+    },
+  };
+}
+
+const ARRAY_FOR_DTYPE: Readonly<Record<DType, string>> = {
+  float32: 'Float32Array', float64: 'Float64Array', float16: 'Uint16Array', bfloat16: 'Uint16Array',
+  int64: 'BigInt64Array', int32: 'Int32Array', int16: 'Int16Array', int8: 'Int8Array',
+  uint8: 'Uint8Array', bool: 'Uint8Array',
+};
+
+/**
+ * The raw little-endian bytes of a tensor about to be written, after checking that it is what
+ * `expected` announced (a writer has already committed to dtype and shape in its header).
+ */
+export function tensorBytes(file: string, key: string, t: HostTensor, expected: TensorInfo): Uint8Array {
+  const where = `${file}: tensor "${key}"`;
+  if (t.dtype !== expected.dtype || shapeToString(t.shape) !== shapeToString(expected.shape)) {
+    throw new CheckpointError(`${where} is ${t.dtype} ${shapeToString(t.shape)}, announced as ${expected.dtype} ${shapeToString(expected.shape)}`);
+  }
+  if (t.data.constructor.name !== ARRAY_FOR_DTYPE[t.dtype]) {
+    throw new CheckpointError(`${where}: ${t.dtype} data must be a ${ARRAY_FOR_DTYPE[t.dtype]}, got ${t.data.constructor.name}`);
+  }
+  if (t.data.length !== numel(t.shape)) {
+    throw new CheckpointError(`${where}: ${t.data.length} values for shape ${shapeToString(t.shape)}`);
+  }
+  return new Uint8Array(t.data.buffer, t.data.byteOffset, numel(t.shape) * BYTES_PER_ELEMENT[t.dtype]);
+}
+
+/**
+ * Writes `dest` through a temporary file in the same folder, renamed into place only after
+ * `write` has finished; on failure the temporary file is removed and `dest` is left untouched.
+ */
+export async function writeAtomically(dest: string, write: (fh: FileHandle, tmpPath: string) => Promise<void>): Promise<void> {
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx');
+  try {
+    await write(fh, tmp);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, dest);
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * RUDOLPH model configuration: the official `ruDolphModel(**model_params)` arguments, the
+ * presets of SPEC §1, and the quantities derived from them (vocabulary layout of SPEC §2).
+ */
+import { ConfigError } from '../errors.js';
+
+/** The official constructor arguments (names as in `model_params`). */
+export interface RudolphParams {
+  num_layers: number;
+  hidden_size: number;
+  num_attention_heads: number;
+  l_text_seq_length: number;
+  image_tokens_per_dim: number;
+  r_text_seq_length: number;
+  kernel_size: number;
+  last_kernel_size: number;
+  /** text BPE vocabulary + l positional pad ids (16384 + 64 for 350M) */
+  vocab_size: number;
+  image_vocab_size: number;
+  text_special_tokens: number;
+  image_special_tokens: number;
+  embedding_dropout_prob: number;
+  attention_dropout_prob: number;
+  output_dropout_prob: number;
+  cogview_sandwich_layernorm: boolean;
+  cogview_pb_relax: boolean;
+}
+
+export const SPECIAL_TOKEN_NAMES = ['<LT_UNK>', '<RT_UNK>', '<LT_T2I>', '<LT_I2T>', '<LT_T2T>', '<RT_I2T>'] as const;
+export type SpecialTokenName = (typeof SPECIAL_TOKEN_NAMES)[number];
+/** Special token name → id; -1 means "none" (models without text special tokens). */
+export type SpecialTokens = Record<SpecialTokenName, number>;
+
+/** Everything the model, layout and tasks need, derived once from the params. */
+export interface RudolphConfig {
+  params: RudolphParams;
+  numLayers: number;
+  hidden: number;
+  heads: number;
+  headDim: number;
+  /** left text length l */
+  l: number;
+  /** image side n (tokens per row) */
+  n: number;
+  /** image tokens n² */
+  imageLength: number;
+  /** right text length r */
+  r: number;
+  /** l + n² + r */
+  totalLength: number;
+  kernel: number;
+  lastKernel: number;
+  /** plain BPE vocabulary size (16384): ids below this are real text tokens */
+  bpeVocab: number;
+  /** V = vocab_size + text_special_tokens: rows of the text embedding and text logits */
+  textVocab: number;
+  /** image_vocab_size (sampled image ids) */
+  imageVocab: number;
+  /** image_vocab_size + image_special_tokens: rows of the image embedding */
+  imageVocabTotal: number;
+  /** V + image vocab total: width of the logits */
+  logitsWidth: number;
+  specialTokens: SpecialTokens;
+}
+
+const PRESET_PARAMS = {
+  '350M': { num_layers: 24, hidden_size: 1024, num_attention_heads: 16, l_text_seq_length: 64, image_tokens_per_dim: 16, r_text_seq_length: 64, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 64, image_vocab_size: 8192, text_special_tokens: 384, image_special_tokens: 384 },
+  '350M-v1': { num_layers: 24, hidden_size: 1024, num_attention_heads: 16, l_text_seq_length: 64, image_tokens_per_dim: 16, r_text_seq_length: 64, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 64, image_vocab_size: 8192, text_special_tokens: 0, image_special_tokens: 0 },
+  '1.3B': { num_layers: 24, hidden_size: 2048, num_attention_heads: 16, l_text_seq_length: 128, image_tokens_per_dim: 32, r_text_seq_length: 128, kernel_size: 9, last_kernel_size: 11, vocab_size: 16384 + 128, image_vocab_size: 8192, text_special_tokens: 2048, image_special_tokens: 64 },
+  '2.7B': { num_layers: 32, hidden_size: 2560, num_attention_heads: 32, l_text_seq_length: 384, image_tokens_per_dim: 24, r_text_seq_length: 128, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 384, image_vocab_size: 8192, text_special_tokens: 1024, image_special_tokens: 1024 },
+} as const;
+
+export type PresetName = keyof typeof PRESET_PARAMS;
+export const PRESET_NAMES = Object.keys(PRESET_PARAMS) as PresetName[];
+
+const DEFAULTS = {
+  embedding_dropout_prob: 0.1, attention_dropout_prob: 0.1, output_dropout_prob: 0.1,
+  cogview_sandwich_layernorm: true, cogview_pb_relax: true,
+};
+
+export function isPresetName(name: string): name is PresetName {
+  return Object.prototype.hasOwnProperty.call(PRESET_PARAMS, name);
+}
+
+export function presetParams(name: PresetName): RudolphParams {
+  return { ...DEFAULTS, ...PRESET_PARAMS[name] };
+}
+
+export function presetConfig(name: PresetName): RudolphConfig {
+  return makeConfig(presetParams(name));
+}
+
+/** The official id of special token k: (vocab_size - l) + (k mod text_special_tokens). */
+export function defaultSpecialTokens(p: RudolphParams): SpecialTokens {
+  const out = {} as SpecialTokens;
+  SPECIAL_TOKEN_NAMES.forEach((name, k) => {
+    out[name] = p.text_special_tokens > 0 ? p.vocab_size - p.l_text_seq_length + (k % p.text_special_tokens) : -1;
+  });
+  return out;
+}
+
+const REQUIRED: (keyof RudolphParams)[] = [
+  'num_layers', 'hidden_size', 'num_attention_heads', 'l_text_seq_length', 'image_tokens_per_dim',
+  'r_text_seq_length', 'kernel_size', 'last_kernel_size', 'vocab_size', 'image_vocab_size',
+];
+
+/** Validates params and derives the config. `specialTokens` overrides the official rule. */
+export function makeConfig(p: RudolphParams, specialTokens?: Partial<SpecialTokens>): RudolphConfig {
+  for (const k of REQUIRED) {
+    const v = p[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      throw new ConfigError(`config: ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+  }
+  for (const k of ['text_special_tokens', 'image_special_tokens'] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 0) throw new ConfigError(`config: ${k} must be a non-negative integer, got ${JSON.stringify(p[k])}`);
+  }
+  if (p.hidden_size % p.num_attention_heads !== 0) {
+    throw new ConfigError(`config: hidden_size ${p.hidden_size} is not divisible by num_attention_heads ${p.num_attention_heads}`);
+  }
+  if (p.vocab_size <= p.l_text_seq_length) {
+    throw new ConfigError(`config: vocab_size ${p.vocab_size} must exceed l_text_seq_length ${p.l_text_seq_length} (it includes the l positional pad ids)`);
+  }
+  const l = p.l_text_seq_length;
+  const n = p.image_tokens_per_dim;
+  const r = p.r_text_seq_length;
+  const textVocab = p.vocab_size + p.text_special_tokens;
+  const imageVocabTotal = p.image_vocab_size + p.image_special_tokens;
+  const spc = { ...defaultSpecialTokens(p), ...(specialTokens ?? {}) };
+  for (const [name, id] of Object.entries(spc)) {
+    if (!Number.isInteger(id) || id < -1 || id >= textVocab) throw new ConfigError(`config: special token ${name} id ${id} is outside the text vocabulary [0, ${textVocab})`);
+  }
+  return {
+    params: p,
+    numLayers: p.num_layers,
+    hidden: p.hidden_size,
+    heads: p.num_attention_heads,
+    headDim: p.hidden_size / p.num_attention_heads,
+    l, n, r,
+    imageLength: n * n,
+    totalLength: l + n * n + r,
+    kernel: p.kernel_size,
+    lastKernel: p.last_kernel_size,
+    bpeVocab: p.vocab_size - l,
+    textVocab,
+    imageVocab: p.image_vocab_size,
+    imageVocabTotal,
+    logitsWidth: textVocab + imageVocabTotal,
+    specialTokens: spc,
+  };
+}
+
+/**
+ * Reads a model folder's `config.json`: either `{"model_params": {...}, "spc_tokens"?: {...}}`
+ * (the official constructor arguments, as in the golden folders) or the bare params object.
+ */
+export function configFromJson(json: unknown, source = 'config.json'): RudolphConfig {
+  if (typeof json !== 'object' || json === null) throw new ConfigError(`${source}: expected a JSON object`);
+  const obj = json as Record<string, unknown>;
+  const raw = (typeof obj.model_params === 'object' && obj.model_params !== null ? obj.model_params : obj) as Record<string, unknown>;
+  const params = { ...DEFAULTS, text_special_tokens: 0, image_special_tokens: 0, ...raw } as RudolphParams;
+  const spc = obj.spc_tokens as Partial<SpecialTokens> | undefined;
+  try {
+    return makeConfig(params, spc);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${source}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The JSON written beside exported weights (readable by `configFromJson` and the official code). */
+export function configToJson(c: RudolphConfig): Record<string, unknown> {
+  return { model_params: c.params, spc_tokens: c.specialTokens };
+}

@@ -1,0 +1,87 @@
+/**
+ * The whole RUDOLPH forward pass as one ONNX graph (nanoGPT-style: embed → layers →
+ * final norm → logits). One graph serves the full forward and cached decoding: it takes the
+ * k new tokens, their positions and P cache slots per layer (P = 0 for a plain forward), and
+ * returns logits for the chosen new positions plus the new keys/values of every layer.
+ */
+import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
+import type { RudolphConfig } from './config.js';
+import { embed } from './embedding.js';
+import { layerNorm, linear, type GraphContext, type LinearPrecision } from './graph-context.js';
+import { transformerLayer } from './layer.js';
+import { layerMaskKinds, type MaskKind } from './masks.js';
+import type { RudolphWeights } from './weights.js';
+
+export interface RudolphGraphOptions {
+  precision?: LinearPrecision;
+  weightMode?: WeightMode;
+  /** Also output embeddings, every layer's hidden state and the final-LN output (debugging). */
+  debugOutputs?: boolean;
+}
+
+export const GRAPH_IO = {
+  ids: 'input_ids',
+  positions: 'positions',
+  logitsIndex: 'logits_index',
+  logits: 'logits',
+  mask: (kind: MaskKind) => `mask_${kind}`,
+  pastKey: (i: number) => `past_key_${i}`,
+  pastValue: (i: number) => `past_value_${i}`,
+  newKey: (i: number) => `new_key_${i}`,
+  newValue: (i: number) => `new_value_${i}`,
+  hidden: (i: number) => `hidden_${i}`,
+} as const;
+
+export interface RudolphGraph {
+  g: GraphBuilder;
+  /** Hidden states [B·k, h] after the last layer (before final_layernorm) */
+  lastHidden: Value;
+  ctx: GraphContext;
+}
+
+/** Builds the graph body; callers add outputs (inference: logits; training: loss and grads). */
+export function buildRudolphBody(cfg: RudolphConfig, weights: RudolphWeights, opts: RudolphGraphOptions = {}): RudolphGraph & { kinds: MaskKind[] } {
+  const g = new GraphBuilder('rudolph', opts.weightMode ?? 'initializer');
+  const H = cfg.heads, d = cfg.headDim, h = cfg.hidden;
+  const ids = g.input(GRAPH_IO.ids, 'int64', ['batch', 'tokens']);
+  const positions = g.input(GRAPH_IO.positions, 'int64', ['tokens']);
+  const kinds = layerMaskKinds(cfg.numLayers);
+  const masks = new Map<MaskKind, Value>();
+  for (const kind of new Set(kinds)) masks.set(kind, g.input(GRAPH_IO.mask(kind), 'bool', ['tokens', 'keys']));
+  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', batchTokens: g.op('Shape', [ids]) };
+
+  let x = embed(ctx, ids, positions);
+  const unflat = (v: Value) => g.op('Reshape', [v, g.op('Concat', [ctx.batchTokens, g.int64s([h])], { axis: attr.int(0) })]);
+  if (opts.debugOutputs) g.output(unflat(x), 'embeddings', 'float32', ['batch', 'tokens', h]);
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const pastKeys = g.input(GRAPH_IO.pastKey(i), 'float32', ['batch', H, d, 'past']);
+    const pastValues = g.input(GRAPH_IO.pastValue(i), 'float32', ['batch', H, 'past', d]);
+    const layer = transformerLayer(ctx, i, x, { pastKeys, pastValues, mask: masks.get(kinds[i])! });
+    x = layer.out;
+    g.output(layer.newKeys, GRAPH_IO.newKey(i), 'float32', ['batch', H, d, 'tokens']);
+    g.output(layer.newValues, GRAPH_IO.newValue(i), 'float32', ['batch', H, 'tokens', d]);
+    if (opts.debugOutputs) g.output(unflat(x), GRAPH_IO.hidden(i), 'float32', ['batch', 'tokens', h]);
+  }
+  if (opts.debugOutputs) g.output(unflat(layerNorm(ctx, x, 'transformer.final_layernorm')), 'transformer_output', 'float32', ['batch', 'tokens', h]);
+  return { g, lastHidden: x, ctx, kinds };
+}
+
+/** final_layernorm → to_logits.0 (LayerNorm) → to_logits.1 (Linear): x [N, h] → [N, W] */
+export function logitsHead(ctx: GraphContext, x: Value): Value {
+  const normed = layerNorm(ctx, layerNorm(ctx, x, 'transformer.final_layernorm'), 'to_logits.0');
+  return linear(ctx, normed, 'to_logits.1');
+}
+
+/** The inference graph: logits only for the new positions listed in `logits_index`. */
+export function buildRudolphGraph(cfg: RudolphConfig, weights: RudolphWeights, opts: RudolphGraphOptions = {}): GraphBuilder {
+  const { g, lastHidden, ctx } = buildRudolphBody(cfg, weights, opts);
+  const index = g.input(GRAPH_IO.logitsIndex, 'int64', ['selected']);
+  const h = cfg.hidden;
+  const x3 = g.op('Reshape', [lastHidden, g.op('Concat', [ctx.batchTokens, g.int64s([h])], { axis: attr.int(0) })]);
+  const picked = g.op('Reshape', [g.op('Gather', [x3, index], { axis: attr.int(1) }), g.int64s([-1, h])]);
+  const logits = logitsHead(ctx, picked);
+  const batch = g.op('Slice', [ctx.batchTokens, g.int64s([0]), g.int64s([1])]);
+  const outShape = g.op('Concat', [batch, g.int64s([-1, cfg.logitsWidth])], { axis: attr.int(0) });
+  g.output(g.op('Reshape', [logits, outShape]), GRAPH_IO.logits, 'float32', ['batch', 'selected', cfg.logitsWidth] as Dim[]);
+  return g;
+}

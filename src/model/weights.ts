@@ -1,0 +1,100 @@
+/**
+ * The RUDOLPH parameter set: official state_dict names, their shapes for a config, and
+ * validation of a loaded state dict (missing / misshapen tensors are typed errors).
+ */
+import { WeightsError } from '../errors.js';
+import { numel, shapeToString, toFloat32, type StateDict } from '../tensor.js';
+import type { RudolphConfig } from './config.js';
+
+export interface ParamSpec { name: string; shape: number[] }
+
+/** Every trainable parameter in the official order (mask buffers excluded). */
+export function parameterSpecs(cfg: RudolphConfig): ParamSpec[] {
+  const h = cfg.hidden;
+  const specs: ParamSpec[] = [
+    { name: 'text_embeddings.weight', shape: [cfg.textVocab, h] },
+    { name: 'image_embeddings.weight', shape: [cfg.imageVocabTotal, h] },
+    { name: 'l_text_pos_embeddings.weight', shape: [cfg.l + 1, h] },
+    { name: 'r_text_pos_embeddings.weight', shape: [cfg.r + 1, h] },
+    { name: 'image_row_embeddings.weight', shape: [cfg.n, h] },
+    { name: 'image_col_embeddings.weight', shape: [cfg.n, h] },
+    { name: 'to_logits.0.weight', shape: [h] },
+    { name: 'to_logits.0.bias', shape: [h] },
+    { name: 'to_logits.1.weight', shape: [cfg.logitsWidth, h] },
+    { name: 'to_logits.1.bias', shape: [cfg.logitsWidth] },
+  ];
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `transformer.layers.${i}.`;
+    for (const ln of ['input_layernorm', 'before_first_addition_layernorm', 'before_second_addition_layernorm', 'post_attention_layernorm']) {
+      specs.push({ name: `${p}${ln}.weight`, shape: [h] }, { name: `${p}${ln}.bias`, shape: [h] });
+    }
+    specs.push(
+      { name: `${p}attention.query_key_value.weight`, shape: [3 * h, h] },
+      { name: `${p}attention.query_key_value.bias`, shape: [3 * h] },
+      { name: `${p}attention.dense.weight`, shape: [h, h] },
+      { name: `${p}attention.dense.bias`, shape: [h] },
+      { name: `${p}mlp.dense_h_to_4h.weight`, shape: [4 * h, h] },
+      { name: `${p}mlp.dense_h_to_4h.bias`, shape: [4 * h] },
+      { name: `${p}mlp.dense_4h_to_h.weight`, shape: [h, 4 * h] },
+      { name: `${p}mlp.dense_4h_to_h.bias`, shape: [h] },
+    );
+  }
+  specs.push({ name: 'transformer.final_layernorm.weight', shape: [h] }, { name: 'transformer.final_layernorm.bias', shape: [h] });
+  return specs;
+}
+
+/** The mask buffers the official state_dict also holds (bool [total, total]). */
+export const MASK_BUFFER_NAMES = ['transformer.row_mask', 'transformer.col_mask', 'transformer.conv_mask', 'transformer.last_conv_mask'] as const;
+
+/** Name → float32 data of every parameter. */
+export type RudolphWeights = Map<string, Float32Array>;
+
+/**
+ * Checks a state dict against the config and converts every parameter to float32.
+ * Extra keys other than the mask buffers are reported, since they mean a different model.
+ */
+export function weightsFromStateDict(cfg: RudolphConfig, sd: StateDict, source = 'checkpoint'): RudolphWeights {
+  const out: RudolphWeights = new Map();
+  const missing: string[] = [];
+  for (const spec of parameterSpecs(cfg)) {
+    const t = sd.get(spec.name);
+    if (!t) { missing.push(spec.name); continue; }
+    if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
+      throw new WeightsError(`${source}: tensor ${spec.name} has shape ${shapeToString(t.shape)}, expected ${shapeToString(spec.shape)} for this config`);
+    }
+    if (!['float32', 'float16', 'bfloat16', 'float64'].includes(t.dtype)) {
+      throw new WeightsError(`${source}: tensor ${spec.name} has dtype ${t.dtype}, expected a floating type`);
+    }
+    const data = toFloat32(t);
+    if (data.length !== numel(spec.shape)) throw new WeightsError(`${source}: tensor ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)}`);
+    out.set(spec.name, data);
+  }
+  if (missing.length > 0) {
+    const shown = missing.slice(0, 5).join(', ');
+    throw new WeightsError(`${source}: ${missing.length} tensor(s) missing for this config: ${shown}${missing.length > 5 ? ', …' : ''}`);
+  }
+  const known = new Set<string>([...out.keys(), ...MASK_BUFFER_NAMES]);
+  const extra = [...sd.keys()].filter((k) => !known.has(k));
+  if (extra.length > 0) {
+    throw new WeightsError(`${source}: unexpected tensor(s) ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} — not a RUDOLPH model of this config`);
+  }
+  return out;
+}
+
+/** Seeded random weights (for benchmarks and tests): N(0, 0.02) like GPT init, LayerNorm 1/0. */
+export function randomWeights(cfg: RudolphConfig, seed = 1): RudolphWeights {
+  const out: RudolphWeights = new Map();
+  let s = seed >>> 0 || 1;
+  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  for (const spec of parameterSpecs(cfg)) {
+    const data = new Float32Array(numel(spec.shape));
+    const isLn = /layernorm|to_logits\.0/.test(spec.name);
+    if (isLn && spec.name.endsWith('.weight')) data.fill(1);
+    else if (!isLn && !spec.name.endsWith('.bias')) {
+      // Irwin–Hall approximation of a normal: cheap, deterministic, adequate for random models.
+      for (let i = 0; i < data.length; i++) data[i] = (next() + next() + next() - 1.5) * 0.04;
+    }
+    out.set(spec.name, data);
+  }
+  return out;
+}

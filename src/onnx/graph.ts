@@ -1,0 +1,207 @@
+/**
+ * A small ONNX graph builder. Model code calls `g.op('MatMul', [a, b])` and gets symbolic
+ * values back; `serialize` writes a ModelProto, with weights inline (small models) or streamed
+ * into one external data file (large models: protobuf is limited to 2 GB and loading by path
+ * is the fastest, leanest way into onnxruntime — see shared/RUNTIME.md).
+ */
+import { createWriteStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { encodeModel, type AttrValue, type NodeSpec, type OnnxDType, type TensorProtoSpec, type ValueInfoSpec } from './proto.js';
+
+export class Value {
+  constructor(readonly name: string) {}
+}
+
+export type Dim = number | string;
+export type Attr = AttrValue;
+export const attr = {
+  int: (value: number): Attr => ({ kind: 'int', value }),
+  float: (value: number): Attr => ({ kind: 'float', value }),
+  string: (value: string): Attr => ({ kind: 'string', value }),
+  ints: (value: number[]): Attr => ({ kind: 'ints', value }),
+  floats: (value: number[]): Attr => ({ kind: 'floats', value }),
+};
+
+export type WeightData = Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Uint16Array;
+
+interface Initializer {
+  name: string;
+  dtype: OnnxDType;
+  dims: number[];
+  data: WeightData;
+}
+
+/** How weights enter the graph: baked in as initializers, or fed as inputs at run time (training). */
+export type WeightMode = 'initializer' | 'input';
+
+/** Weights fed at run time (mode 'input'): name → data, in the order they were declared. */
+export interface WeightFeed {
+  name: string;
+  dtype: OnnxDType;
+  dims: number[];
+  data: WeightData;
+}
+
+export class GraphBuilder {
+  private nodes: NodeSpec[] = [];
+  private initializers: Initializer[] = [];
+  private inputs: ValueInfoSpec[] = [];
+  private outputs: ValueInfoSpec[] = [];
+  private weightInputs: WeightFeed[] = [];
+  private names = new Set<string>();
+  private counter = 0;
+  private scopeStack: string[] = [];
+  private opsets = new Map<string, number>([['', 20]]);
+
+  constructor(readonly name: string, readonly weightMode: WeightMode = 'initializer') {}
+
+  /** Prefixes node/value names made inside `fn` (readable graphs, easier debugging). */
+  scope<T>(prefix: string, fn: () => T): T {
+    this.scopeStack.push(prefix);
+    try { return fn(); } finally { this.scopeStack.pop(); }
+  }
+
+  private fresh(hint: string): string {
+    const base = [...this.scopeStack, hint].join('/');
+    let n = base;
+    while (this.names.has(n)) n = `${base}_${++this.counter}`;
+    this.names.add(n);
+    return n;
+  }
+
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`graph ${this.name}: duplicate value name ${name}`);
+    this.names.add(name);
+    return name;
+  }
+
+  useOpset(domain: string, version: number): void { this.opsets.set(domain, version); }
+
+  input(name: string, dtype: OnnxDType, shape: Dim[]): Value {
+    this.inputs.push({ name: this.claim(name), dtype, shape });
+    return new Value(name);
+  }
+
+  output(v: Value, name: string, dtype: OnnxDType, shape: Dim[]): void {
+    this.claim(name);
+    this.nodes.push({ opType: 'Identity', name: `out/${name}`, inputs: [v.name], outputs: [name], attributes: {} });
+    this.outputs.push({ name, dtype, shape });
+  }
+
+  /** A model parameter: an initializer, or a graph input in 'input' mode (fed zero-copy at run time). */
+  weight(name: string, dtype: OnnxDType, dims: number[], data: WeightData): Value {
+    this.claim(name);
+    if (this.weightMode === 'input') {
+      this.inputs.push({ name, dtype, shape: dims });
+      this.weightInputs.push({ name, dtype, dims, data });
+    } else {
+      this.initializers.push({ name, dtype, dims, data });
+    }
+    return new Value(name);
+  }
+
+  /** A small constant baked into the graph whatever the weight mode. */
+  constant(hint: string, dtype: OnnxDType, dims: number[], data: WeightData): Value {
+    const name = this.fresh(hint);
+    this.initializers.push({ name, dtype, dims, data });
+    return new Value(name);
+  }
+
+  int64s(values: number[], hint = 'const'): Value {
+    return this.constant(hint, 'int64', [values.length], BigInt64Array.from(values.map(BigInt)));
+  }
+
+  scalarInt64(value: number, hint = 'const'): Value {
+    return this.constant(hint, 'int64', [], BigInt64Array.of(BigInt(value)));
+  }
+
+  scalarFloat(value: number, hint = 'const'): Value {
+    return this.constant(hint, 'float32', [], Float32Array.of(value));
+  }
+
+  /** Adds a node with `nOutputs` outputs. */
+  opN(opType: string, inputs: (Value | null)[], attributes: Record<string, Attr> = {}, nOutputs = 1, domain = ''): Value[] {
+    const outs = Array.from({ length: nOutputs }, (_, i) => this.fresh(nOutputs === 1 ? opType : `${opType}_${i}`));
+    this.nodes.push({
+      opType, domain: domain || undefined, name: this.fresh(`${opType}_node`),
+      inputs: inputs.map((v) => (v ? v.name : '')), outputs: outs, attributes,
+    });
+    return outs.map((n) => new Value(n));
+  }
+
+  op(opType: string, inputs: (Value | null)[], attributes: Record<string, Attr> = {}, domain = ''): Value {
+    return this.opN(opType, inputs, attributes, 1, domain)[0];
+  }
+
+  /** Weights declared in 'input' mode, to feed at run time. */
+  get weightFeeds(): readonly WeightFeed[] { return this.weightInputs; }
+
+  private spec(initializers: TensorProtoSpec[]) {
+    return {
+      graphName: this.name,
+      nodes: this.nodes,
+      initializers,
+      inputs: this.inputs,
+      outputs: this.outputs,
+      opsets: [...this.opsets].map(([domain, version]) => ({ domain, version })),
+      producer: 'rudolph-ts',
+    };
+  }
+
+  /** The whole model in one buffer with weights inline (small models, tests). */
+  toBytes(): Uint8Array {
+    return encodeModel(this.spec(this.initializers.map((t) => ({
+      name: t.name, dtype: t.dtype, dims: t.dims, raw: bytesOf(t.data),
+    }))));
+  }
+
+  /**
+   * Writes `<dir>/<modelFile>` plus an external weights file beside it. Tensors above
+   * `inlineLimit` bytes go to the weights file at 4 KiB-aligned offsets (so ORT can map them).
+   * Both files appear atomically (temp name + rename).
+   */
+  async save(dir: string, modelFile = 'model.onnx', weightsFile = 'weights.bin', inlineLimit = 1024): Promise<void> {
+    await fsp.mkdir(dir, { recursive: true });
+    const weightsTmp = path.join(dir, `${weightsFile}.tmp-${process.pid}`);
+    const modelTmp = path.join(dir, `${modelFile}.tmp-${process.pid}`);
+    const specs: TensorProtoSpec[] = [];
+    const out = createWriteStream(weightsTmp);
+    let offset = 0;
+    const write = (b: Uint8Array) => new Promise<void>((resolve, reject) => {
+      out.write(b, (err) => (err ? reject(err) : resolve()));
+    });
+    try {
+      for (const t of this.initializers) {
+        const raw = bytesOf(t.data);
+        if (raw.byteLength <= inlineLimit) {
+          specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, raw });
+          continue;
+        }
+        const pad = (4096 - (offset % 4096)) % 4096;
+        if (pad) { await write(new Uint8Array(pad)); offset += pad; }
+        await write(raw);
+        specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, external: { location: weightsFile, offset, length: raw.byteLength } });
+        offset += raw.byteLength;
+      }
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      await fsp.writeFile(modelTmp, encodeModel(this.spec(specs)));
+      await fsp.rename(weightsTmp, path.join(dir, weightsFile));
+      await fsp.rename(modelTmp, path.join(dir, modelFile));
+    } catch (e) {
+      out.destroy();
+      await fsp.rm(weightsTmp, { force: true });
+      await fsp.rm(modelTmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Drops references to weight data once serialized, so the JS heap can release them. */
+  releaseWeights(): void {
+    this.initializers = [];
+    this.weightInputs = [];
+  }
+}
+
+export function bytesOf(d: WeightData): Uint8Array {
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
