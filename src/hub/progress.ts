@@ -12,6 +12,8 @@ export interface DownloadProgress {
   etaSeconds: number | null;
   /** True on the last report of a file (after it was verified and became visible). */
   done: boolean;
+  /** True when the file was already cached and nothing was transferred. */
+  fromCache: boolean;
 }
 
 export type ProgressCallback = (progress: DownloadProgress) => void;
@@ -47,18 +49,18 @@ export class ProgressTracker {
     this.emit(false);
   }
 
-  finish(): void {
+  finish(fromCache = false): void {
     if (this.total !== null) this.loaded = this.total;
-    this.emit(true);
+    this.emit(true, fromCache);
   }
 
-  private emit(done: boolean): void {
+  private emit(done: boolean, fromCache = false): void {
     if (!this.callback) return;
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
     const seconds = first && last ? (last.t - first.t) / 1000 : 0;
     const bytesPerSecond = seconds > 0.05 ? (last.loaded - first.loaded) / seconds : 0;
     const etaSeconds = done ? 0 : this.total !== null && bytesPerSecond > 0 ? Math.max(0, this.total - this.loaded) / bytesPerSecond : null;
-    this.callback({ repo: this.repo, file: this.file, loaded: this.loaded, total: this.total, bytesPerSecond, etaSeconds, done });
+    this.callback({ repo: this.repo, file: this.file, loaded: this.loaded, total: this.total, bytesPerSecond, etaSeconds, done, fromCache });
   }
 }

@@ -9,6 +9,8 @@
  *   is processed sideways, as the official code does;
  * - embedded ICC profiles are ignored (PIL's convert ignores them too);
  * - only the first frame of an animated image is read (as PIL's open does);
+ * - truncated or corrupt data is an error (as in PIL), but decoder warnings that PIL also
+ *   tolerates (e.g. extraneous bytes in a JPEG) are not (`failOn: 'error'`);
  * - 16-bit images keep their high byte. PIL does the same for 16-bit RGB(A) PNGs but clips
  *   16-bit greyscale at 255 (its I;16 → RGB conversion), turning most such images white;
  *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
@@ -59,7 +61,7 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
 
   let decoded;
   try {
-    decoded = await sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels, ignoreIcc: true })
+    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels, ignoreIcc: true })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })

@@ -6,7 +6,8 @@
  * The official preprocessing (torchvision on PIL images) resizes with this code, and the
  * VQGAN tokens depend on every byte of its output, so we reproduce it operation for
  * operation instead of using sharp: libvips' `linear` kernel places and normalises its taps
- * differently and does not round like Pillow (measured: off by up to several levels).
+ * differently and does not round like Pillow (measured on a textured 300×200 image: to
+ * 128×128, max difference 3 levels with 22% of bytes differing; to 600×400, max 24).
  * What makes it byte-identical:
  * - the triangle filter's support grows with the downscale factor (antialiasing), taps are
  *   the pixels whose rounded window covers the centre, weights normalised in double;

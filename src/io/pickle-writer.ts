@@ -1,7 +1,9 @@
 /**
- * Emits protocol-2 pickle opcodes, the way CPython's pickler lays them out for the values torch
- * writes: memoised globals and strings (BINPUT / BINGET), TUPLE1-3 for short tuples, SETITEMS in
- * batches of 1000. Only opcodes torch's weights-only unpickler accepts are used.
+ * Emits protocol-2 pickle opcodes laid out as CPython's pickler does for the values torch writes:
+ * every string, global, non-empty tuple, dict and REDUCE result is memoised (BINPUT), repeated
+ * strings and globals become BINGETs, TUPLE1-3 for short tuples, SETITEMS in batches of 1000.
+ * (CPython memoises by object identity; keying strings by value matches it for torch state dicts,
+ * whose repeated strings are interned.) Only opcodes torch's weights-only unpickler accepts are used.
  */
 
 const BATCH = 1000;
@@ -47,12 +49,13 @@ export class PickleWriter {
   none(): this { return this.raw(0x4e); }
   mark(): this { return this.raw(0x28); }
   emptyTuple(): this { return this.raw(0x29); }
-  emptyDict(): this { return this.raw(0x7d); }
+  emptyDict(): this { this.raw(0x7d); return this.put(); }
   /** Closes a tuple of `n` items already on the stack (after `mark()` when n > 3). */
   tuple(n: number): this {
     if (n === 0) return this.raw(0x29);
-    if (n <= 3) return this.raw(0x84 + n); // TUPLE1..3
-    return this.raw(0x74);
+    if (n <= 3) this.raw(0x84 + n); // TUPLE1..3
+    else this.raw(0x74);
+    return this.put();
   }
   /** Writes a tuple of ints (torch sizes and strides). */
   intTuple(values: readonly number[]): this {
@@ -60,7 +63,7 @@ export class PickleWriter {
     for (const v of values) this.int(v);
     return this.tuple(values.length);
   }
-  reduce(): this { return this.raw(0x52); }
+  reduce(): this { this.raw(0x52); return this.put(); }
   build(): this { return this.raw(0x62); }
   binpersid(): this { return this.raw(0x51); }
   setitem(): this { return this.raw(0x73); }
@@ -78,14 +81,6 @@ export class PickleWriter {
     return this;
   }
 
-  /** Memoises the value just written (for objects that are referenced again, like OrderedDict()). */
-  put(): number {
-    const id = this.memo.size;
-    this.memo.set(`#${id}`, id);
-    this.binput(id);
-    return id;
-  }
-
   finish(): Uint8Array {
     this.raw(0x2e); // STOP
     const total = this.chunks.reduce((n, c) => n + c.length, 0);
@@ -93,6 +88,13 @@ export class PickleWriter {
     let at = 0;
     for (const c of this.chunks) { out.set(c, at); at += c.length; }
     return out;
+  }
+
+  /** Memoises a fresh object just written (it is never looked up again, but CPython numbers it). */
+  private put(): this {
+    const id = this.memo.size;
+    this.memo.set(`#${id}`, id);
+    return this.binput(id);
   }
 
   private memoised(key: string, write: () => void): this {

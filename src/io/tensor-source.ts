@@ -7,8 +7,8 @@ import { open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointError } from '../errors.js';
-import { BYTES_PER_ELEMENT, numel, shapeToString } from '../tensor.js';
-import type { DType, HostTensor, StateDict } from '../tensor.js';
+import { BYTES_PER_ELEMENT, numel, shapeToString, toFloat32 } from '../tensor.js';
+import type { DType, HostTensor, StateDict, TensorData } from '../tensor.js';
 
 export interface TensorInfo {
   dtype: DType;
@@ -45,10 +45,11 @@ export function asTensorSource(source: StateDict | TensorSource): TensorSource {
   };
 }
 
-const ARRAY_FOR_DTYPE: Readonly<Record<DType, string>> = {
-  float32: 'Float32Array', float64: 'Float64Array', float16: 'Uint16Array', bfloat16: 'Uint16Array',
-  int64: 'BigInt64Array', int32: 'Int32Array', int16: 'Int16Array', int8: 'Int8Array',
-  uint8: 'Uint8Array', bool: 'Uint8Array',
+type ArrayClass = { readonly name: string; new (n: number): object };
+const ARRAY_FOR_DTYPE: Readonly<Record<DType, ArrayClass>> = {
+  float32: Float32Array, float64: Float64Array, float16: Uint16Array, bfloat16: Uint16Array,
+  int64: BigInt64Array, int32: Int32Array, int16: Int16Array, int8: Int8Array,
+  uint8: Uint8Array, bool: Uint8Array,
 };
 
 /**
@@ -60,8 +61,8 @@ export function tensorBytes(file: string, key: string, t: HostTensor, expected: 
   if (t.dtype !== expected.dtype || shapeToString(t.shape) !== shapeToString(expected.shape)) {
     throw new CheckpointError(`${where} is ${t.dtype} ${shapeToString(t.shape)}, announced as ${expected.dtype} ${shapeToString(expected.shape)}`);
   }
-  if (t.data.constructor.name !== ARRAY_FOR_DTYPE[t.dtype]) {
-    throw new CheckpointError(`${where}: ${t.dtype} data must be a ${ARRAY_FOR_DTYPE[t.dtype]}, got ${t.data.constructor.name}`);
+  if (!(t.data instanceof ARRAY_FOR_DTYPE[t.dtype])) {
+    throw new CheckpointError(`${where}: ${t.dtype} data must be a ${ARRAY_FOR_DTYPE[t.dtype].name}, got ${t.data.constructor.name}`);
   }
   if (t.data.length !== numel(t.shape)) {
     throw new CheckpointError(`${where}: ${t.data.length} values for shape ${shapeToString(t.shape)}`);
@@ -86,4 +87,36 @@ export async function writeAtomically(dest: string, write: (fh: FileHandle, tmpP
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
+}
+
+/** FileHandle.write may write less than asked; this loops until all of `bytes` is written. */
+export async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
+    done += bytesWritten;
+  }
+}
+
+/** The HostTensor typed array for `n` elements of `dtype` over `bytes` (must start aligned). */
+export function typedView(dtype: DType, bytes: Uint8Array, n: number): TensorData {
+  const { buffer, byteOffset } = bytes;
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, byteOffset, n);
+    case 'float64': return new Float64Array(buffer, byteOffset, n);
+    case 'float16': case 'bfloat16': return new Uint16Array(buffer, byteOffset, n);
+    case 'int64': return new BigInt64Array(buffer, byteOffset, n);
+    case 'int32': return new Int32Array(buffer, byteOffset, n);
+    case 'int16': return new Int16Array(buffer, byteOffset, n);
+    case 'int8': return new Int8Array(buffer, byteOffset, n);
+    case 'uint8': case 'bool': return new Uint8Array(buffer, byteOffset, n);
+  }
+}
+
+/** Applies ReadOptions to a freshly read tensor. */
+export function applyReadOptions(t: HostTensor, opts: ReadOptions): HostTensor {
+  if (opts.toFloat32 && (t.dtype === 'float16' || t.dtype === 'bfloat16' || t.dtype === 'float64')) {
+    return { dtype: 'float32', shape: t.shape, data: toFloat32(t) };
+  }
+  return t;
 }

@@ -7,9 +7,10 @@ import { open as openFile } from 'node:fs/promises';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 import { CheckpointError } from '../errors.js';
-import { BYTES_PER_ELEMENT, numel, shapeToString, toFloat32 } from '../tensor.js';
-import type { DType, HostTensor, TensorData } from '../tensor.js';
-import type { ReadOptions, TensorInfo, TensorSource } from './checkpoint.js';
+import { BYTES_PER_ELEMENT, numel, shapeToString } from '../tensor.js';
+import type { DType, HostTensor } from '../tensor.js';
+import { applyReadOptions, typedView } from './tensor-source.js';
+import type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
 import {
   PickleDict, PickleGlobal, PickleHostValue, PickleTuple, PickleDataError,
   describePickleValue, unpickle,
@@ -325,11 +326,7 @@ function materialise(t: TensorRef, storage: Buffer, opts: ReadOptions): HostTens
   } else {
     bytes = stridedCopy(storage, el, t.shape, t.stride, t.offset, n);
   }
-  const tensor: HostTensor = { dtype, shape: [...t.shape], data: typedView(dtype, bytes, n) };
-  if (opts.toFloat32 && (dtype === 'float16' || dtype === 'bfloat16' || dtype === 'float64')) {
-    return { dtype: 'float32', shape: tensor.shape, data: toFloat32(tensor) };
-  }
-  return tensor;
+  return applyReadOptions({ dtype, shape: [...t.shape], data: typedView(dtype, bytes, n) }, opts);
 }
 
 function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
@@ -380,19 +377,4 @@ function wordView(b: Uint8Array, unit: number): Uint8Array | Uint16Array | Uint3
   if (unit === 1) return b;
   if (unit === 2) return new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
   return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-}
-
-/** The HostTensor typed array for `n` elements of `dtype` over `bytes` (must start aligned). */
-export function typedView(dtype: DType, bytes: Uint8Array, n: number): TensorData {
-  const { buffer, byteOffset } = bytes;
-  switch (dtype) {
-    case 'float32': return new Float32Array(buffer, byteOffset, n);
-    case 'float64': return new Float64Array(buffer, byteOffset, n);
-    case 'float16': case 'bfloat16': return new Uint16Array(buffer, byteOffset, n);
-    case 'int64': return new BigInt64Array(buffer, byteOffset, n);
-    case 'int32': return new Int32Array(buffer, byteOffset, n);
-    case 'int16': return new Int16Array(buffer, byteOffset, n);
-    case 'int8': return new Int8Array(buffer, byteOffset, n);
-    case 'uint8': case 'bool': return new Uint8Array(buffer, byteOffset, n);
-  }
 }
