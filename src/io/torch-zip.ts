@@ -297,6 +297,9 @@ async function notAZipError(path: string, cause: unknown): Promise<CheckpointErr
   if (isLegacyTorchHeader(head)) {
     return new CheckpointError(`${path}: legacy torch format (torch.save before 1.6 or _use_new_zipfile_serialization=False) is not supported: re-save it with torch>=1.6, e.g. torch.save(torch.load(p), p2)`);
   }
+  if (head[0] === 0x80) {
+    return new CheckpointError(`${path}: a bare pickle stream, not a torch zip checkpoint (only torch.save zip files are supported)`);
+  }
   return new CheckpointError(`${path}: not a readable torch zip checkpoint (truncated or corrupt?): ${errorText(cause)}`, { cause });
 }
 

@@ -1,31 +1,23 @@
-const MODE = process.env.CACHE_MODE ?? 'gen';
+/**
+ * Bounded word -> encoding cache. When full it is emptied and refilled: cheaper than LRU
+ * bookkeeping on every hit, and frequent words are back after a few lines of text.
+ */
 export class WordCache<V> {
-  private young = new Map<string, V>();
-  private old = new Map<string, V>();
-  private readonly generationSize: number;
-  private readonly cap: number;
-  hits = 0; misses = 0;
+  private readonly map = new Map<string, V>();
+  private readonly capacity: number;
+
+  /** `capacity` words at most are kept (0 disables the cache). */
   constructor(capacity: number) {
-    this.cap = capacity;
-    this.generationSize = Math.max(0, Math.floor(capacity / 2));
+    this.capacity = capacity;
   }
+
   get(key: string): V | undefined {
-    const hit = this.young.get(key);
-    if (hit !== undefined) return hit;
-    if (MODE !== 'gen') return undefined;
-    const oldHit = this.old.get(key);
-    if (oldHit !== undefined) this.set(key, oldHit);
-    return oldHit;
+    return this.map.get(key);
   }
+
   set(key: string, value: V): void {
-    if (this.cap === 0) return;
-    if (MODE === 'freeze') { if (this.young.size < this.cap) this.young.set(key, value); return; }
-    if (MODE === 'clear') { if (this.young.size >= this.cap) this.young.clear(); this.young.set(key, value); return; }
-    if (this.young.size >= this.generationSize) {
-      this.old = this.young;
-      this.young = new Map();
-    }
-    this.young.set(key, value);
+    if (this.capacity === 0) return;
+    if (this.map.size >= this.capacity) this.map.clear();
+    this.map.set(key, value);
   }
-  clear(): void { this.young.clear(); this.old.clear(); }
 }

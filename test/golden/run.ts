@@ -1,0 +1,85 @@
+/**
+ * The golden parity suite: reads manifest.json from RUDOLPH_GOLDEN_DIR (default ../shared/golden)
+ * and runs every case whose kind it implements, for every model listed. Prints
+ * `PASS|FAIL|SKIP <model>/<case id> <info>` per case and ends with `N passed, N failed, N skipped`.
+ * A case kind the suite does not know is a FAIL: it must never pass silently.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { SafetensorsFile } from '../../src/io/safetensors.js';
+import type { HostTensor } from '../../src/tensor.js';
+import { GOLDEN_DIR } from '../helpers.js';
+import { modelCaseHandlers } from './model-cases.js';
+import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
+
+/** Case id → kind: the id's prefix before the first underscore-separated variant. */
+export function caseKind(id: string): string {
+  if (id === 'masks') return 'masks';
+  if (id === 'sampling_filter') return 'sampling_filter';
+  if (id === 'grad_loss') return 'grad_loss';
+  const prefix = id.split('_')[0];
+  return prefix;
+}
+
+const handlers: Record<string, CaseHandler> = {
+  ...modelCaseHandlers,
+};
+
+async function main(): Promise<number> {
+  const dir = GOLDEN_DIR;
+  const manifest = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+  const goldenCache = new Map<string, Promise<Map<string, HostTensor>>>();
+  const ctx: GoldenContext = {
+    dir,
+    manifest,
+    golden(model) {
+      let hit = goldenCache.get(model);
+      if (!hit) {
+        const file = path.join(dir, manifest.models[model].golden);
+        hit = (async () => {
+          const st = await SafetensorsFile.open(file);
+          const out = new Map<string, HostTensor>();
+          for (const key of st.keys()) out.set(key, await st.read(key));
+          await st.close();
+          return out;
+        })();
+        goldenCache.set(model, hit);
+      }
+      return hit;
+    },
+    async tensor(c, ref) {
+      if (!isTensorRef(ref)) throw new Error(`${c.id}: not a tensor reference: ${JSON.stringify(ref)}`);
+      const model = c.model ?? 'misc';
+      const t = (await ctx.golden(model)).get(ref.tensor);
+      if (!t) throw new Error(`${c.id}: tensor ${ref.tensor} not in ${manifest.models[model].golden}`);
+      return t;
+    },
+  };
+
+  const only = process.argv[2];
+  let passed = 0, failed = 0, skipped = 0;
+  for (const c of manifest.cases) {
+    const label = `${c.model ?? 'misc'}/${c.id}`;
+    if (only && !label.includes(only)) continue;
+    const kind = caseKind(c.id);
+    const handler = handlers[kind];
+    let result: CaseResult;
+    if (!handler) {
+      result = { status: 'FAIL', info: `unknown case kind "${kind}": the suite has no handler for it` };
+    } else {
+      try {
+        result = await handler(c, ctx);
+      } catch (e) {
+        result = { status: 'FAIL', info: `error: ${(e as Error).message}` };
+      }
+    }
+    if (result.status === 'PASS') passed++;
+    else if (result.status === 'FAIL') failed++;
+    else skipped++;
+    console.log(`${result.status} ${label} ${result.info}`);
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  return failed > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
