@@ -26,11 +26,11 @@ export async function benchModel(opts: ModelBenchOptions = {}): Promise<Record<s
   };
 
   const ids = Array.from({ length: 384 }, (_, i) => (i < cfg.l || i >= cfg.l + cfg.imageLength ? 5 + (i % 100) : i % 8192));
-  await model.forward(ids.slice(0, 16), 1, 'last'); // warm-up
+  await model.forward(ids.slice(0, 16), 1, { select: 'last' }); // warm-up
   const times: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     const s = performance.now();
-    await model.forward(ids, 1, 'all');
+    await model.forward(ids, 1);
     times.push((performance.now() - s) / 1000);
   }
   times.sort((a, b) => a - b);
@@ -41,10 +41,10 @@ export async function benchModel(opts: ModelBenchOptions = {}): Promise<Record<s
     const cache = model.newCache(batch, cfg.l + cfg.imageLength);
     const left: number[] = [];
     for (let b = 0; b < batch; b++) left.push(...ids.slice(0, cfg.l));
-    await model.step(cache, left, 'last');
+    await model.step(cache, left);
     const s = performance.now();
     for (let t = 0; t < decodeTokens; t++) {
-      await model.step(cache, new Array(batch).fill(t % 8192), 'last');
+      await model.step(cache, new Array(batch).fill(t % 8192));
     }
     const secs = (performance.now() - s) / 1000;
     result[`decode_b${batch}_tokens_per_s`] = (decodeTokens * batch) / secs;

@@ -117,6 +117,16 @@ function listen(server: http.Server): Promise<string> {
   });
 }
 
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
@@ -186,7 +196,7 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
     const chunkSize = fault?.chunkSize ?? 64 * 1024;
     for (let off = 0; off < limit && !res.destroyed; off += chunkSize) {
       const piece = body.subarray(off, Math.min(limit, off + chunkSize));
-      if (!res.write(piece)) await new Promise<void>((r) => res.once('drain', () => r()).once('close', () => r()));
+      if (!res.write(piece)) await drainOrClose(res);
       if (fault?.chunkDelayMs) await sleep(fault.chunkDelayMs);
     }
     if (limit < body.length) {

@@ -58,7 +58,8 @@ async function detectFormat(path: string): Promise<CheckpointFormat> {
     throw new CheckpointError(`${path}: cannot open: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   if (n >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'torch-zip'; // "PK\x03\x04"
-  if (n >= 1 && head[0] === 0x80) return 'torch-zip';
+  // Before the pickle check: a header length's low byte may well be 0x80.
   if (n === 9 && head[8] === 0x7b) return 'safetensors'; // u64 length then '{'
+  if (n >= 1 && head[0] === 0x80) return 'torch-zip';
   throw new CheckpointError(`${path}: unrecognised checkpoint format (expected a torch zip checkpoint or safetensors)`);
 }

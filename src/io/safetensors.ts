@@ -206,14 +206,19 @@ export async function saveSafetensors(
   // Pad with spaces so the data section starts 8-byte aligned (as the reference writer does).
   const padded = Math.ceil(json.length / 8) * 8;
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  await writeAtomically(path, async (fh) => {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(json.length));
-    await writeFully(fh, len);
-    await writeFully(fh, json);
-    for (let i = 0; i < keys.length; i++) {
-      const t = await source.read(keys[i]);
-      await writeFully(fh, tensorBytes(path, keys[i], t, infos[i]));
+  await writeAtomically(path, async (tmp) => {
+    const fh = await open(tmp, 'wx');
+    try {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      await writeFully(fh, len);
+      await writeFully(fh, json);
+      for (let i = 0; i < keys.length; i++) {
+        const t = await source.read(keys[i]);
+        await writeFully(fh, tensorBytes(path, keys[i], t, infos[i]));
+      }
+    } finally {
+      await fh.close();
     }
   });
 }

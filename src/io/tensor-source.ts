@@ -71,19 +71,22 @@ export function tensorBytes(file: string, key: string, t: HostTensor, expected: 
 }
 
 /**
- * Writes `dest` through a temporary file in the same folder, renamed into place only after
- * `write` has finished; on failure the temporary file is removed and `dest` is left untouched.
+ * Writes `dest` through a temporary file in the same folder: `write` creates and fills `tmpPath`,
+ * which is flushed to disk and renamed into place only afterwards; on failure it is removed and
+ * `dest` is left untouched.
  */
-export async function writeAtomically(dest: string, write: (fh: FileHandle, tmpPath: string) => Promise<void>): Promise<void> {
+export async function writeAtomically(dest: string, write: (tmpPath: string) => Promise<void>): Promise<void> {
   const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx');
   try {
-    await write(fh, tmp);
-    await fh.sync();
-    await fh.close();
+    await write(tmp);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, dest);
   } catch (e) {
-    await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
   }

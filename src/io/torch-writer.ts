@@ -8,6 +8,7 @@
  * 64-byte aligned (only mmap-style loading profits from it); yazl cannot write extra fields, so the
  * data entries here are unaligned. torch.load does not require the alignment.
  */
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import yazl from 'yazl';
@@ -49,13 +50,13 @@ export async function saveTorchCheckpoint(
   const infos = keys.map((k) => source.info(k));
   const pkl = dataPickle(keys, infos, opts.metadata);
 
-  await writeAtomically(file, async (fh) => {
+  await writeAtomically(file, async (tmp) => {
     const zip = new yazl.ZipFile();
-    const out = fh.createWriteStream({ autoClose: false });
+    const out = createWriteStream(tmp, { flags: 'wx' });
     const done = new Promise<void>((resolve, reject) => {
       zip.on('error', reject);
       out.on('error', reject);
-      out.on('finish', resolve);
+      out.on('close', resolve);
     });
     zip.outputStream.pipe(out);
     zip.addBuffer(Buffer.from(pkl), `${archive}/data.pkl`, ENTRY_OPTIONS);
@@ -75,7 +76,7 @@ export async function saveTorchCheckpoint(
       await done;
     } catch (e) {
       zip.outputStream.unpipe(out);
-      out.destroy();
+      await new Promise<void>((resolve) => out.destroy().once('close', () => resolve()));
       throw e instanceof CheckpointError ? e : new CheckpointError(`${file}: writing failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   });

@@ -24,6 +24,10 @@ export const GRAPH_IO = {
   positions: 'positions',
   logitsIndex: 'logits_index',
   logits: 'logits',
+  targets: 'targets',
+  targetLogits: 'target_logits',
+  lseText: 'lse_text',
+  lseImage: 'lse_image',
   mask: (kind: MaskKind) => `mask_${kind}`,
   pastKey: (i: number) => `past_key_${i}`,
   pastValue: (i: number) => `past_value_${i}`,
@@ -72,10 +76,16 @@ export function logitsHead(ctx: GraphContext, x: Value): Value {
   return linear(ctx, normed, 'to_logits.1');
 }
 
-/** The inference graph: logits only for the new positions listed in `logits_index`. */
+/**
+ * The inference graph: logits only for the new positions listed in `logits_index`, plus what
+ * scoring needs without copying logits out: the logit of a target column per selected position
+ * and the log-sum-exp over the text range [0, V-l) and the image range [V, V+image_vocab).
+ * CE of a text target = lse_text - target_logit; of an image target = lse_image - target_logit.
+ */
 export function buildRudolphGraph(cfg: RudolphConfig, weights: RudolphWeights, opts: RudolphGraphOptions = {}): GraphBuilder {
   const { g, lastHidden, ctx } = buildRudolphBody(cfg, weights, opts);
   const index = g.input(GRAPH_IO.logitsIndex, 'int64', ['selected']);
+  const targets = g.input(GRAPH_IO.targets, 'int64', ['batch', 'selected']);
   const h = cfg.hidden;
   const x3 = g.op('Reshape', [lastHidden, g.op('Concat', [ctx.batchTokens, g.int64s([h])], { axis: attr.int(0) })]);
   const picked = g.op('Reshape', [g.op('Gather', [x3, index], { axis: attr.int(1) }), g.int64s([-1, h])]);
@@ -83,5 +93,15 @@ export function buildRudolphGraph(cfg: RudolphConfig, weights: RudolphWeights, o
   const batch = g.op('Slice', [ctx.batchTokens, g.int64s([0]), g.int64s([1])]);
   const outShape = g.op('Concat', [batch, g.int64s([-1, cfg.logitsWidth])], { axis: attr.int(0) });
   g.output(g.op('Reshape', [logits, outShape]), GRAPH_IO.logits, 'float32', ['batch', 'selected', cfg.logitsWidth] as Dim[]);
+
+  const perPosition = g.op('Concat', [batch, g.int64s([-1])], { axis: attr.int(0) });
+  const lse = (c0: number, c1: number) => g.op('Reshape', [
+    g.op('ReduceLogSumExp', [g.op('Slice', [logits, g.int64s([c0]), g.int64s([c1]), g.int64s([1])]), g.int64s([1])], { keepdims: attr.int(0) }),
+    perPosition,
+  ]);
+  g.output(lse(0, cfg.textVocab - cfg.l), GRAPH_IO.lseText, 'float32', ['batch', 'selected']);
+  g.output(lse(cfg.textVocab, cfg.textVocab + cfg.imageVocab), GRAPH_IO.lseImage, 'float32', ['batch', 'selected']);
+  const target = g.op('GatherElements', [logits, g.op('Reshape', [targets, g.int64s([-1, 1])])], { axis: attr.int(1) });
+  g.output(g.op('Reshape', [target, perPosition]), GRAPH_IO.targetLogits, 'float32', ['batch', 'selected']);
   return g;
 }

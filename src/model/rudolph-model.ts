@@ -16,16 +16,34 @@ import { layerMaskKinds, stepMask, type MaskKind } from './masks.js';
 import { buildRudolphGraph, GRAPH_IO, type RudolphGraphOptions } from './rudolph-graph.js';
 import type { RudolphWeights } from './weights.js';
 
+export interface RunOptions {
+  /** which new positions get outputs (forward default: all; step default: last) */
+  select?: LogitsSelection;
+  /** fetch the logits (default true); scoring only needs the target/lse outputs */
+  logits?: boolean;
+  /** [batch, selected] absolute logit columns whose logit (and the range log-sum-exps) to return */
+  targets?: ArrayLike<number>;
+  /** extra graph outputs to fetch (debug graphs: embeddings, hidden_i, transformer_output) */
+  extra?: string[];
+}
+
+export interface StepResult {
+  batch: number;
+  /** number of selected positions */
+  positions: number;
+  width: number;
+  /** [batch, positions, width] */
+  logits?: Float32Array;
+  /** [batch, positions] each, when targets were given */
+  targetLogits?: Float32Array;
+  lseText?: Float32Array;
+  lseImage?: Float32Array;
+  extra: Record<string, Float32Array>;
+}
+
 /** Which new positions get logits: the last one, all of them, or chosen offsets (0-based within the new tokens). */
 export type LogitsSelection = 'last' | 'all' | number[];
 
-export interface Logits {
-  /** [batch, positions, logitsWidth] */
-  data: Float32Array;
-  batch: number;
-  positions: number;
-  width: number;
-}
 
 export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs'> {
   /** Where to write the converted graph for large models (default: a temp folder, removed after load). */
@@ -79,61 +97,79 @@ export class RudolphModel {
     return new KVCache(this.cfg, batch, slots);
   }
 
-  /** Full forward over a prefix: ids [batch, length] (row-major) → logits of the selected positions. */
-  async forward(ids: ArrayLike<number>, batch: number, select: LogitsSelection = 'all', extraFetch: string[] = []): Promise<Logits & { extra: Record<string, Float32Array> }> {
+  /** Full forward over a prefix: ids [batch, length] (row-major) → outputs for the selected positions. */
+  async forward(ids: ArrayLike<number>, batch: number, opts: RunOptions = {}): Promise<StepResult> {
     const length = ids.length / batch;
     if (!Number.isInteger(length) || length < 1) throw new InputError(`forward: ${ids.length} ids do not form ${batch} rows`);
-    const { feeds, index } = this.feeds(ids, batch, 0, length, 0, select);
     const { heads: H, headDim: d } = this.cfg;
     const empty = new Float32Array(0);
+    const past: Feeds = {};
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      feeds[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, d, 0]);
-      feeds[GRAPH_IO.pastValue(i)] = f32(empty, [batch, H, 0, d]);
+      past[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, d, 0]);
+      past[GRAPH_IO.pastValue(i)] = f32(empty, [batch, H, 0, d]);
     }
-    const out = await this.session.run(feeds, [GRAPH_IO.logits, ...extraFetch]);
-    const extra: Record<string, Float32Array> = {};
-    for (const name of extraFetch) extra[name] = out[name].data as Float32Array;
-    return { ...this.logitsOf(out[GRAPH_IO.logits].data as Float32Array, batch, index.length), extra };
+    return (await this.run(ids, batch, 0, length, 0, past, [], opts)).result;
   }
 
   /** Feeds k new tokens per row (ids [batch, k]) at positions [cache.length, +k), updating the cache. */
-  async step(cache: KVCache, ids: ArrayLike<number>, select: LogitsSelection = 'last'): Promise<Logits> {
+  async step(cache: KVCache, ids: ArrayLike<number>, opts: RunOptions = {}): Promise<StepResult> {
     const k = ids.length / cache.batch;
     if (!Number.isInteger(k) || k < 1) throw new InputError(`step: ${ids.length} ids do not form ${cache.batch} rows`);
     if (cache.length + k > cache.slots) throw new InputError(`step: ${cache.length} cached + ${k} new tokens exceed the cache's ${cache.slots} slots`);
-    const { feeds, index } = this.feeds(ids, cache.batch, cache.length, k, cache.slots, select);
     const { heads: H, headDim: d } = this.cfg;
-    const fetch: string[] = [GRAPH_IO.logits];
+    const past: Feeds = {};
+    const fetch: string[] = [];
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      feeds[GRAPH_IO.pastKey(i)] = f32(cache.keys[i], [cache.batch, H, d, cache.slots]);
-      feeds[GRAPH_IO.pastValue(i)] = f32(cache.values[i], [cache.batch, H, cache.slots, d]);
+      past[GRAPH_IO.pastKey(i)] = f32(cache.keys[i], [cache.batch, H, d, cache.slots]);
+      past[GRAPH_IO.pastValue(i)] = f32(cache.values[i], [cache.batch, H, cache.slots, d]);
       fetch.push(GRAPH_IO.newKey(i), GRAPH_IO.newValue(i));
     }
-    const out = await this.session.run(feeds, fetch);
+    const { out, result } = await this.run(ids, cache.batch, cache.length, k, cache.slots, past, fetch, { select: 'last', ...opts });
     for (let i = 0; i < this.cfg.numLayers; i++) {
       cache.write(i, out[GRAPH_IO.newKey(i)].data as Float32Array, out[GRAPH_IO.newValue(i)].data as Float32Array, k);
     }
     cache.length += k;
-    return this.logitsOf(out[GRAPH_IO.logits].data as Float32Array, cache.batch, index.length);
+    return result;
   }
 
-  async release(): Promise<void> { await this.session.release(); }
-
-  private feeds(ids: ArrayLike<number>, batch: number, start: number, k: number, slots: number, select: LogitsSelection): { feeds: Feeds; index: number[] } {
+  private async run(ids: ArrayLike<number>, batch: number, start: number, k: number, slots: number, past: Feeds, fetch: string[], opts: RunOptions) {
+    const select = opts.select ?? 'all';
     const index = select === 'last' ? [k - 1] : select === 'all' ? Array.from({ length: k }, (_, i) => i) : select;
     for (const i of index) {
       if (!Number.isInteger(i) || i < 0 || i >= k) throw new InputError(`logits selection: offset ${i} is outside the ${k} new positions`);
     }
+    const m = index.length;
+    let targets: BigInt64Array;
+    if (opts.targets) {
+      if (opts.targets.length !== batch * m) throw new InputError(`targets: expected ${batch}×${m} column ids, got ${opts.targets.length}`);
+      targets = i64From(opts.targets);
+      for (const t of targets) if (t < 0n || t >= BigInt(this.cfg.logitsWidth)) throw new InputError(`targets: column ${t} is outside the logits [0, ${this.cfg.logitsWidth})`);
+    } else {
+      targets = new BigInt64Array(batch * m);
+    }
     const feeds: Feeds = {
+      ...past,
       [GRAPH_IO.ids]: i64(prepareInputIds(this.cfg, ids, batch, start, k), [batch, k]),
       [GRAPH_IO.positions]: i64(i64From(Array.from({ length: k }, (_, i) => start + i)), [k]),
-      [GRAPH_IO.logitsIndex]: i64(i64From(index), [index.length]),
+      [GRAPH_IO.logitsIndex]: i64(i64From(index), [m]),
+      [GRAPH_IO.targets]: i64(targets, [batch, m]),
     };
     for (const kind of this.kinds) feeds[GRAPH_IO.mask(kind)] = bool(stepMask(kind, this.cfg, start, k, slots), [k, slots + k]);
-    return { feeds, index };
+    const wanted = [...fetch, ...(opts.extra ?? [])];
+    if (opts.logits !== false) wanted.push(GRAPH_IO.logits);
+    if (opts.targets) wanted.push(GRAPH_IO.targetLogits, GRAPH_IO.lseText, GRAPH_IO.lseImage);
+    const out = await this.session.run(feeds, wanted);
+    const data = (name: string) => (out[name] ? (out[name].data as Float32Array) : undefined);
+    const extra: Record<string, Float32Array> = {};
+    for (const name of opts.extra ?? []) extra[name] = data(name)!;
+    const result: StepResult = {
+      batch, positions: m, width: this.cfg.logitsWidth,
+      logits: data(GRAPH_IO.logits),
+      targetLogits: data(GRAPH_IO.targetLogits), lseText: data(GRAPH_IO.lseText), lseImage: data(GRAPH_IO.lseImage),
+      extra,
+    };
+    return { out, result };
   }
 
-  private logitsOf(data: Float32Array, batch: number, positions: number): Logits {
-    return { data, batch, positions, width: this.cfg.logitsWidth };
-  }
+  async release(): Promise<void> { await this.session.release(); }
 }

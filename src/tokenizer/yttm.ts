@@ -40,7 +40,7 @@ export interface DecodeOptions {
 }
 
 export interface YttmTokenizerOptions {
-  /** Most words whose encodings are cached (default 100000; 0 disables the cache). */
+  /** Most distinct words whose encodings are cached (default 50000, about 8 MB; 0 disables the cache). */
   cacheSize?: number;
 }
 
@@ -109,7 +109,7 @@ export class YttmTokenizer {
   }
 
   constructor(data: YttmModelData, name = '<model>', options: YttmTokenizerOptions = {}) {
-    const cacheSize = options.cacheSize ?? 100_000;
+    const cacheSize = options.cacheSize ?? 50_000;
     if (!Number.isInteger(cacheSize) || cacheSize < 0) {
       throw new InputError(`cacheSize must be a non-negative integer, got ${cacheSize}`);
     }

@@ -59,9 +59,9 @@ const forward: CaseHandler = async (c, ctx) => {
   const outputs = c.outputs!;
   const extra = ['embeddings', 'transformer_output'].filter((k) => k in outputs);
   const hiddenNames = 'hidden_states' in outputs ? Array.from({ length: cfg.numLayers }, (_, i) => `hidden_${i}`) : [];
-  const got = await debug.forward(ids32(idsT), B, 'all', [...extra, ...hiddenNames]);
+  const got = await debug.forward(ids32(idsT), B, { extra: [...extra, ...hiddenNames] });
   const errs: string[] = [];
-  let worst = maxAbsDiff(got.data, (await ctx.tensor(c, outputs.logits)).data as Float32Array);
+  let worst = maxAbsDiff(got.logits!, (await ctx.tensor(c, outputs.logits)).data as Float32Array);
   for (const name of extra) {
     const e = maxAbsDiff(got.extra[name], (await ctx.tensor(c, outputs[name])).data as Float32Array);
     if (e > FLOAT_TOL) errs.push(`${name} ${e.toExponential(2)}`);
@@ -90,10 +90,10 @@ const loss: CaseHandler = async (c, ctx) => {
   const T = c.inputs!.length as number;
   const [wl, wi, wr] = c.inputs!.weights as number[];
   const ids = prefix(ids32(idsT), B, T);
-  const logits = await model.forward(ids, B, 'all');
+  const logits = await model.forward(ids, B);
   let ev = lossEvaluators.get(c.model!);
   if (!ev) { ev = new LossEvaluator(cfg); lossEvaluators.set(c.model!, ev); }
-  const got = await ev.evaluate(logits.data, ids, B, { left: wl, image: wi, right: wr }, 'official');
+  const got = await ev.evaluate(logits.logits!, ids, B, { left: wl, image: wi, right: wr }, 'official');
   const names: Record<string, number | undefined> = { loss: got.loss, l_text_loss: got.left, image_loss: got.image, r_text_loss: got.right };
   let worst = 0;
   for (const [name, ref] of Object.entries(c.outputs!)) {
@@ -118,8 +118,8 @@ const incremental: CaseHandler = async (c, ctx) => {
   for (let call = 0; call < lengths.length; call++) {
     const chunk: number[] = [];
     for (let b = 0; b < B; b++) chunk.push(...all.slice(b * T + prev, b * T + lengths[call]));
-    const out = await model.step(cache, chunk, 'last');
-    worst = Math.max(worst, maxAbsDiff(out.data, ref.subarray(call * B * W, (call + 1) * B * W)));
+    const out = await model.step(cache, chunk);
+    worst = Math.max(worst, maxAbsDiff(out.logits!, ref.subarray(call * B * W, (call + 1) * B * W)));
     prev = lengths[call];
   }
   return judge(worst, FLOAT_TOL);

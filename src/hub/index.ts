@@ -1,0 +1,44 @@
+/** Hugging Face hub downloads into the standard hub cache (shared with huggingface_hub). */
+export { DownloadError, IntegrityError, OfflineError, type HubFileRef } from './errors.js';
+export { resolveHubSettings, type HubOptions, type HubSettings } from './settings.js';
+export {
+  downloadFile,
+  downloadFileInfo,
+  downloadFiles,
+  resolveCachedFile,
+  type CachedFileRequest,
+  type DownloadFileRequest,
+  type DownloadOptions,
+  type DownloadedFile,
+} from './download.js';
+export type { DownloadProgress, ProgressCallback } from './progress.js';
+export {
+  listCache,
+  removeFromCache,
+  verifyCache,
+  type BlobCheck,
+  type CacheListing,
+  type CachedFileEntry,
+  type CachedRepoEntry,
+  type CachedRevisionEntry,
+  type RemoveResult,
+  type VerifyOptions,
+  type VerifyReport,
+} from './cache.js';
+export { CHECKPOINT_FILE, PRESET_FILES, TOKENIZER_FILE, VQGAN_FILE, isHubPresetName, type HubFileLocation, type HubPresetName, type PresetFiles } from './presets.js';
+export {
+  createProgressReporter,
+  defaultCacheDir,
+  downloadModelFiles,
+  downloadPreset,
+  formatBytes,
+  formatCacheListing,
+  formatDuration,
+  formatProgress,
+  formatRemoveResult,
+  formatVerifyReport,
+  parseDownloadTarget,
+  type DownloadTarget,
+  type DownloadedModelFiles,
+  type ProgressReporter,
+} from './commands.js';

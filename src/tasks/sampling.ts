@@ -1,0 +1,89 @@
+/**
+ * Sampling from logits: temperature, then top-k, then top-p (nucleus) filtering with the
+ * semantics of transformers' `top_k_top_p_filtering` (4.10) that the official API uses, then
+ * softmax and one draw from the seeded generator.
+ */
+import { InputError } from '../errors.js';
+import type { Rng } from './prng.js';
+
+export interface SamplingOptions {
+  /** keep the k highest logits (ties with the k-th are kept); 0 = off */
+  topK: number;
+  /** keep the smallest prefix of sorted tokens whose probability mass exceeds p (always ≥ 1 token); 1 = off */
+  topP: number;
+  /** logits are divided by it; must be > 0 */
+  temperature: number;
+}
+
+export function checkSampling(o: SamplingOptions, what: string): void {
+  if (!Number.isInteger(o.topK) || o.topK < 0) throw new InputError(`${what}: topK must be a non-negative integer, got ${o.topK}`);
+  if (!(o.topP > 0 && o.topP <= 1)) throw new InputError(`${what}: topP must be in (0, 1], got ${o.topP}`);
+  if (!(o.temperature > 0) || !Number.isFinite(o.temperature)) throw new InputError(`${what}: temperature must be a positive number, got ${o.temperature}`);
+}
+
+/** Filters one row of logits in place: removed entries become -Infinity. */
+export function filterTopKTopP(logits: Float32Array, topK: number, topP: number): Float32Array {
+  const n = logits.length;
+  if (topK > 0 && topK < n) {
+    const kth = kthLargest(logits, topK);
+    for (let i = 0; i < n; i++) if (logits[i] < kth) logits[i] = -Infinity;
+  }
+  if (topP < 1) {
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+    const max = logits[order[0]];
+    let total = 0;
+    for (let i = 0; i < n; i++) total += Math.exp(logits[i] - max);
+    // softmax(sorted) cumulative; remove where the mass BEFORE this token already exceeds p
+    let cum = 0;
+    let removeFrom = n;
+    for (let j = 0; j < n; j++) {
+      if (j > 0 && cum > topP) { removeFrom = j; break; }
+      cum += Math.exp(logits[order[j]] - max) / total;
+    }
+    for (let j = removeFrom; j < n; j++) logits[order[j]] = -Infinity;
+  }
+  return logits;
+}
+
+function kthLargest(values: Float32Array, k: number): number {
+  const sorted = Float32Array.from(values).sort();
+  return sorted[values.length - k];
+}
+
+/** softmax of filtered logits (−∞ entries get probability 0). */
+export function softmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) { const e = Math.exp(logits[i] - max); out[i] = e; sum += e; }
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** One draw from a probability vector (need not be normalised). */
+export function drawIndex(probs: ArrayLike<number>, rng: Rng): number {
+  let total = 0;
+  for (let i = 0; i < probs.length; i++) total += probs[i];
+  let u = rng.next() * total;
+  let last = -1;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] <= 0) continue;
+    last = i;
+    u -= probs[i];
+    if (u < 0) return i;
+  }
+  return last;
+}
+
+/** Temperature → filtering (a copy of `row`), the filtered logits returned for mixing. */
+export function filteredLogits(row: Float32Array, o: SamplingOptions): Float32Array {
+  const x = new Float32Array(row.length);
+  for (let i = 0; i < row.length; i++) x[i] = row[i] / o.temperature;
+  return filterTopKTopP(x, o.topK, o.topP);
+}
+
+/** Samples one index from a row of logits. */
+export function sampleLogits(row: Float32Array, o: SamplingOptions, rng: Rng): number {
+  return drawIndex(softmax(filteredLogits(row, o)), rng);
+}
