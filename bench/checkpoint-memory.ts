@@ -108,20 +108,21 @@ async function measureInChild(file: string, mode: 'load' | 'stream', weightBytes
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', self, '--child', mode, file], {
     cwd: REPO_ROOT, maxBuffer: 1 << 20,
   });
-  const r = JSON.parse(stdout.trim().split('\n').pop() as string) as { peakRssBytes: number; baselineRssBytes: number; seconds: number };
-  return { ...r, ratio: round(r.peakRssBytes / weightBytes) };
+  const r = JSON.parse(stdout.trim().split('\n').pop() as string) as LoadMeasurement & { held: number };
+  return { peakRssBytes: r.peakRssBytes, baselineRssBytes: r.baselineRssBytes, ratio: round(r.peakRssBytes / weightBytes), seconds: r.seconds };
 }
 
 /** Child side: load, then report this process's peak RSS. */
 async function child(mode: string, file: string): Promise<void> {
   const baselineRssBytes = process.resourceUsage().maxRSS * 1024;
   const t0 = performance.now();
+  // `held` keeps the loaded tensors observably used until the measurement.
   let held = 0;
   if (mode === 'load') {
     const sd = await loadStateDict(file);
-    held = sd.size;
+    for (const t of sd.values()) held += t.data.length;
   } else {
-    for await (const [, t] of iterateTensors(file)) held += t.data.length > 0 ? 1 : 0;
+    for await (const [, t] of iterateTensors(file)) held += t.data.length;
   }
   const seconds = round((performance.now() - t0) / 1000);
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;

@@ -122,7 +122,7 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
       if (errnoCode(err) === 'ENOENT') continue; // released between our open and stat
       throw err;
     }
-    if (false) {
+    if (await isStale(file, st.mtimeMs, staleMs)) {
       await breakStaleLock(file, st.ino);
       continue;
     }

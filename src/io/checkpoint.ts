@@ -11,7 +11,7 @@ import type { ReadOptions, TensorSource } from './tensor-source.js';
 
 export type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
 
-export type CheckpointFormat = 'torch-zip' | 'safetensors';
+type CheckpointFormat = 'torch-zip' | 'safetensors';
 
 /** An open checkpoint of either format: list, inspect and read tensors one at a time. */
 export interface CheckpointReader extends TensorSource {

@@ -75,7 +75,11 @@ export class TorchCheckpoint implements TensorSource {
     }
     try {
       const entries = new Map<string, Entry>();
-      for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
+      try {
+        for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
+      } catch (e) {
+        throw new CheckpointError(`${path}: corrupt zip directory: ${errorText(e)}`, { cause: e });
+      }
       const archiveName = findArchiveName(path, entries);
       const byteorder = entries.get(`${archiveName}/byteorder`);
       if (byteorder) {
@@ -122,7 +126,8 @@ export class TorchCheckpoint implements TensorSource {
 
   /**
    * Yields every tensor in file order. A storage shared by several tensors is read once and kept
-   * only until its last tensor has been yielded.
+   * only until its last tensor has been yielded (tensors that each span a whole shared storage,
+   * i.e. tied weights, then share one array).
    */
   async *iterate(opts: ReadOptions = {}): AsyncGenerator<[string, HostTensor]> {
     const users = new Map<string, number>();
@@ -304,7 +309,7 @@ async function notAZipError(path: string, cause: unknown): Promise<CheckpointErr
 }
 
 /** True for the first bytes of a legacy torch file: a pickled LONG1 magic number right after PROTO. */
-export function isLegacyTorchHeader(head: Uint8Array): boolean {
+function isLegacyTorchHeader(head: Uint8Array): boolean {
   if (head.length < 4 + LEGACY_MAGIC.length || head[0] !== 0x80) return false;
   const at = head.indexOf(0x8a);
   if (at < 0 || at > 12 || head[at + 1] !== LEGACY_MAGIC.length) return false;

@@ -136,6 +136,18 @@ export class GraphBuilder {
   /** Weights declared in 'input' mode, to feed at run time. */
   get weightFeeds(): readonly WeightFeed[] { return this.weightInputs; }
 
+  /** The recorded nodes in creation order, which is topological (autodiff walks them backwards). */
+  get nodeList(): readonly NodeSpec[] { return this.nodes; }
+
+  /** dtype, shape and (for initializers and weights) data of a graph input or initializer; undefined for node outputs. */
+  declared(name: string): { dtype: OnnxDType; shape: Dim[]; data?: WeightData } | undefined {
+    const init = this.initializers.find((t) => t.name === name);
+    if (init) return { dtype: init.dtype, shape: init.dims, data: init.data };
+    const input = this.inputs.find((t) => t.name === name);
+    if (!input) return undefined;
+    return { dtype: input.dtype, shape: input.shape, data: this.weightInputs.find((t) => t.name === name)?.data };
+  }
+
   private spec(initializers: TensorProtoSpec[]) {
     return {
       graphName: this.name,

@@ -49,9 +49,9 @@ export function prepareText(text: string): string {
  * there and later replaces it by the task's special token), then the BPE ids, then
  * `[eos=3]`; padded with 0 up to `length`.
  *
- * Too long: the official `prepare_tokens` keeps the first `length - 1` tokens plus the last
- * one (`tokens[:L-1] + tokens[-1:]` on a Python list), so the eos survives and the text is
- * cut before it. (ruDALL-E's own `encode_text` cuts at L and loses the eos; RUDOLPH does not.)
+ * Too long: the sequence is cut to `length`, so a long text loses its eos (SPEC §3). The golden
+ * `api_generate_texts_greedy` cases settle this: their re-encoded 9-token texts are scored with
+ * the eos cut off (keeping the eos instead changes the perplexity by several units).
  *
  * The text is not lowercased here; callers apply `prepareText` where the official code does.
  */
@@ -70,8 +70,7 @@ export function encodeText(tokenizer: TextTokenizer, text: string, length: numbe
   if (tokens.length <= length) {
     out.set(tokens);
   } else {
-    out.set(tokens.slice(0, length - 1));
-    out[length - 1] = EOS_ID;
+    out.set(tokens.slice(0, length));
   }
   return out;
 }

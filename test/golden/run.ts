@@ -9,6 +9,7 @@ import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { HostTensor } from '../../src/tensor.js';
 import { GOLDEN_DIR } from '../helpers.js';
+import { apiCaseHandlers } from './api-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
 import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
 
@@ -23,6 +24,7 @@ export function caseKind(id: string): string {
 
 const handlers: Record<string, CaseHandler> = {
   ...modelCaseHandlers,
+  ...apiCaseHandlers,
 };
 
 async function main(): Promise<number> {

@@ -1,0 +1,142 @@
+/**
+ * What every task needs (model, tokenizer, image codec, batch size) and the small shared
+ * pieces: text segments with special tokens, template formatting, progress and cancellation.
+ */
+import { InputError, throwIfAborted } from '../errors.js';
+import type { RgbImage } from '../image/index.js';
+import { preprocessImage } from '../image/index.js';
+import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
+import type { RudolphModel } from '../model/rudolph-model.js';
+import { encodeText, prepareText, type TextTokenizer } from '../tokenizer/text-encoding.js';
+
+/** Image ↔ token ids (the VQGAN). */
+export interface ImageCodec {
+  /** RGB images of equal size (a multiple of 8) → ids [B, (h/8)·(w/8)] */
+  encode(images: RgbImage[]): Promise<Int32Array>;
+  decodeToImages(ids: ArrayLike<number>, batch: number): Promise<RgbImage[]>;
+}
+
+export interface TaskContext {
+  model: RudolphModel;
+  cfg: RudolphConfig;
+  tokenizer: TextTokenizer;
+  vqgan?: ImageCodec;
+  /** rows per model call */
+  batchSize: number;
+}
+
+export interface Progress {
+  task: string;
+  stage: string;
+  done: number;
+  total: number;
+}
+
+/** Options every task accepts. */
+export interface RunControl {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
+export class ProgressReporter {
+  private done = 0;
+  constructor(private readonly ctl: RunControl, readonly task: string, private stage: string, private total: number) {}
+  begin(stage: string, total: number): void { this.stage = stage; this.total = total; this.done = 0; this.emit(); }
+  tick(n = 1): void { this.done += n; this.emit(); throwIfAborted(this.ctl.signal); }
+  check(): void { throwIfAborted(this.ctl.signal); }
+  private emit(): void { this.ctl.onProgress?.({ task: this.task, stage: this.stage, done: this.done, total: this.total }); }
+}
+
+/** The id of a special token, or null when the model has no text special tokens. */
+export function specialId(cfg: RudolphConfig, name: SpecialTokenName): number | null {
+  const id = cfg.specialTokens[name];
+  return id >= 0 ? id : null;
+}
+
+/** A text segment as the official `encode_text` lays it out, after Python `lower().strip()`. */
+export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName): Int32Array {
+  return encodeText(ctx.tokenizer, prepareText(text), length, specialId(ctx.cfg, special));
+}
+
+/** Number of leading tokens of an encoded template before its eos (the official `template_size`). */
+export function templateSize(encoded: Int32Array): number {
+  let nonzero = 0;
+  for (const v of encoded) if (v !== 0) nonzero++;
+  return nonzero - 1;
+}
+
+/**
+ * Python `str.format` for the templates the API takes: `{}` / `{0}` take the positional value,
+ * `{name}` a named one, `{{` and `}}` are literal braces. Any other field is an InputError.
+ */
+export function formatTemplate(template: string, what: string, positional?: string, named: Record<string, string> = {}): string {
+  let out = '';
+  for (let i = 0; i < template.length; i++) {
+    const ch = template[i];
+    if (ch === '{' && template[i + 1] === '{') { out += '{'; i++; continue; }
+    if (ch === '}' && template[i + 1] === '}') { out += '}'; i++; continue; }
+    if (ch === '}') throw new InputError(`${what}: single '}' in template ${JSON.stringify(template)}`);
+    if (ch !== '{') { out += ch; continue; }
+    const end = template.indexOf('}', i);
+    if (end < 0) throw new InputError(`${what}: unclosed '{' in template ${JSON.stringify(template)}`);
+    const field = template.slice(i + 1, end);
+    if ((field === '' || field === '0') && positional !== undefined) out += positional;
+    else if (Object.prototype.hasOwnProperty.call(named, field)) out += named[field];
+    else {
+      const known = [...(positional !== undefined ? ['{}'] : []), ...Object.keys(named).map((k) => `{${k}}`)];
+      throw new InputError(`${what}: unknown template field {${field}} in ${JSON.stringify(template)} (use ${known.join(' or ') || 'no fields'})`);
+    }
+    i = end;
+  }
+  return out;
+}
+
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function checkCount(value: number, what: string, max = 100000): void {
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new InputError(`${what} must be an integer in [1, ${max}], got ${value}`);
+}
+
+export function requireText(text: unknown, what: string): string {
+  if (typeof text !== 'string') throw new InputError(`${what} must be a string`);
+  if (prepareText(text) === '') throw new InputError(`${what} is empty`);
+  return text;
+}
+
+/** An image (or its ids) as n·n image token ids. */
+export type ImageInput = RgbImage | { ids: ArrayLike<number> };
+
+export function isIds(x: ImageInput): x is { ids: ArrayLike<number> } {
+  return (x as { ids?: unknown }).ids !== undefined;
+}
+
+/** Token ids of images: encoded by the VQGAN after the official preprocessing, or checked ids. */
+export async function imageTokens(ctx: TaskContext, images: ImageInput[], what: string): Promise<Int32Array[]> {
+  const m = ctx.cfg.imageLength;
+  const out: Int32Array[] = new Array(images.length);
+  const toEncode: { index: number; image: RgbImage }[] = [];
+  images.forEach((img, i) => {
+    if (isIds(img)) {
+      if (img.ids.length !== m) throw new InputError(`${what} ${i}: expected ${m} image token ids, got ${img.ids.length}`);
+      const ids = Int32Array.from(img.ids);
+      for (const id of ids) {
+        if (!Number.isInteger(id) || id < 0 || id >= ctx.cfg.imageVocab) throw new InputError(`${what} ${i}: image token ${id} is outside [0, ${ctx.cfg.imageVocab})`);
+      }
+      out[i] = ids;
+    } else {
+      toEncode.push({ index: i, image: preprocessImage(img, 8 * ctx.cfg.n) });
+    }
+  });
+  if (toEncode.length) {
+    if (!ctx.vqgan) throw new InputError(`${what}: images need a VQGAN to be encoded; give image token ids or load a VQGAN`);
+    for (const part of chunks(toEncode, ctx.batchSize)) {
+      const ids = await ctx.vqgan.encode(part.map((p) => p.image));
+      part.forEach((p, j) => { out[p.index] = ids.slice(j * m, (j + 1) * m); });
+    }
+  }
+  return out;
+}

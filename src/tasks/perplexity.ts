@@ -1,0 +1,76 @@
+/**
+ * Perplexities of spans of full sequences, as the official reranking/classification code
+ * computes them: per position CE = logsumexp(range) − logit(target), then `ceToPpl`.
+ * The graph returns only the target logits and the range log-sum-exps, never the logits.
+ */
+import { InputError } from '../errors.js';
+import type { RudolphConfig } from '../model/config.js';
+import type { KVCache } from '../model/kv-cache.js';
+import { chunks, type ProgressReporter, type TaskContext } from './context.js';
+import { ceToPpl } from './scoring.js';
+
+/** Positions [from, to) each predict the token after them, from the text or image logits. */
+export interface Span {
+  from: number;
+  to: number;
+  kind: 'text' | 'image';
+  /** text labels equal to 0 are ignored (official ignore_index=0) */
+  ignoreZero: boolean;
+}
+
+/** Logit column of the label of a position, or -1 when ignored. */
+function targetColumn(cfg: RudolphConfig, kind: Span['kind'], label: number, ignoreZero: boolean): number {
+  if (kind === 'image') return cfg.textVocab + label;
+  if (ignoreZero && label === 0) return -1;
+  if (label >= cfg.textVocab - cfg.l) throw new InputError(`text label ${label} is outside the scored text range [0, ${cfg.textVocab - cfg.l})`);
+  return label;
+}
+
+/**
+ * Scores rows of ids (each of the same length T) over the spans; returns ppl[span][row].
+ * With `prefix` (a cache holding one row's first positions), every row continues that shared
+ * prefix: only the new tokens are run, and span positions stay absolute.
+ */
+export async function spanPerplexities(ctx: TaskContext, rows: Int32Array[], spans: Span[], progress?: ProgressReporter, prefix?: KVCache): Promise<Float64Array[]> {
+  const { cfg } = ctx;
+  const T = rows[0]?.length ?? 0;
+  const start = prefix?.length ?? 0;
+  const owner = new Map<number, number>();
+  spans.forEach((s, si) => { for (let p = s.from; p < s.to; p++) owner.set(p, si); });
+  const positions = [...owner.keys()].sort((a, b) => a - b);
+  for (const p of positions) if (p < start || p + 1 >= T) throw new InputError(`score: position ${p} has no next token in a sequence of ${T}`);
+  const m = positions.length;
+  // ce[span] holds rows × (its positions), row-major, 0 where ignored
+  const ce: number[][] = spans.map(() => []);
+
+  for (const chunk of chunks(rows, ctx.batchSize)) {
+    const B = chunk.length;
+    const k = T - start;
+    const ids = new Int32Array(B * k);
+    const targets = new Int32Array(B * m);
+    const ignored = new Uint8Array(B * m);
+    chunk.forEach((row, b) => {
+      ids.set(row.subarray(start), b * k);
+      positions.forEach((p, j) => {
+        const s = spans[owner.get(p)!];
+        const col = targetColumn(cfg, s.kind, row[p + 1], s.ignoreZero);
+        targets[b * m + j] = Math.max(col, 0);
+        ignored[b * m + j] = col < 0 ? 1 : 0;
+      });
+    });
+    const opts = { select: positions.map((p) => p - start), targets, logits: false };
+    const res = prefix
+      ? await ctx.model.step(prefix.select(new Array(B).fill(0)), ids, opts)
+      : await ctx.model.forward(ids, B, opts);
+    for (let b = 0; b < B; b++) {
+      positions.forEach((p, j) => {
+        const si = owner.get(p)!;
+        const idx = b * m + j;
+        const lse = spans[si].kind === 'image' ? res.lseImage! : res.lseText!;
+        ce[si].push(ignored[idx] ? 0 : Math.fround(lse[idx] - res.targetLogits![idx]));
+      });
+    }
+    progress?.tick(B);
+  }
+  return ce.map((values) => ceToPpl(values, rows.length));
+}

@@ -1,0 +1,198 @@
+/**
+ * VQGAN configuration: the taming-transformers `ddconfig` plus the quantizer sizes, the
+ * Sber-VQGAN preset (SPEC §10), a reader for the official YAML config, and the per-level
+ * layout (channels, where attention goes) that the weights and the graph are built from.
+ */
+import { promises as fsp } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors.js';
+
+export interface VqganConfig {
+  /** base channel count */
+  ch: number;
+  /** channel multiplier per resolution level; levels − 1 halvings of the image side */
+  chMult: number[];
+  numResBlocks: number;
+  /** feature-map sides (at the config `resolution`) that get attention blocks */
+  attnResolutions: number[];
+  /** the training image side: places the attention blocks, does not limit the input size */
+  resolution: number;
+  zChannels: number;
+  embedDim: number;
+  /** codebook size */
+  nEmbed: number;
+  inChannels: number;
+  outCh: number;
+  doubleZ: boolean;
+}
+
+/** ruDALL-E's `vqgan.gumbelf8-sber.config.yml`. */
+export const SBER_VQGAN_CONFIG: Readonly<VqganConfig> = Object.freeze({
+  ch: 128,
+  chMult: [1, 1, 2, 4],
+  numResBlocks: 2,
+  attnResolutions: [32],
+  resolution: 256,
+  zChannels: 256,
+  embedDim: 256,
+  nEmbed: 8192,
+  inChannels: 3,
+  outCh: 3,
+  doubleZ: false,
+});
+
+/** How many pixels of image side one code covers (8 for Sber-VQGAN). */
+export function downsamplingFactor(cfg: VqganConfig): number {
+  return 2 ** (cfg.chMult.length - 1);
+}
+
+/** One resolution level: its res blocks go inChannels → outChannels; `attn` adds an AttnBlock after each. */
+export interface LevelLayout {
+  index: number;
+  inChannels: number;
+  outChannels: number;
+  blocks: number;
+  attn: boolean;
+  /** encoder: Downsample after the level; decoder: Upsample after it */
+  resample: boolean;
+}
+
+/** taming Encoder levels in forward order; attention where the running `curr_res` is listed. */
+export function encoderLevels(cfg: VqganConfig): LevelLayout[] {
+  const levels = cfg.chMult.length;
+  const inMult = [1, ...cfg.chMult];
+  let currRes = cfg.resolution;
+  return cfg.chMult.map((mult, i) => {
+    const level: LevelLayout = {
+      index: i,
+      inChannels: cfg.ch * inMult[i],
+      outChannels: cfg.ch * mult,
+      blocks: cfg.numResBlocks,
+      attn: cfg.attnResolutions.includes(currRes),
+      resample: i !== levels - 1,
+    };
+    if (level.resample) currRes = Math.floor(currRes / 2);
+    return level;
+  });
+}
+
+/** taming Decoder levels in forward order (deepest first), num_res_blocks + 1 blocks each. */
+export function decoderLevels(cfg: VqganConfig): LevelLayout[] {
+  const levels = cfg.chMult.length;
+  let blockIn = cfg.ch * cfg.chMult[levels - 1];
+  let currRes = Math.floor(cfg.resolution / 2 ** (levels - 1));
+  const out: LevelLayout[] = [];
+  for (let i = levels - 1; i >= 0; i--) {
+    const blockOut = cfg.ch * cfg.chMult[i];
+    out.push({
+      index: i,
+      inChannels: blockIn,
+      outChannels: blockOut,
+      blocks: cfg.numResBlocks + 1,
+      attn: cfg.attnResolutions.includes(currRes),
+      resample: i !== 0,
+    });
+    blockIn = blockOut;
+    if (i !== 0) currRes *= 2;
+  }
+  return out;
+}
+
+/** Channels at the bottom of the U (mid blocks of encoder and decoder). */
+export function bottleneckChannels(cfg: VqganConfig): number {
+  return cfg.ch * cfg.chMult[cfg.chMult.length - 1];
+}
+
+function positiveInt(v: unknown, key: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new ConfigError(`${key} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function intList(v: unknown, key: string, allowEmpty: boolean): number[] {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) {
+    throw new ConfigError(`${key} must be a${allowEmpty ? '' : ' non-empty'} list of positive integers, got ${JSON.stringify(v)}`);
+  }
+  return v.map((x, i) => positiveInt(x, `${key}[${i}]`));
+}
+
+/** Checks every field; returns a normalised copy. */
+export function validateVqganConfig(cfg: VqganConfig, source = 'vqgan config'): VqganConfig {
+  try {
+    const out: VqganConfig = {
+      ch: positiveInt(cfg.ch, 'ch'),
+      chMult: intList(cfg.chMult, 'ch_mult', false),
+      numResBlocks: positiveInt(cfg.numResBlocks, 'num_res_blocks'),
+      attnResolutions: intList(cfg.attnResolutions, 'attn_resolutions', true),
+      resolution: positiveInt(cfg.resolution, 'resolution'),
+      zChannels: positiveInt(cfg.zChannels, 'z_channels'),
+      embedDim: positiveInt(cfg.embedDim, 'embed_dim'),
+      nEmbed: positiveInt(cfg.nEmbed, 'n_embed'),
+      inChannels: positiveInt(cfg.inChannels, 'in_channels'),
+      outCh: positiveInt(cfg.outCh, 'out_ch'),
+      doubleZ: cfg.doubleZ,
+    };
+    if (typeof out.doubleZ !== 'boolean') throw new ConfigError(`double_z must be true or false, got ${JSON.stringify(out.doubleZ)}`);
+    // GumbelVQ feeds quant_conv's embed_dim channels to quantize.proj, built for z_channels,
+    // and quant_conv itself expects the encoder's z_channels: anything else cannot run.
+    if (out.doubleZ) throw new ConfigError('double_z must be false for a GumbelVQ model (quant_conv takes z_channels)');
+    if (out.embedDim !== out.zChannels) {
+      throw new ConfigError(`embed_dim (${out.embedDim}) must equal z_channels (${out.zChannels}) for a GumbelVQ model`);
+    }
+    // Every normalised feature map has ch·mult channels, split into 32 groups.
+    if (out.ch % 32 !== 0) throw new ConfigError(`ch (${out.ch}) must be a multiple of 32: GroupNorm uses 32 groups`);
+    return out;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ConfigError(`${source}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * The official taming config (`model.params.ddconfig`, `model.params.embed_dim`,
+ * `model.params.n_embed`) as parsed YAML/JSON.
+ */
+export function vqganConfigFromObject(obj: unknown, source = 'vqgan config'): VqganConfig {
+  const at = (o: unknown, key: string, where: string): Record<string, unknown> => {
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError(`${source}: ${where} is not a mapping`);
+    const v = (o as Record<string, unknown>)[key];
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(`${source}: missing mapping ${where}.${key}`);
+    return v as Record<string, unknown>;
+  };
+  const params = at(at(obj, 'model', 'the document'), 'params', 'model');
+  const dd = at(params, 'ddconfig', 'model.params');
+  return validateVqganConfig({
+    ch: dd.ch as number,
+    chMult: dd.ch_mult as number[],
+    numResBlocks: dd.num_res_blocks as number,
+    attnResolutions: dd.attn_resolutions as number[],
+    resolution: dd.resolution as number,
+    zChannels: dd.z_channels as number,
+    embedDim: params.embed_dim as number,
+    nEmbed: params.n_embed as number,
+    inChannels: (dd.in_channels ?? 3) as number,
+    outCh: (dd.out_ch ?? 3) as number,
+    doubleZ: (dd.double_z ?? false) as boolean,
+  }, source);
+}
+
+export function vqganConfigFromYaml(text: string, source = 'vqgan config'): VqganConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`${source}: not valid YAML: ${(e as Error).message}`);
+  }
+  return vqganConfigFromObject(doc, source);
+}
+
+export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${file}: cannot read the VQGAN config: ${(e as Error).message}`);
+  }
+  return vqganConfigFromYaml(text, file);
+}
