@@ -20,7 +20,7 @@ import {
   verifyCache,
   type DownloadProgress,
 } from '../src/hub/index.js';
-import { GOLDEN_DIR, SHARED_DIR } from './helpers.js';
+import { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './helpers.js';
 import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
 
 const REPO = 'test-org/rudolph-tiny';
@@ -171,6 +171,13 @@ describe('resume and integrity', () => {
     assert.equal(gets[1].status, 206);
   });
 
+  it('a transfer that stalls is cut after timeoutMs and resumed', { timeout: 20_000 }, async () => {
+    hub.setFault('pytorch_model.bin', { stallAfterBytes: 200_000, times: 1 });
+    const local = await downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, timeoutMs: 300 });
+    assert.ok(readFileSync(local).equals(WEIGHTS));
+    assert.deepEqual(hub.requests.filter((r) => r.server === 'lfs' && r.method === 'GET').map((r) => r.range), [undefined, 'bytes=200000-']);
+  });
+
   it('rejects corrupted bytes and leaves nothing visible', async () => {
     hub.setFault('pytorch_model.bin', { corruptAt: 123_456 });
     await expectCode(downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint }), 'INTEGRITY', /sha256/);
@@ -248,7 +255,7 @@ describe('resume and integrity', () => {
 });
 
 describe('concurrency', () => {
-  it('two concurrent downloads of one file fetch its body once', async () => {
+  it('two concurrent downloads of one file fetch its body once', { timeout: 20_000 }, async () => {
     hub.setFault('pytorch_model.bin', { chunkSize: 64 * 1024, chunkDelayMs: 5 });
     const [a, b] = await Promise.all([
       downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint }),
@@ -259,10 +266,10 @@ describe('concurrency', () => {
     assert.equal(hub.count({ server: 'lfs', method: 'GET' }), 1);
   });
 
-  it('a second process waits for the first and then finds the file', async () => {
+  it('a second process waits for the first and then finds the file', { timeout: 30_000 }, async () => {
     hub.setFault('pytorch_model.bin', { chunkSize: 64 * 1024, chunkDelayMs: 10 });
     const script = [
-      `import { downloadFile } from ${JSON.stringify(path.resolve('src/hub/index.ts'))};`,
+      `import { downloadFile } from ${JSON.stringify(path.join(REPO_ROOT, 'src', 'hub', 'index.ts'))};`,
       `const p = await downloadFile({ repo: ${JSON.stringify(REPO)}, path: 'pytorch_model.bin', cacheDir: ${JSON.stringify(cacheDir)}, endpoint: ${JSON.stringify(hub.endpoint)} });`,
       `process.stdout.write(p);`,
     ].join('\n');
@@ -281,7 +288,7 @@ describe('concurrency', () => {
     assert.equal(hub.count({ server: 'lfs', method: 'GET' }), 1);
   });
 
-  it('takes over a lock left by a process that no longer exists', async () => {
+  it('takes over a lock left by a process that no longer exists', { timeout: 20_000 }, async () => {
     const deadPid = await new Promise<number>((resolve) => {
       const p = spawn(process.execPath, ['-e', '0']);
       p.on('close', () => resolve(p.pid ?? 999_999));
@@ -331,6 +338,26 @@ describe('offline', () => {
   it('downloadPreset offline names the checkpoint, tokenizer and VQGAN in one message', async () => {
     const err = await expectCode(downloadPreset('350M', { cacheDir, offline: true }), 'OFFLINE');
     for (const f of Object.values(PRESET_FILES['350M'])) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
+  });
+});
+
+describe('environment', () => {
+  it('HF_HOME, HF_HUB_CACHE and HF_ENDPOINT choose the cache and the hub', async () => {
+    const home = path.join(cacheDir, 'home');
+    process.env.HF_HOME = home;
+    process.env.HF_ENDPOINT = hub.endpoint;
+    try {
+      const viaHome = await downloadFile({ repo: REPO, path: 'config.json' });
+      assert.equal(viaHome, path.join(home, 'hub', `models--${REPO.replace('/', '--')}`, 'snapshots', hub.commitOf(REPO), 'config.json'));
+      process.env.HF_HUB_CACHE = path.join(cacheDir, 'explicit');
+      const viaCache = await downloadFile({ repo: REPO, path: 'config.json' });
+      assert.ok(viaCache.startsWith(path.join(cacheDir, 'explicit', `models--`)), viaCache);
+      assert.equal(await resolveCachedFile({ repo: REPO, path: 'config.json' }), viaCache);
+    } finally {
+      process.env.HF_HOME = path.join(tmpRoot, 'hf-home');
+      delete process.env.HF_HUB_CACHE;
+      delete process.env.HF_ENDPOINT;
+    }
   });
 });
 

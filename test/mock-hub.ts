@@ -35,6 +35,8 @@ export interface MockRepo {
 export interface MockFault {
   /** Close the socket after sending this many body bytes. */
   dropAfterBytes?: number;
+  /** Send this many body bytes, then nothing more (the connection stays open) until the client gives up. */
+  stallAfterBytes?: number;
   /** Flip the byte at this offset of the file (in whatever range is served). */
   corruptAt?: number;
   /** Send the body in `chunkSize` pieces with this pause in between. */
@@ -173,7 +175,7 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
     const start = range?.start ?? 0;
     const end = range?.end ?? size - 1;
     const status = range ? 206 : 200;
-    const all = { ...headers, 'Accept-Ranges': 'bytes', 'Content-Length': String(end - start + 1), 'Content-Type': 'application/octet-stream' };
+    const all: Record<string, string> = { ...headers, 'Accept-Ranges': 'bytes', 'Content-Length': String(end - start + 1), 'Content-Type': 'application/octet-stream' };
     if (range) all['Content-Range'] = `bytes ${start}-${end}/${size}`;
 
     const stored = faults.get(file.path);
@@ -192,13 +194,15 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
       body = Buffer.from(body);
       body[fault.corruptAt - start] ^= 0xff;
     }
-    const limit = fault?.dropAfterBytes !== undefined ? Math.min(fault.dropAfterBytes, body.length) : body.length;
+    const cut = fault?.dropAfterBytes ?? fault?.stallAfterBytes;
+    const limit = cut !== undefined ? Math.min(cut, body.length) : body.length;
     const chunkSize = fault?.chunkSize ?? 64 * 1024;
     for (let off = 0; off < limit && !res.destroyed; off += chunkSize) {
       const piece = body.subarray(off, Math.min(limit, off + chunkSize));
       if (!res.write(piece)) await drainOrClose(res);
       if (fault?.chunkDelayMs) await sleep(fault.chunkDelayMs);
     }
+    if (limit < body.length && fault?.stallAfterBytes !== undefined) return; // hold the socket open, silent
     if (limit < body.length) {
       // flush what was written, then cut the connection mid-body
       await new Promise<void>((r) => res.write('', () => r()));

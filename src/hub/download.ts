@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
 import {
@@ -215,7 +215,8 @@ async function fetchToCache(ref: HubFileRef, settings: HubSettings, options: Dow
   };
   const tracker = new ProgressTracker(ref.repo, ref.path, meta.size ?? null, options.onProgress);
   let transferred = false;
-  if ((await sizeOf(pointer)) === undefined || !(await blobReady())) {
+  // an existing snapshot entry is trusted as huggingface_hub does (it may be a plain copy with no blob)
+  if ((await sizeOf(pointer)) === undefined) {
     if (!(await blobReady())) {
       await mkdir(path.dirname(blob), { recursive: true });
       const lock = await acquireLock(lockPath(cacheDir, ref.repo, meta.etag), { signal }).catch((err: unknown) => {
@@ -280,7 +281,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
     const stall = new AbortController();
     const timer = setTimeout(() => stall.abort(new Error(`no data for ${timeoutMs} ms`)), timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
-    const handle = await open(part, 'a');
+    let handle: FileHandle | undefined;
     let received = 0;
     try {
       const res = await fetchFileBody(meta.downloadUrl, offset, settings, signal);
@@ -288,7 +289,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
       if (res.status === 416 || (offset > 0 && (res.status === 200 || (res.status === 206 && rangeStart !== offset)))) {
         // the server will not continue our partial: start over
         await res.body?.cancel();
-        await handle.truncate(0);
+        await rm(part, { force: true });
         throw new TransientError(`the server did not resume at byte ${offset} (HTTP ${res.status})`);
       }
       if (res.status >= 500 || res.status === 429) {
@@ -299,6 +300,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
         await res.body?.cancel();
         throw hubStatusError(res, ref, settings.endpoint);
       }
+      handle = await open(part, 'a');
       if (res.body) {
         const reader = res.body.getReader();
         for (;;) {
@@ -333,7 +335,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
       if (abortAfterSleep) throw abortAfterSleep;
     } finally {
       clearTimeout(timer);
-      await handle.close();
+      await handle?.close();
     }
   }
 }

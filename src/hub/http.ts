@@ -77,7 +77,7 @@ export function hubStatusError(res: Response, ref: HubFileRef, endpoint: string)
   const details = { ...ref, status: res.status };
   if (res.status === 401 || res.status === 403 || code === 'GatedRepo') {
     return new DownloadError(
-      `access denied (HTTP ${res.status}) to ${where}${detail}: the repo is private or gated, or the token is wrong. ` +
+      `access denied (HTTP ${res.status}) to ${where}${detail}: the repo is private or gated (the hub also answers 401 for a repo that does not exist), or the token is wrong. ` +
         `Set HF_TOKEN (or pass a token) for an account with access; for a gated repo accept its terms at ${endpoint}/${ref.repo} first.`,
       details,
     );

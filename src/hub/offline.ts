@@ -21,24 +21,28 @@ export async function offlineError(missing: HubFileRef[], cacheDir: string, reas
   const lines = [
     `${missing.length === 1 ? 'a needed file is' : `${missing.length} needed files are`} not in the Hugging Face cache at ${cacheDir}, and ${reason}:`,
   ];
-  const copyHints: string[] = [];
+  const copyTargets: string[] = [];
+  const refsToWrite = new Set<string>();
   for (const ref of missing) {
     lines.push(`  - ${ref.path} from ${ref.repo} (revision ${ref.revision})`);
     const commit = await cachedCommitFor(cacheDir, ref.repo, ref.revision);
-    const target = snapshotFilePath(cacheDir, ref.repo, commit ?? '<COMMIT>', ref.path);
-    copyHints.push(
-      commit || COMMIT_HASH_RE.test(ref.revision)
-        ? `      copy it to ${target}`
-        : `      copy it to ${target} and write <COMMIT> into ${refPath(cacheDir, ref.repo, ref.revision)} (<COMMIT>: the repo's 40-hex commit id; any 40-hex id works offline)`,
+    copyTargets.push(`      ${snapshotFilePath(cacheDir, ref.repo, commit ?? '<COMMIT>', ref.path)}`);
+    if (commit === undefined) refsToWrite.add(refPath(cacheDir, ref.repo, ref.revision));
+  }
+  const unsetOffline = reason.includes('HF_HUB_OFFLINE') ? ' (and unset HF_HUB_OFFLINE)' : reason.includes('offline mode') ? ' (and turn offline mode off)' : '';
+  lines.push(
+    `To provide ${missing.length === 1 ? 'it' : 'them'}:`,
+    '  - pass --model DIR with a local folder that holds the model files, or',
+    `  - set HF_ENDPOINT to a reachable hub mirror${unsetOffline}, or`,
+    '  - copy the files into the cache as:',
+    ...copyTargets,
+  );
+  if (refsToWrite.size > 0) {
+    lines.push(
+      '    and write that <COMMIT> (the repo\'s 40-hex commit id; any 40-hex id works offline) into:',
+      ...[...refsToWrite].map((r) => `      ${r}`),
     );
   }
-  lines.push(
-    'To provide it:',
-    '  - pass --model DIR with a local folder that holds the model files, or',
-    '  - set HF_ENDPOINT to a reachable hub mirror (and unset HF_HUB_OFFLINE), or',
-    '  - copy the files into the cache:',
-    ...copyHints,
-  );
   const first = missing[0];
   return new OfflineError(lines.join('\n'), { ...first, missing, cacheDir, reason, cause });
 }

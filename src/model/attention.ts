@@ -4,7 +4,7 @@
  * keys/values are returned for the caller to write into its cache buffers in place.
  */
 import { attr, type Value } from '../onnx/graph.js';
-import { layerNorm, linear, type GraphContext } from './graph-context.js';
+import { linear, maybeDropout, type GraphContext } from './graph-context.js';
 
 export interface AttentionInputs {
   /** [B, H, d, P] cached keys (transposed) */
@@ -41,12 +41,12 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
     g.op('MatMul', [qs, kT]),                   // [B, H, k, k]
   ], { axis: attr.int(-1) });
   const masked = g.op('Where', [io.mask, scores, g.scalarFloat(-10000)]);
-  const probs = g.op('Softmax', [masked], { axis: attr.int(-1) });
+  const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob);
   const past = g.op('Shape', [io.pastKeys], { start: attr.int(3) });
   const [probsPast, probsNew] = g.opN('Split', [probs, g.op('Concat', [past, g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) })], { axis: attr.int(-1) }, 2);
   const context = g.op('Add', [g.op('MatMul', [probsPast, io.pastValues]), g.op('MatMul', [probsNew, v])]);
   const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([-1, h])]);
   const dense = linear(ctx, merged, `${prefix}.dense`);
-  const out = g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]);
+  const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob);
   return { out, newKeys: kT, newValues: v };
 }

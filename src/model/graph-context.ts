@@ -16,6 +16,16 @@ export interface GraphContext {
   precision: LinearPrecision;
   /** Values made for the dynamic batch and token dims: [B, k] as an int64 shape tensor. */
   batchTokens: Value;
+  /** Training graphs only: dropout with probability p where the official model has it. Unset: none. */
+  dropout?: DropoutHook;
+}
+
+/** Applies dropout with drop probability `p` to `x` (training graphs). */
+export type DropoutHook = (x: Value, p: number) => Value;
+
+/** `x` after the context's dropout, or `x` itself when the graph has none. */
+export function maybeDropout(ctx: GraphContext, x: Value, p: number): Value {
+  return ctx.dropout && p > 0 ? ctx.dropout(x, p) : x;
 }
 
 const shapeCache = new WeakMap<GraphBuilder, Map<string, number[]>>();

@@ -7,7 +7,7 @@
 import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
 import { embed } from './embedding.js';
-import { layerNorm, linear, type GraphContext, type LinearPrecision } from './graph-context.js';
+import { layerNorm, linear, type DropoutHook, type GraphContext, type LinearPrecision } from './graph-context.js';
 import { transformerLayer } from './layer.js';
 import { layerMaskKinds, type MaskKind } from './masks.js';
 import type { RudolphWeights } from './weights.js';
@@ -17,6 +17,8 @@ export interface RudolphGraphOptions {
   weightMode?: WeightMode;
   /** Also output embeddings, every layer's hidden state and the final-LN output (debugging). */
   debugOutputs?: boolean;
+  /** Training graphs: dropout where the official model applies it (inference graphs leave it unset). */
+  dropout?: DropoutHook;
 }
 
 export const GRAPH_IO = {
@@ -52,7 +54,7 @@ export function buildRudolphBody(cfg: RudolphConfig, weights: RudolphWeights, op
   const kinds = layerMaskKinds(cfg.numLayers);
   const masks = new Map<MaskKind, Value>();
   for (const kind of new Set(kinds)) masks.set(kind, g.input(GRAPH_IO.mask(kind), 'bool', ['tokens', 'keys']));
-  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', batchTokens: g.op('Shape', [ids]) };
+  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', batchTokens: g.op('Shape', [ids]), dropout: opts.dropout };
 
   let x = embed(ctx, ids, positions);
   const unflat = (v: Value) => g.op('Reshape', [v, g.op('Concat', [ctx.batchTokens, g.int64s([h])], { axis: attr.int(0) })]);

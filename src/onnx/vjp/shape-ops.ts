@@ -12,7 +12,8 @@ const reshapeLike: VjpRule = {
 const transpose: VjpRule = {
   differentiable: [0],
   vjp: (ctx, node, [gy]) => {
-    const perm = attrInts(node, 'perm') ?? Array.from({ length: ctx.rank(node.inputs[0], node) }, (_, i, a) => a.length - 1 - i);
+    const rank = () => ctx.rank(node.inputs[0], node);
+    const perm = attrInts(node, 'perm') ?? Array.from({ length: rank() }, (_, i) => rank() - 1 - i);
     const inverse = new Array<number>(perm.length);
     perm.forEach((p, i) => { inverse[p] = i; });
     return [ctx.op('Transpose', [gy], { perm: attr.ints(inverse) })];

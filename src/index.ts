@@ -1,0 +1,22 @@
+/** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime. */
+export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo } from './rudolph.js';
+export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
+export { PRESET_NAMES, presetConfig, configFromJson, makeConfig, type PresetName, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
+export { RudolphModel, type LogitsSelection, type RunOptions, type StepResult } from './model/rudolph-model.js';
+export { KVCache } from './model/kv-cache.js';
+export { fullMask, layerMaskKind, maskAllows, stepMask, type MaskKind } from './model/masks.js';
+export { LossEvaluator, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from './model/loss.js';
+export { loadRudolphDir } from './model/load.js';
+export { randomWeights, parameterSpecs } from './model/weights.js';
+export { YttmTokenizer } from './tokenizer/yttm.js';
+export { encodeText, prepareText, IdListTokenizer, type TextTokenizer } from './tokenizer/text-encoding.js';
+export { Vqgan } from './vqgan/index.js';
+export { readImage, encodePng, writePng, composeGrid, preprocessImage, type RgbImage } from './image/index.js';
+export { loadStateDict, iterateTensors } from './io/checkpoint.js';
+export { saveSafetensors, SafetensorsFile } from './io/safetensors.js';
+export { saveTorchCheckpoint } from './io/torch-writer.js';
+export { downloadFile, listCache, removeFromCache, verifyCache } from './hub/index.js';
+export type { Progress, RunControl, ImageInput } from './tasks/context.js';
+export type { SamplingOptions } from './tasks/sampling.js';
+export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
+export { Rng } from './tasks/prng.js';

@@ -1,0 +1,108 @@
+/**
+ * Reverse-mode differentiation over a GraphBuilder's recorded nodes. `gradients` appends the
+ * backward nodes to the same graph (so onnxruntime runs forward and backward as one session,
+ * sharing the forward activations) and returns one gradient value per requested input.
+ *
+ * Only the nodes on a path from a requested input to the output are differentiated: frozen
+ * parameters (not requested) cost nothing, and branches feeding only them are skipped.
+ */
+import type { GraphBuilder, Value } from './graph.js';
+import type { NodeSpec } from './proto.js';
+import { AutodiffError, VjpContext, asValue, type VjpRule } from './vjp/context.js';
+import { elementwiseRules } from './vjp/elementwise.js';
+import { linearRules } from './vjp/linear.js';
+import { nnRules } from './vjp/nn.js';
+import { shapeRules } from './vjp/shape-ops.js';
+import { inferShapes } from './vjp/shapes.js';
+
+export { AutodiffError } from './vjp/context.js';
+
+/** Operators whose outputs never carry a gradient (shapes, comparisons, masks, index maths). */
+const NON_DIFFERENTIABLE = new Set([
+  'Shape', 'Size', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Not',
+  'NonZero', 'ConstantOfShape', 'Range', 'ArgMax', 'ArgMin', 'OneHot', 'IsNaN', 'IsInf', 'RandomUniformLike', 'RandomNormalLike',
+]);
+
+export const VJP_RULES: Readonly<Record<string, VjpRule>> = { ...elementwiseRules, ...linearRules, ...shapeRules, ...nnRules };
+
+export interface GradientOptions {
+  /** Gradient of the output (default: ones, i.e. d(sum of output)/d(input)). */
+  outputGrad?: Value;
+  /** Values treated as constants (torch's `.detach()`): no gradient flows through them. */
+  detach?: readonly Value[];
+}
+
+/** Operator types that have a gradient rule. */
+export function differentiableOps(): string[] {
+  return Object.keys(VJP_RULES);
+}
+
+function differentiableInputs(rule: VjpRule, node: NodeSpec): number[] {
+  return rule.differentiable === 'all' ? node.inputs.map((_, i) => i) : [...rule.differentiable];
+}
+
+/**
+ * Appends d(output)/d(wrt[i]) for every i to `g` and returns those values (same shapes as the
+ * inputs). An input the output does not depend on gets zeros.
+ */
+export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[], opts: GradientOptions = {}): Value[] {
+  const forward = [...g.nodeList];
+  const shapes = inferShapes(g);
+  const ctx = new VjpContext(g, shapes);
+  const detached = new Set((opts.detach ?? []).map((v) => v.name));
+
+  // Which values depend on a requested input through differentiable edges.
+  const requires = new Set(wrt.map((v) => v.name));
+  for (const node of forward) {
+    if (NON_DIFFERENTIABLE.has(node.opType) || node.domain) continue;
+    const rule = VJP_RULES[node.opType];
+    const candidates = rule ? differentiableInputs(rule, node) : node.inputs.map((_, i) => i);
+    if (!candidates.some((i) => node.inputs[i] && requires.has(node.inputs[i]))) continue;
+    const outs = rule?.outputs ?? node.outputs.map((_, i) => i);
+    for (const i of outs) if (node.outputs[i] && !detached.has(node.outputs[i])) requires.add(node.outputs[i]);
+  }
+
+  const pending = new Map<string, Value[]>();
+  const push = (name: string, v: Value) => {
+    const list = pending.get(name);
+    if (list) list.push(v);
+    else pending.set(name, [v]);
+  };
+  const total = (name: string): Value | null => {
+    const list = pending.get(name);
+    if (!list) return null;
+    pending.delete(name);
+    return list.length === 1 ? list[0] : g.op('Sum', list);
+  };
+
+  if (requires.has(output.name)) {
+    push(output.name, opts.outputGrad ?? ctx.fill(output, 1));
+  }
+
+  g.scope('grad', () => {
+    for (let n = forward.length - 1; n >= 0; n--) {
+      const node = forward[n];
+      if (!node.outputs.some((o) => pending.has(o))) continue;
+      const rule = VJP_RULES[node.opType];
+      if (!rule) {
+        if (NON_DIFFERENTIABLE.has(node.opType)) { node.outputs.forEach((o) => pending.delete(o)); continue; }
+        throw new AutodiffError(`autodiff: no gradient rule for ${node.domain ? `${node.domain}::` : ''}${node.opType} (node ${node.name})`);
+      }
+      const allowed = new Set(differentiableInputs(rule, node));
+      const needs = node.inputs.map((name, i) => !!name && allowed.has(i) && requires.has(name));
+      if (!needs.some(Boolean)) { node.outputs.forEach((o) => pending.delete(o)); continue; }
+      const gy = node.outputs.map((o) => total(o));
+      const gx = rule.vjp(ctx, node, gy, needs);
+      gx.forEach((v, i) => { if (v && needs[i]) push(node.inputs[i], v); });
+    }
+  });
+
+  return wrt.map((v) => {
+    const grad = total(v.name);
+    if (grad) return grad;
+    // not on any path to the output: its gradient is zero
+    return g.op('ConstantOfShape', [g.op('Shape', [asValue(v.name)])], { value: zeroFloat });
+  });
+}
+
+const zeroFloat = { kind: 'tensor' as const, value: { name: 'value', dtype: 'float32' as const, dims: [1], raw: new Uint8Array(4) } };
