@@ -20,12 +20,12 @@ export interface GraphContext {
   dropout?: DropoutHook;
 }
 
-/** Applies dropout with drop probability `p` to `x` (training graphs). */
-export type DropoutHook = (x: Value, p: number) => Value;
+/** Appends dropout with drop probability `p` on `x` to `g` (training graphs). */
+export type DropoutHook = (g: GraphBuilder, x: Value, p: number) => Value;
 
 /** `x` after the context's dropout, or `x` itself when the graph has none. */
 export function maybeDropout(ctx: GraphContext, x: Value, p: number): Value {
-  return ctx.dropout && p > 0 ? ctx.dropout(x, p) : x;
+  return ctx.dropout && p > 0 ? ctx.dropout(ctx.g, x, p) : x;
 }
 
 const shapeCache = new WeakMap<GraphBuilder, Map<string, number[]>>();

@@ -10,6 +10,7 @@
 import { attr, Value, type GraphBuilder } from '../onnx/graph.js';
 import { gradients } from '../onnx/autodiff.js';
 import type { RudolphConfig } from '../model/config.js';
+import type { DropoutHook } from '../model/graph-context.js';
 import { LOSS_IO, lossParts, lossSubgraph, type LossMode } from '../model/loss.js';
 import { buildRudolphBody, logitsHead } from '../model/rudolph-graph.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
@@ -60,23 +61,14 @@ export function buildTrainGraph(cfg: RudolphConfig, weights: RudolphWeights, opt
 
   let dropoutIndex = 0;
   const seed = opts.seed ?? 0;
-  const body = buildRudolphBody(cfg, weights, {
-    weightMode: 'input',
-    dropout: opts.dropout
-      ? (x, p) => {
-        const g = body0();
-        const [y] = g.opN('Dropout', [x, g.scalarFloat(p), g.constant('training', 'bool', [], Uint8Array.of(1))], { seed: attr.int(seed + dropoutIndex++) }, 2);
-        return y;
-      }
-      : undefined,
-  });
-  function body0(): GraphBuilder { return body.g; }
+  const dropout: DropoutHook = (g, x, p) => g.opN('Dropout', [x, g.scalarFloat(p), g.constant('training', 'bool', [], Uint8Array.of(1))], {
+    seed: attr.int(seed + dropoutIndex++),
+  }, 2)[0];
+  const body = buildRudolphBody(cfg, weights, { weightMode: 'input', dropout: opts.dropout ? dropout : undefined });
   const { g, ctx } = body;
 
-  const h = cfg.hidden;
   const logits2 = logitsHead(ctx, body.lastHidden);
   const logits = g.op('Reshape', [logits2, g.op('Concat', [ctx.batchTokens, g.int64s([cfg.logitsWidth])], { axis: attr.int(0) })]);
-  void h;
   const loss = lossSubgraph(g, cfg, logits, T, opts.lossMode);
 
   const trainable = specs.map((s) => s.name).filter((n) => wanted.has(n));

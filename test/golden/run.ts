@@ -11,6 +11,7 @@ import type { HostTensor } from '../../src/tensor.js';
 import { GOLDEN_DIR } from '../helpers.js';
 import { apiCaseHandlers } from './api-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
+import { vqganCaseHandlers } from './vqgan-cases.js';
 import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
 
 /** Case id → kind: the id's prefix before the first underscore-separated variant. */
@@ -25,6 +26,7 @@ export function caseKind(id: string): string {
 const handlers: Record<string, CaseHandler> = {
   ...modelCaseHandlers,
   ...apiCaseHandlers,
+  ...vqganCaseHandlers,
 };
 
 async function main(): Promise<number> {

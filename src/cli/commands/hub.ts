@@ -1,0 +1,83 @@
+/** rudolph download / cache ls|rm|verify / info */
+import os from 'node:os';
+import { Command } from 'commander';
+import * as ort from 'onnxruntime-node';
+import {
+  createProgressReporter, downloadPreset, formatCacheListing, formatRemoveResult, formatVerifyReport, listCache,
+  removeFromCache, resolveHubSettings, verifyCache,
+} from '../../hub/index.js';
+import { PRESET_NAMES, presetConfig } from '../../model/config.js';
+import { addModelOptions, loadModel, type ModelCliOptions } from '../common.js';
+import { printJson, ProgressDisplay } from '../output.js';
+
+export function hubCommands(): Command[] {
+  const download = new Command('download')
+    .description('download a preset\'s files (or a hub repo\'s) into the hub cache')
+    .argument('[target]', 'preset (350M, 350M-v1, 1.3B, 2.7B) or repo id', '350M')
+    .option('--revision <rev>', 'branch, tag or commit of the model repo')
+    .option('--cache-dir <dir>', 'hub cache folder')
+    .option('--offline', 'only check the cache')
+    .option('--json', 'machine-readable JSON on stdout')
+    .addHelpText('after', '\nПримеры:\n  $ rudolph download            # RUDOLPH-350M-v2, токенизатор и VQGAN (~1.7 ГБ)\n  $ rudolph download 1.3B --cache-dir /data/hf')
+    .action(async (target: string, o: { revision?: string; cacheDir?: string; offline?: boolean; json?: boolean }) => {
+      const reporter = createProgressReporter();
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
+      try {
+        const res = await downloadPreset(target, { revision: o.revision, cacheDir: o.cacheDir, offline: o.offline, signal: controller.signal, onProgress: reporter.onProgress });
+        reporter.stop();
+        const files = { model: res.model.localPath, tokenizer: res.tokenizer.localPath, vqgan: res.vqgan.localPath };
+        if (o.json) printJson(files);
+        else for (const [k, v] of Object.entries(files)) console.log(`${k}\t${v}`);
+      } finally {
+        reporter.stop();
+      }
+    });
+
+  const cache = new Command('cache').description('inspect and manage the hub cache');
+  cache.command('ls').description('list cached repos, revisions and files').option('--cache-dir <dir>', 'hub cache folder').option('--json', 'JSON output')
+    .action(async (o: { cacheDir?: string; json?: boolean }) => {
+      const listing = await listCache(o.cacheDir);
+      if (o.json) printJson(listing); else console.log(formatCacheListing(listing));
+    });
+  cache.command('rm').description('remove a repo (or one revision of it) from the cache').argument('<repo>', 'repo id').argument('[revision]', 'commit or ref')
+    .option('--cache-dir <dir>', 'hub cache folder').option('--json', 'JSON output')
+    .action(async (repo: string, revision: string | undefined, o: { cacheDir?: string; json?: boolean }) => {
+      const res = await removeFromCache(o.cacheDir, repo, revision);
+      if (o.json) printJson(res); else console.log(formatRemoveResult(res));
+    });
+  cache.command('verify').description('re-hash cached files and report corrupt ones').option('--cache-dir <dir>', 'hub cache folder').option('--json', 'JSON output')
+    .action(async (o: { cacheDir?: string; json?: boolean }) => {
+      const report = await verifyCache(o.cacheDir);
+      if (o.json) printJson(report); else console.log(formatVerifyReport(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  const info = addModelOptions(new Command('info').description('model, presets, cache, runtime and threads'))
+    .option('--no-load', 'do not load the model: only presets, cache and runtime')
+    .addHelpText('after', '\nПримеры:\n  $ rudolph info --no-load\n  $ rudolph info --model ./моя-модель --json')
+    .action(async (o: ModelCliOptions & { load: boolean }) => {
+      const base = {
+        presets: Object.fromEntries(PRESET_NAMES.map((p) => [p, presetConfig(p).params])),
+        cacheDir: resolveHubSettings({ cacheDir: o.cacheDir }).cacheDir,
+        runtime: { node: process.version, onnxruntime: ort.env.versions.node, cpus: os.cpus().length },
+      };
+      let model: unknown = null;
+      if (o.load) {
+        const display = new ProgressDisplay(o.quiet || o.json);
+        const r = await loadModel(o, display);
+        model = r.info();
+        display.stop();
+        await r.release();
+      }
+      if (o.json) printJson({ ...base, model });
+      else {
+        console.log(`presets: ${PRESET_NAMES.join(', ')}`);
+        console.log(`cache: ${base.cacheDir}`);
+        console.log(`runtime: node ${base.runtime.node}, onnxruntime-node ${base.runtime.onnxruntime}, ${base.runtime.cpus} CPUs`);
+        if (model) console.log(JSON.stringify(model, null, 1));
+      }
+    });
+
+  return [download, cache, info];
+}
