@@ -7,10 +7,10 @@ import { attr, type Value } from '../onnx/graph.js';
 import { linear, maybeDropout, type GraphContext } from './graph-context.js';
 
 export interface AttentionInputs {
-  /** [B, H, d, P] cached keys (transposed) */
-  pastKeys: Value;
+  /** [B, H, d, P] cached keys (transposed); absent in graphs without a cache (training) */
+  pastKeys?: Value;
   /** [B, H, P, d] cached values */
-  pastValues: Value;
+  pastValues?: Value;
   /** bool [k, P + k]: may query i see key j (cache slots first, then new positions) */
   mask: Value;
 }
@@ -36,15 +36,21 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
   const v = toHeads(v2, [0, 2, 1, 3]);          // [B, H, k, d]
 
   const qs = g.op('Div', [q, g.scalarFloat(Math.sqrt(d))]);
-  const scores = g.op('Concat', [
-    g.op('MatMul', [qs, io.pastKeys]),          // [B, H, k, P]
-    g.op('MatMul', [qs, kT]),                   // [B, H, k, k]
-  ], { axis: attr.int(-1) });
+  const past = io.pastKeys && io.pastValues ? { keys: io.pastKeys, values: io.pastValues } : null;
+  const newScores = g.op('MatMul', [qs, kT]);   // [B, H, k, k]
+  const scores = past
+    ? g.op('Concat', [g.op('MatMul', [qs, past.keys]), newScores], { axis: attr.int(-1) })  // [B, H, k, P + k]
+    : newScores;
   const masked = g.op('Where', [io.mask, scores, g.scalarFloat(-10000)]);
   const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob);
-  const past = g.op('Shape', [io.pastKeys], { start: attr.int(3) });
-  const [probsPast, probsNew] = g.opN('Split', [probs, g.op('Concat', [past, g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) })], { axis: attr.int(-1) }, 2);
-  const context = g.op('Add', [g.op('MatMul', [probsPast, io.pastValues]), g.op('MatMul', [probsNew, v])]);
+  let context: Value;
+  if (past) {
+    const split = g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) });
+    const [probsPast, probsNew] = g.opN('Split', [probs, split], { axis: attr.int(-1) }, 2);
+    context = g.op('Add', [g.op('MatMul', [probsPast, past.values]), g.op('MatMul', [probsNew, v])]);
+  } else {
+    context = g.op('MatMul', [probs, v]);
+  }
   const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([-1, h])]);
   const dense = linear(ctx, merged, `${prefix}.dense`);
   const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob);

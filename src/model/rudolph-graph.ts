@@ -19,6 +19,8 @@ export interface RudolphGraphOptions {
   debugOutputs?: boolean;
   /** Training graphs: dropout where the official model applies it (inference graphs leave it unset). */
   dropout?: DropoutHook;
+  /** false: no KV-cache inputs/outputs, a plain full forward (training graphs). Default true. */
+  cache?: boolean;
 }
 
 export const GRAPH_IO = {
@@ -40,6 +42,8 @@ export const GRAPH_IO = {
 
 export interface RudolphGraph {
   g: GraphBuilder;
+  /** Token + position embeddings [B·k, h] (the first layer's input) */
+  embeddings: Value;
   /** Hidden states [B·k, h] after the last layer (before final_layernorm) */
   lastHidden: Value;
   ctx: GraphContext;
@@ -56,20 +60,24 @@ export function buildRudolphBody(cfg: RudolphConfig, weights: RudolphWeights, op
   for (const kind of new Set(kinds)) masks.set(kind, g.input(GRAPH_IO.mask(kind), 'bool', ['tokens', 'keys']));
   const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', batchTokens: g.op('Shape', [ids]), dropout: opts.dropout };
 
-  let x = embed(ctx, ids, positions);
+  const embeddings = embed(ctx, ids, positions);
+  let x = embeddings;
   const unflat = (v: Value) => g.op('Reshape', [v, g.op('Concat', [ctx.batchTokens, g.int64s([h])], { axis: attr.int(0) })]);
   if (opts.debugOutputs) g.output(unflat(x), 'embeddings', 'float32', ['batch', 'tokens', h]);
   for (let i = 0; i < cfg.numLayers; i++) {
-    const pastKeys = g.input(GRAPH_IO.pastKey(i), 'float32', ['batch', H, d, 'past']);
-    const pastValues = g.input(GRAPH_IO.pastValue(i), 'float32', ['batch', H, 'past', d]);
+    const cached = opts.cache ?? true;
+    const pastKeys = cached ? g.input(GRAPH_IO.pastKey(i), 'float32', ['batch', H, d, 'past']) : undefined;
+    const pastValues = cached ? g.input(GRAPH_IO.pastValue(i), 'float32', ['batch', H, 'past', d]) : undefined;
     const layer = transformerLayer(ctx, i, x, { pastKeys, pastValues, mask: masks.get(kinds[i])! });
     x = layer.out;
-    g.output(layer.newKeys, GRAPH_IO.newKey(i), 'float32', ['batch', H, d, 'tokens']);
-    g.output(layer.newValues, GRAPH_IO.newValue(i), 'float32', ['batch', H, 'tokens', d]);
+    if (cached) {
+      g.output(layer.newKeys, GRAPH_IO.newKey(i), 'float32', ['batch', H, d, 'tokens']);
+      g.output(layer.newValues, GRAPH_IO.newValue(i), 'float32', ['batch', H, 'tokens', d]);
+    }
     if (opts.debugOutputs) g.output(unflat(x), GRAPH_IO.hidden(i), 'float32', ['batch', 'tokens', h]);
   }
   if (opts.debugOutputs) g.output(unflat(layerNorm(ctx, x, 'transformer.final_layernorm')), 'transformer_output', 'float32', ['batch', 'tokens', h]);
-  return { g, lastHidden: x, ctx, kinds };
+  return { g, embeddings, lastHidden: x, ctx, kinds };
 }
 
 /** final_layernorm → to_logits.0 (LayerNorm) → to_logits.1 (Linear): x [N, h] → [N, W] */

@@ -28,8 +28,12 @@ export const VJP_RULES: Readonly<Record<string, VjpRule>> = { ...elementwiseRule
 export interface GradientOptions {
   /** Gradient of the output (default: ones, i.e. d(sum of output)/d(input)). */
   outputGrad?: Value;
-  /** Values treated as constants (torch's `.detach()`): no gradient flows through them. */
-  detach?: readonly Value[];
+  /**
+   * Gradients flowing back through these values are multiplied by `factor` (their forward value
+   * is unchanged): torch's `x·f + x.detach()·(1-f)`. Factor 0 is `.detach()`, and prunes the
+   * backward pass behind the value.
+   */
+  scale?: readonly { value: Value; factor: number }[];
 }
 
 /** Operator types that have a gradient rule. */
@@ -49,7 +53,8 @@ export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[],
   const forward = [...g.nodeList];
   const shapes = inferShapes(g);
   const ctx = new VjpContext(g, shapes);
-  const detached = new Set((opts.detach ?? []).map((v) => v.name));
+  const factors = new Map((opts.scale ?? []).map((s) => [s.value.name, s.factor]));
+  const detached = new Set([...factors].filter(([, f]) => f === 0).map(([name]) => name));
 
   // Which values depend on a requested input through differentiable edges.
   const requires = new Set(wrt.map((v) => v.name));
@@ -72,7 +77,9 @@ export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[],
     const list = pending.get(name);
     if (!list) return null;
     pending.delete(name);
-    return list.length === 1 ? list[0] : g.op('Sum', list);
+    const sum = list.length === 1 ? list[0] : g.op('Sum', list);
+    const factor = factors.get(name);
+    return factor === undefined || factor === 1 ? sum : g.op('Mul', [sum, g.scalarFloat(factor, 'grad_scale')]);
   };
 
   if (requires.has(output.name)) {

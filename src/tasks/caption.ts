@@ -73,7 +73,7 @@ export async function caption(ctx: TaskContext, o: CaptionOptions): Promise<{ ca
   const image = { ids: code };
   const candidates = await generateCaptions(ctx, { ...o, image });
   if (candidates.texts.length === 0) return { captions: [], seed: candidates.seed };
-  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight ?? 0.05, signal: o.signal, onProgress: o.onProgress });
+  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight ?? 0.05, truncate: true, signal: o.signal, onProgress: o.onProgress });
   const scores = ranked.scores.map((s, i) => s / candidates.counts[i]);
   const order = Array.from(scores.keys()).sort((a, b) => (scores[a] - scores[b]) || a - b);
   return {

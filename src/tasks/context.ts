@@ -53,9 +53,21 @@ export function specialId(cfg: RudolphConfig, name: SpecialTokenName): number | 
   return id >= 0 ? id : null;
 }
 
-/** A text segment as the official `encode_text` lays it out, after Python `lower().strip()`. */
-export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName): Int32Array {
-  return encodeText(ctx.tokenizer, prepareText(text), length, specialId(ctx.cfg, special));
+/**
+ * A text segment as the official `encode_text` lays it out, after Python `lower().strip()`.
+ * A text that does not fit is an InputError unless `truncate` (the official behaviour, used for
+ * texts the model generated itself, which may lose their eos).
+ */
+export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName, truncate = false): Int32Array {
+  const spc = specialId(ctx.cfg, special);
+  const prepared = prepareText(text);
+  if (!truncate) {
+    const needed = ctx.tokenizer.encode(prepared).length + 2 + (spc === null ? 0 : 1);
+    if (needed > length) {
+      throw new InputError(`text ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is too long: ${needed} tokens with bos/eos${spc === null ? '' : '/special'}, the model's segment holds ${length}`);
+    }
+  }
+  return encodeText(ctx.tokenizer, prepared, length, spc);
 }
 
 /** Number of leading tokens of an encoded template before its eos (the official `template_size`). */

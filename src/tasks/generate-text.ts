@@ -57,7 +57,7 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   }
   const counted = countTexts(texts);
   if (counted.length === 0) return { texts: [], seed };
-  const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>'));
+  const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', true));
   progress.begin('scoring', rowsToScore.length);
   const [ppl] = await spanPerplexities(ctx, rowsToScore, [{ from: 0, to: cfg.l - 1, kind: 'text', ignoreZero: true }], progress);
   const order = Array.from(ppl.keys()).sort((a, b) => (ppl[a] - ppl[b]) || a - b);

@@ -54,6 +54,8 @@ export interface RankTextsOptions extends RunControl {
   textWeight?: number;
   quantile?: number;
   officialNaN?: boolean;
+  /** cut texts that do not fit the left text instead of rejecting them (generated captions) */
+  truncate?: boolean;
 }
 
 export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<RankResult> {
@@ -61,7 +63,7 @@ export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<
   if (!Array.isArray(o.texts) || o.texts.length === 0) throw new InputError('rankTexts: texts must be a non-empty list');
   o.texts.forEach((t, i) => requireText(t, `text ${i}`));
   const [code] = await imageTokens(ctx, [o.image], 'image');
-  const rows = o.texts.map((t) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>'), code));
+  const rows = o.texts.map((t) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>', o.truncate), code));
   const l = cfg.l, m = cfg.imageLength;
   const spans: Span[] = [
     { from: 0, to: l - 1, kind: 'text', ignoreZero: true },

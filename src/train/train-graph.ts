@@ -64,7 +64,7 @@ export function buildTrainGraph(cfg: RudolphConfig, weights: RudolphWeights, opt
   const dropout: DropoutHook = (g, x, p) => g.opN('Dropout', [x, g.scalarFloat(p), g.constant('training', 'bool', [], Uint8Array.of(1))], {
     seed: attr.int(seed + dropoutIndex++),
   }, 2)[0];
-  const body = buildRudolphBody(cfg, weights, { weightMode: 'input', dropout: opts.dropout ? dropout : undefined });
+  const body = buildRudolphBody(cfg, weights, { weightMode: 'input', cache: false, dropout: opts.dropout ? dropout : undefined });
   const { g, ctx } = body;
 
   const logits2 = logitsHead(ctx, body.lastHidden);
@@ -76,7 +76,7 @@ export function buildTrainGraph(cfg: RudolphConfig, weights: RudolphWeights, opt
     if (!g.declared(name)) throw new TrainingError(`training graph: parameter ${name} is not used by the graph`);
     return new Value(name);
   });
-  const grads = gradients(g, loss.loss, wrt);
+  const grads = gradients(g, loss.loss, wrt, { scale: [{ value: body.embeddings, factor: EMBEDDING_GRAD_SCALE }] });
 
   g.output(loss.loss, TRAIN_IO.loss, 'float32', []);
   g.output(loss.left, TRAIN_IO.left, 'float32', []);

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { describe, it, before, after } from 'node:test';
+import { promisify } from 'node:util';
+import { readImage } from '../src/image/index.js';
+import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { REPO_ROOT } from './helpers.js';
+
+const run = promisify(execFile);
+const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+
+interface Result { code: number; stdout: string; stderr: string }
+
+async function rudolph(args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 16 << 20, env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('rudolph CLI', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let model: string[];
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    ({ dir, cleanup } = await tempDir());
+    await writeSmallModel(path.join(dir, 'model'));
+    model = ['--model', path.join(dir, 'model'), '--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', path.join(dir, 'cache'), '--threads', '1'];
+  });
+  after(async () => { await cleanup(); });
+
+  it('dream writes PNG files and prints their scores as JSON', async () => {
+    const out = path.join(dir, 'out');
+    const r = await rudolph(['dream', 'рыжий кот', '-n', '2', '--candidates', '3', '--out', out, '--seed', '5', '--json', ...model]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as { seed: number; images: { file: string; score: number }[] };
+    assert.equal(res.seed, 5);
+    assert.equal(res.images.length, 2);
+    for (const img of res.images) {
+      const decoded = await readImage(img.file);
+      assert.equal(decoded.width, 32);
+    }
+    assert.ok(res.images[0].score <= res.images[1].score);
+    // same seed, same images
+    const again = await rudolph(['dream', 'рыжий кот', '-n', '2', '--candidates', '3', '--out', path.join(dir, 'out2'), '--seed', '5', '--json', ...model]);
+    const res2 = JSON.parse(again.stdout) as { images: { file: string }[] };
+    assert.deepEqual(await fsp.readFile(res2.images[0].file), await fsp.readFile(res.images[0].file));
+  });
+
+  it('caption, classify, text, rank-images, rank-texts and info run', async () => {
+    const r0 = await rudolph(['dream', 'дом', '--candidates', '1', '--out', dir, '--seed', '1', '--json', ...model]);
+    const image = (JSON.parse(r0.stdout) as { images: { file: string }[] }).images[0].file;
+    const cap = await rudolph(['caption', image, '--generations', '3', '-n', '2', '--json', '--seed', '1', ...model]);
+    assert.equal(cap.code, 0, cap.stderr);
+    assert.ok((JSON.parse(cap.stdout) as { captions: unknown[] }).captions.length >= 1);
+    const cls = await rudolph(['classify', image, '--classes', 'кошка,собака', '--template', 'это {}', ...model]);
+    assert.equal(cls.code, 0, cls.stderr);
+    assert.match(cls.stdout.split('\n')[0], /^(кошка|собака)$/);
+    const txt = await rudolph(['text', 'вопрос: что такое море?', '-n', '3', '--seed', '2', '--json', ...model]);
+    assert.equal(txt.code, 0, txt.stderr);
+    assert.ok((JSON.parse(txt.stdout) as { texts: unknown[] }).texts.length >= 1);
+    const ri = await rudolph(['rank-images', 'дом', image, image, '--json', ...model]);
+    assert.equal((JSON.parse(ri.stdout) as { scores: number[] }).scores.length, 2);
+    const rt = await rudolph(['rank-texts', image, 'дом', 'кот', ...model]);
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.equal(rt.stdout.trim().split('\n').length, 2);
+    const info = await rudolph(['info', '--json', ...model]);
+    assert.equal(info.code, 0, info.stderr);
+    const parsed = JSON.parse(info.stdout) as { model: { config: { num_layers: number } }; presets: Record<string, unknown> };
+    assert.equal(parsed.model.config.num_layers, 4);
+    assert.ok('350M' in parsed.presets);
+  });
+
+  it('rejects bad input with a clear message and a non-zero exit', async () => {
+    const missing = await rudolph(['caption', path.join(dir, 'nope.png'), ...model]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.png/);
+    const junk = path.join(dir, 'junk.png');
+    await fsp.writeFile(junk, Buffer.from('definitely not a png'));
+    const unreadable = await rudolph(['classify', junk, '--classes', 'a', ...model]);
+    assert.equal(unreadable.code, 2);
+    assert.match(unreadable.stderr, /junk\.png/);
+    const empty = await rudolph(['dream', '  ', ...model]);
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /empty/);
+    const img = path.join(dir, 'img.png');
+    const d = await rudolph(['dream', 'кот', '--candidates', '1', '--out', dir, '--seed', '3', '--json', ...model]);
+    await fsp.copyFile((JSON.parse(d.stdout) as { images: { file: string }[] }).images[0].file, img);
+    const field = await rudolph(['classify', img, '--classes', 'кот', '--template', 'на {cls}', ...model]);
+    assert.equal(field.code, 2);
+    assert.match(field.stderr, /unknown template field \{cls\}/);
+    const long = await rudolph(['dream', 'очень '.repeat(60), ...model]);
+    assert.equal(long.code, 2);
+    assert.match(long.stderr, /too long/);
+    const badOpt = await rudolph(['dream', 'кот', '--top-p', 'abc', ...model]);
+    assert.equal(badOpt.code, 2);
+    const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
+    assert.notEqual(noModel.code, 0);
+    assert.match(noModel.stderr, /no-such-model/);
+  });
+
+  it('prints Russian examples in --help', async () => {
+    const r = await rudolph(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Примеры/);
+    const sub = await rudolph(['classify', '--help']);
+    assert.match(sub.stdout, /на картинке изображено/);
+  });
+});

@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { describe, it, before, after } from 'node:test';
+import { CheckpointError, ConfigError, InputError, WeightsError } from '../src/errors.js';
+import { configFromJson, makeConfig, presetConfig } from '../src/model/config.js';
+import { prepareInputIds, leftPadId, segmentOf } from '../src/model/layout.js';
+import { loadRudolphDir } from '../src/model/load.js';
+import { LossEvaluator, lossParts } from '../src/model/loss.js';
+import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
+import { RudolphModel } from '../src/model/rudolph-model.js';
+import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
+import { loadStateDict } from '../src/io/checkpoint.js';
+import { SMALL_PARAMS, tempDir, writeSmallModel } from './fixtures.js';
+import { GOLDEN_DIR } from './helpers.js';
+
+const small = makeConfig(SMALL_PARAMS);
+
+describe('config', () => {
+  it('derives the 350M v2 vocabulary layout of SPEC §1-2', () => {
+    const c = presetConfig('350M');
+    assert.equal(c.textVocab, 16832);
+    assert.equal(c.imageVocabTotal, 8576);
+    assert.equal(c.logitsWidth, 25408);
+    assert.equal(c.totalLength, 384);
+    assert.equal(c.bpeVocab, 16384);
+    assert.deepEqual(c.specialTokens, { '<LT_UNK>': 16384, '<RT_UNK>': 16385, '<LT_T2I>': 16386, '<LT_I2T>': 16387, '<LT_T2T>': 16388, '<RT_I2T>': 16389 });
+    assert.equal(presetConfig('350M-v1').specialTokens['<LT_T2I>'], -1);
+    assert.equal(presetConfig('2.7B').totalLength, 384 + 576 + 128);
+  });
+
+  it('reads the golden config.json files (official constructor arguments)', async () => {
+    const tiny = configFromJson(JSON.parse(await fsp.readFile(path.join(GOLDEN_DIR, 'rudolph-tiny', 'config.json'), 'utf8')));
+    assert.equal(tiny.logitsWidth, 208);
+    assert.equal(tiny.specialTokens['<LT_T2T>'], 128);
+  });
+
+  it('rejects impossible configs with the field named', () => {
+    assert.throws(() => makeConfig({ ...SMALL_PARAMS, hidden_size: 65 }), (e: unknown) => e instanceof ConfigError && /divisible/.test(e.message));
+    assert.throws(() => makeConfig({ ...SMALL_PARAMS, num_layers: 0 }), (e: unknown) => e instanceof ConfigError && /num_layers/.test(e.message));
+    assert.throws(() => configFromJson([1, 2]), ConfigError);
+  });
+});
+
+describe('masks', () => {
+  it('uses the official per-layer rule', () => {
+    const kinds = layerMaskKinds(24);
+    assert.deepEqual(kinds.slice(0, 8), ['row', 'col', 'row', 'conv', 'row', 'col', 'row', 'conv']);
+    assert.equal(kinds[23], 'last_conv');
+    assert.equal(layerMaskKinds(6)[5], 'col'); // L ≡ 2 (mod 4) ends with col
+    assert.ok(!layerMaskKinds(4).includes('conv'));
+  });
+
+  it('is causal, sparse only inside the image', () => {
+    const { l, n } = small;
+    assert.equal(maskAllows('row', small, 3, 5), false);
+    assert.equal(maskAllows('col', small, l + n + 1, l + 1), true);
+    assert.equal(maskAllows('col', small, l + n + 1, l + 2), false);
+    assert.equal(maskAllows('col', small, l + 3, 2), true); // image sees all left text
+    assert.equal(maskAllows('row', small, small.totalLength - 1, l), true); // right text sees the image
+    assert.equal(maskAllows('conv', small, l + n + 1, l), true);
+    assert.equal(maskAllows('conv', small, l + 3 * n + 3, l), false);
+  });
+
+  it('step masks are slices of the full mask with unfilled cache slots hidden', () => {
+    for (const kind of ['row', 'col', 'conv', 'last_conv'] as const) {
+      const T = small.totalLength;
+      const full = fullMask(kind, small);
+      const start = 20, k = 3, slots = T;
+      const m = stepMask(kind, small, start, k, slots);
+      for (let i = 0; i < k; i++) {
+        for (let s = 0; s < slots; s++) assert.equal(m[i * (slots + k) + s], s < start ? full[(start + i) * T + s] : 0);
+        for (let j = 0; j < k; j++) assert.equal(m[i * (slots + k) + slots + j], full[(start + i) * T + start + j]);
+      }
+    }
+  });
+});
+
+describe('layout', () => {
+  it('replaces left-text zeros by positional pad ids, keeps right-text zeros', () => {
+    const T = small.totalLength;
+    const ids = new Array(T).fill(0);
+    const out = prepareInputIds(small, ids, 1, 0, T);
+    assert.equal(Number(out[3]), leftPadId(small, 3));
+    assert.equal(Number(out[T - 1]), 0);
+    assert.equal(segmentOf(small, small.l), 'image');
+  });
+
+  it('names the row, position and token of an id outside the vocabulary', () => {
+    const ids = new Array(small.l + 1).fill(5);
+    ids[small.l] = small.imageVocabTotal;
+    assert.throws(() => prepareInputIds(small, ids, 1, 0, ids.length), (e: unknown) => e instanceof InputError && new RegExp(`token ${small.imageVocabTotal} at row 0, position ${small.l}`).test(e.message));
+    assert.throws(() => prepareInputIds(small, [small.textVocab], 1, 0, 1), InputError);
+  });
+
+  it('rejects a sequence longer than the layout', () => {
+    assert.throws(() => prepareInputIds(small, new Array(small.totalLength + 1).fill(1), 1, 0, small.totalLength + 1), (e: unknown) => e instanceof InputError && /exceed the layout length/.test(e.message));
+  });
+});
+
+describe('weights and checkpoints', () => {
+  it('names a missing or misshapen tensor', async () => {
+    const sd = await loadStateDict(path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin'), { toFloat32: true });
+    const cfg = configFromJson(JSON.parse(await fsp.readFile(path.join(GOLDEN_DIR, 'rudolph-tiny', 'config.json'), 'utf8')));
+    const missing = new Map(sd);
+    missing.delete('transformer.layers.2.mlp.dense_h_to_4h.bias');
+    assert.throws(() => weightsFromStateDict(cfg, missing), (e: unknown) => e instanceof WeightsError && /transformer\.layers\.2\.mlp\.dense_h_to_4h\.bias/.test(e.message));
+    const bad = new Map(sd);
+    bad.set('to_logits.1.bias', { dtype: 'float32', shape: [7], data: new Float32Array(7) });
+    assert.throws(() => weightsFromStateDict(cfg, bad), (e: unknown) => e instanceof WeightsError && /to_logits\.1\.bias has shape \[7\]/.test(e.message));
+    assert.throws(() => weightsFromStateDict(small, sd), WeightsError);
+  });
+
+  it('rejects a truncated checkpoint with a typed error naming the file', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = path.join(GOLDEN_DIR, 'rudolph-tiny');
+      const bytes = await fsp.readFile(path.join(src, 'pytorch_model.bin'));
+      await fsp.writeFile(path.join(dir, 'pytorch_model.bin'), bytes.subarray(0, Math.floor(bytes.length * 0.6)));
+      await fsp.copyFile(path.join(src, 'config.json'), path.join(dir, 'config.json'));
+      await assert.rejects(loadRudolphDir(dir), (e: unknown) => e instanceof CheckpointError && e.message.includes('pytorch_model.bin'));
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
+describe('model on onnxruntime', () => {
+  let model: RudolphModel;
+  let int8: RudolphModel;
+  const weights = randomWeights(small, 11);
+  before(async () => {
+    model = await RudolphModel.fromWeights(small, weights, { threads: 1 });
+    int8 = await RudolphModel.fromWeights(small, weights, { threads: 1, precision: 'int8' });
+  });
+  after(async () => { await model.release(); await int8.release(); });
+
+  const sequence = (B: number, T: number) => Array.from({ length: B * T }, (_, i) => {
+    const p = i % T;
+    return segmentOf(small, p) === 'image' ? (i * 7) % small.imageVocab : (i * 13) % small.bpeVocab;
+  });
+
+  it('cached decoding (1 and several tokens per call) equals the full forward', async () => {
+    const B = 2, T = small.l + small.imageLength + 5;
+    const ids = sequence(B, T);
+    const full = await model.forward(ids, B);
+    const W = small.logitsWidth;
+    const cache = model.newCache(B, T);
+    const cuts = [small.l, small.l + 1, small.l + 4, small.l + 5, T];
+    let prev = 0;
+    for (const cut of cuts) {
+      const chunk: number[] = [];
+      for (let b = 0; b < B; b++) chunk.push(...ids.slice(b * T + prev, b * T + cut));
+      const res = await model.step(cache, chunk, { select: 'all' });
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < cut - prev; j++) {
+          for (let c = 0; c < W; c += 17) {
+            const a = res.logits![(b * (cut - prev) + j) * W + c], e = full.logits![(b * T + prev + j) * W + c];
+            assert.ok(Math.abs(a - e) < 1e-4, `row ${b} pos ${prev + j} col ${c}: ${a} vs ${e}`);
+          }
+        }
+      }
+      prev = cut;
+    }
+    assert.equal(cache.length, T);
+    await assert.rejects(model.step(cache, [1, 1]), InputError);
+  });
+
+  it('returns logits only for selected positions, and target CE pieces', async () => {
+    const B = 1, T = small.l + 3;
+    const ids = sequence(B, T);
+    const all = await model.forward(ids, B);
+    const W = small.logitsWidth;
+    const sel = await model.forward(ids, B, { select: [2, T - 1], targets: [7, small.textVocab + 5] });
+    assert.equal(sel.positions, 2);
+    assert.deepEqual(Array.from(sel.logits!.subarray(W, 2 * W)), Array.from(all.logits!.subarray((T - 1) * W, T * W)));
+    const row = all.logits!.subarray(2 * W, 3 * W);
+    let max = -Infinity;
+    for (let c = 0; c < small.textVocab - small.l; c++) max = Math.max(max, row[c]);
+    let sum = 0;
+    for (let c = 0; c < small.textVocab - small.l; c++) sum += Math.exp(row[c] - max);
+    assert.ok(Math.abs(sel.lseText![0] - (max + Math.log(sum))) < 1e-4);
+    assert.equal(sel.targetLogits![0], row[7]);
+    await assert.rejects(model.forward(ids, B, { select: [T] }), InputError);
+  });
+
+  it('int8 weights stay close to fp32', async () => {
+    const ids = sequence(1, small.l + 4);
+    const a = await model.forward(ids, 1, { select: 'last' });
+    const b = await int8.forward(ids, 1, { select: 'last' });
+    let num = 0, den = 0;
+    for (let i = 0; i < a.logits!.length; i++) { num += (a.logits![i] - b.logits![i]) ** 2; den += a.logits![i] ** 2; }
+    assert.ok(Math.sqrt(num / den) < 0.05, `relative error ${Math.sqrt(num / den)}`);
+  });
+
+  it('loss: official and fixed modes differ only where the quirk is', async () => {
+    const ev = new LossEvaluator(small);
+    const T = small.totalLength;
+    const ids = sequence(2, T);
+    const { logits } = await model.forward(ids, 2);
+    const official = await ev.evaluate(logits!, ids, 2, { left: 1, image: 7, right: 1 }, 'official');
+    const fixed = await ev.evaluate(logits!, ids, 2, { left: 1, image: 7, right: 1 }, 'fixed');
+    assert.equal(official.image, fixed.image);
+    assert.equal(official.right, fixed.right);
+    assert.notEqual(official.left, fixed.left);
+    assert.ok(Math.abs(official.loss - (official.left! + 7 * official.image! + official.right!) / 9) < 1e-5);
+    assert.throws(() => lossParts(small, small.l + 2), InputError);
+    await ev.release();
+  });
+});
+
+describe('model folders', () => {
+  it('loads a folder written in the official torch format', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await writeSmallModel(dir);
+      const { cfg, weights } = await loadRudolphDir(dir);
+      assert.equal(cfg.numLayers, SMALL_PARAMS.num_layers);
+      assert.equal(weights.size, 10 + 16 * SMALL_PARAMS.num_layers + 2);
+    } finally {
+      await cleanup();
+    }
+  });
+});
