@@ -40,7 +40,10 @@ export interface RunControl {
 
 export class ProgressReporter {
   private done = 0;
-  constructor(private readonly ctl: RunControl, readonly task: string, private stage: string, private total: number) {}
+  constructor(private readonly ctl: RunControl, readonly task: string, private stage: string, private total: number) {
+    throwIfAborted(ctl.signal);
+    this.emit();
+  }
   begin(stage: string, total: number): void { this.stage = stage; this.total = total; this.done = 0; this.emit(); }
   tick(n = 1): void { this.done += n; this.emit(); throwIfAborted(this.ctl.signal); }
   check(): void { throwIfAborted(this.ctl.signal); }

@@ -1,0 +1,265 @@
+/**
+ * The job queue: one job runs at a time on the worker, at most `maxQueue` wait behind it.
+ * Every request (synchronous or POST /v1/jobs) becomes a job; finished jobs are kept for a
+ * while so their results can be fetched, then dropped so memory stays bounded.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Progress } from '../tasks/context.js';
+import type { JobError, RunMessage } from './protocol.js';
+import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
+import type { TaskRunner } from './worker-client.js';
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type CancelReason = 'request' | 'disconnect' | 'shutdown';
+
+export interface JobFailure { code: string; message: string }
+
+/** What GET /v1/jobs/:id returns. */
+export interface JobView {
+  id: string;
+  task: TaskName;
+  state: JobState;
+  sync: boolean;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  position?: number;
+  progress?: Progress;
+  result?: TaskOutput;
+  error?: JobFailure;
+  stepsAfterCancel?: number;
+}
+
+export type JobEvent =
+  | { type: 'state'; state: JobState; position?: number }
+  | { type: 'progress'; progress: Progress }
+  | { type: 'end'; job: JobView };
+
+const CANCEL_MESSAGES: Record<CancelReason, string> = {
+  request: 'the job was cancelled',
+  disconnect: 'the client disconnected',
+  shutdown: 'the server is shutting down',
+};
+
+export class Job {
+  readonly id = randomUUID();
+  readonly createdAt = new Date();
+  state: JobState = 'queued';
+  startedAt?: Date;
+  finishedAt?: Date;
+  progress?: Progress;
+  result?: TaskOutput;
+  error?: JobFailure;
+  cancelReason?: CancelReason;
+  stepsAfterCancel?: number;
+  readonly controller = new AbortController();
+  /** settles when the job reaches done, failed or cancelled */
+  readonly finished: Promise<void>;
+  private settle!: () => void;
+  private readonly listeners = new Set<(e: JobEvent) => void>();
+
+  constructor(readonly task: TaskName, readonly input: TaskInputs[TaskName], readonly sync: boolean) {
+    this.finished = new Promise((resolve) => { this.settle = resolve; });
+  }
+
+  /** The result, handed over once for synchronous jobs (their caller is the only reader). */
+  takeResult(): TaskOutput | undefined {
+    const r = this.result;
+    if (this.sync) this.result = undefined;
+    return r;
+  }
+
+  get isFinished(): boolean { return this.state === 'done' || this.state === 'failed' || this.state === 'cancelled'; }
+
+  /** Listens until the job ends; returns the unsubscribe. */
+  subscribe(listener: (e: JobEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(e: JobEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  end(state: 'done' | 'failed' | 'cancelled', position: number | undefined): void {
+    this.state = state;
+    this.finishedAt = new Date();
+    this.emit({ type: 'end', job: this.view(position) });
+    this.listeners.clear();
+    this.settle();
+  }
+
+  view(position?: number): JobView {
+    return {
+      id: this.id, task: this.task, state: this.state, sync: this.sync,
+      createdAt: this.createdAt.toISOString(),
+      ...(this.startedAt ? { startedAt: this.startedAt.toISOString() } : {}),
+      ...(this.finishedAt ? { finishedAt: this.finishedAt.toISOString() } : {}),
+      ...(position !== undefined ? { position } : {}),
+      ...(this.progress ? { progress: this.progress } : {}),
+      ...(this.result ? { result: this.result } : {}),
+      ...(this.error ? { error: this.error } : {}),
+      ...(this.stepsAfterCancel !== undefined ? { stepsAfterCancel: this.stepsAfterCancel } : {}),
+    };
+  }
+}
+
+export class QueueFullError extends Error {
+  constructor(readonly retryAfterS: number, readonly maxQueue: number) {
+    super(`the queue is full (${maxQueue} jobs waiting); retry in ${retryAfterS} s`);
+    this.name = 'QueueFullError';
+  }
+}
+
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the server is shutting down');
+    this.name = 'ShuttingDownError';
+  }
+}
+
+export interface JobQueueOptions {
+  /** jobs that may wait behind the running one */
+  maxQueue: number;
+  /** finished jobs kept for GET /v1/jobs/:id (oldest dropped first) */
+  keepFinished?: number;
+  /** how long a finished job is kept */
+  keepMs?: number;
+}
+
+export class JobQueue {
+  private readonly jobs = new Map<string, Job>();
+  private readonly waiting: Job[] = [];
+  private running: Job | null = null;
+  private accepting = true;
+  /** recent job durations, for Retry-After */
+  private readonly durations: number[] = [];
+  readonly maxQueue: number;
+  private readonly keepFinished: number;
+  private readonly keepMs: number;
+
+  constructor(private readonly runner: TaskRunner, opts: JobQueueOptions) {
+    if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) throw new RangeError(`maxQueue must be a non-negative integer, got ${opts.maxQueue}`);
+    this.maxQueue = opts.maxQueue;
+    this.keepFinished = opts.keepFinished ?? 256;
+    this.keepMs = opts.keepMs ?? 15 * 60_000;
+  }
+
+  /** Queues a job; throws QueueFullError or ShuttingDownError. */
+  submit<K extends TaskName>(task: K, input: TaskInputs[K], opts: { sync: boolean }): Job {
+    if (!this.accepting) throw new ShuttingDownError();
+    if (this.waiting.length >= this.maxQueue && this.running) throw new QueueFullError(this.retryAfterS(), this.maxQueue);
+    this.prune();
+    const job = new Job(task, input, opts.sync);
+    this.jobs.set(job.id, job);
+    this.waiting.push(job);
+    this.pump();
+    return job;
+  }
+
+  get(id: string): Job | undefined { return this.jobs.get(id); }
+
+  /** Jobs ahead of a queued one. */
+  position(job: Job): number | undefined {
+    const i = this.waiting.indexOf(job);
+    return i < 0 ? undefined : i + (this.running ? 1 : 0);
+  }
+
+  view(job: Job): JobView { return job.view(this.position(job)); }
+
+  /** Every kept job, without results. */
+  list(): JobView[] {
+    return [...this.jobs.values()].map((j) => {
+      const { result: _, ...rest } = this.view(j);
+      return rest;
+    });
+  }
+
+  /** Cancels a queued job at once, or asks the worker to stop a running one. */
+  cancel(job: Job, reason: CancelReason): void {
+    if (job.isFinished) return;
+    job.cancelReason ??= reason;
+    const i = this.waiting.indexOf(job);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      job.error = { code: reason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[reason] };
+      job.end('cancelled', undefined);
+      this.announcePositions();
+    } else {
+      job.controller.abort(new Error(CANCEL_MESSAGES[reason]));
+    }
+  }
+
+  stats(): { running: number; queued: number; maxQueue: number } {
+    return { running: this.running ? 1 : 0, queued: this.waiting.length, maxQueue: this.maxQueue };
+  }
+
+  get isAccepting(): boolean { return this.accepting; }
+
+  /** Seconds until a slot is likely free: recent job time × jobs ahead. */
+  retryAfterS(): number {
+    const recent = this.durations.length ? this.durations.reduce((a, b) => a + b, 0) / this.durations.length : 1000;
+    return Math.max(1, Math.ceil((recent * (this.waiting.length + 1)) / 1000));
+  }
+
+  /** Stops accepting, cancels every queued and running job, waits until they have ended. */
+  async close(): Promise<void> {
+    this.accepting = false;
+    const pending = [...this.waiting, ...(this.running ? [this.running] : [])];
+    for (const job of pending) this.cancel(job, 'shutdown');
+    await Promise.all(pending.map((j) => j.finished));
+  }
+
+  private pump(): void {
+    if (this.running) return;
+    const job = this.waiting.shift();
+    if (!job) return;
+    this.running = job;
+    this.announcePositions();
+    job.state = 'running';
+    job.startedAt = new Date();
+    job.emit({ type: 'state', state: 'running' });
+    const onProgress = (p: Progress) => { job.progress = p; job.emit({ type: 'progress', progress: p }); };
+    const message = { id: job.id, task: job.task, input: job.input } as Omit<RunMessage, 'type'>;
+    void this.runner.run(message, { onProgress, signal: job.controller.signal }).then((outcome) => {
+      this.durations.push(Date.now() - job.startedAt!.getTime());
+      if (this.durations.length > 20) this.durations.shift();
+      if (outcome.ok) {
+        job.result = outcome.result;
+        job.end('done', undefined);
+      } else {
+        this.fail(job, outcome.error);
+      }
+      this.running = null;
+      this.pump();
+    });
+  }
+
+  private fail(job: Job, error: JobError): void {
+    if (error.code === 'ABORTED' && job.cancelReason) {
+      job.error = { code: job.cancelReason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[job.cancelReason] };
+      job.stepsAfterCancel = error.stepsAfterCancel;
+      job.end('cancelled', undefined);
+    } else {
+      job.error = { code: error.code, message: error.message };
+      job.end('failed', undefined);
+    }
+  }
+
+  private announcePositions(): void {
+    this.waiting.forEach((job, i) => job.emit({ type: 'state', state: 'queued', position: i + (this.running ? 1 : 0) }));
+  }
+
+  /** Drops finished jobs past their keep time or beyond the keep count. */
+  private prune(): void {
+    const now = Date.now();
+    const finished = [...this.jobs.values()].filter((j) => j.isFinished);
+    let excess = finished.length - this.keepFinished;
+    for (const job of finished) {
+      if (excess > 0 || now - job.finishedAt!.getTime() > this.keepMs) {
+        this.jobs.delete(job.id);
+        excess--;
+      }
+    }
+  }
+}

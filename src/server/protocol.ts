@@ -1,0 +1,50 @@
+/**
+ * Messages between the HTTP process and the inference worker thread.
+ *
+ * Jobs go over the worker's parentPort; cancels go over a separate control port because the
+ * worker reads that port synchronously between decoding steps (onnxruntime's run blocks the
+ * worker's event loop, so an ordinary 'message' event would only arrive after the job).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { ErrorCode } from '../errors.js';
+import type { LoadProgress, RudolphInfo } from '../rudolph.js';
+import type { Progress } from '../tasks/context.js';
+import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
+
+export interface WorkerOptions {
+  /** preset name, model folder or hub repo id */
+  model: string;
+  vqgan?: string;
+  tokenizer?: string;
+  cacheDir?: string;
+  threads?: number;
+  batchSize?: number;
+  /** largest width × height of an uploaded image */
+  maxPixels?: number;
+}
+
+export interface JobError {
+  /** a RudolphError code, or INTERNAL for anything else thrown */
+  code: ErrorCode | 'INTERNAL';
+  message: string;
+  /** for cancelled jobs: decoding steps run after the worker received the cancel */
+  stepsAfterCancel?: number;
+}
+
+export type RunOutcome = { ok: true; result: TaskOutput } | { ok: false; error: JobError };
+
+export type RunMessage = { [K in TaskName]: { type: 'run'; id: string; task: K; input: TaskInputs[K] } }[TaskName];
+
+export type ToWorker = RunMessage | { type: 'close' };
+
+export interface CancelMessage { type: 'cancel'; id: string }
+
+export type FromWorker =
+  | { type: 'load-progress'; progress: LoadProgress }
+  | { type: 'ready'; info: RudolphInfo }
+  | { type: 'load-failed'; error: JobError }
+  | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'done'; id: string; outcome: RunOutcome }
+  | { type: 'closed' };
+
+export interface WorkerData { options: WorkerOptions; control: MessagePort }

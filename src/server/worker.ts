@@ -1,0 +1,122 @@
+/**
+ * The inference worker thread: loads one Rudolph and runs one job at a time, posting progress
+ * and the outcome. Cancels arrive on the control port, which is drained synchronously at
+ * every progress tick (tasks tick once per decoding step and check their AbortSignal right
+ * after), so a cancelled job stops within one step even while onnxruntime blocks this thread.
+ */
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { DEFAULT_MAX_PIXELS } from '../image/index.js';
+import { RudolphError } from '../errors.js';
+import { Rudolph, type LoadProgress } from '../rudolph.js';
+import type { Progress } from '../tasks/context.js';
+import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
+import { runTask, type TaskLimits } from './task-api.js';
+
+/** Progress is forwarded at most this often (besides stage changes and the end of a stage). */
+const PROGRESS_INTERVAL_MS = 50;
+
+interface Running {
+  id: string;
+  controller: AbortController;
+  /** progress ticks so far (one per decoding step or scored batch) */
+  ticks: number;
+  /** ticks when the cancel was received */
+  cancelledAt: number | null;
+}
+
+const port = parentPort;
+if (!port) throw new Error('src/server/worker.ts runs as a worker thread');
+const { options, control } = workerData as WorkerData;
+const post = (m: FromWorker) => port.postMessage(m);
+const limits: TaskLimits = { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS };
+
+let current: Running | null = null;
+/** cancels that arrived (on their own port) before their job's run message */
+const earlyCancels = new Set<string>();
+
+function onCancel(m: CancelMessage): void {
+  if (current && current.id === m.id) {
+    if (current.cancelledAt === null) current.cancelledAt = current.ticks;
+    current.controller.abort(new Error('cancelled'));
+  } else {
+    earlyCancels.add(m.id);
+  }
+}
+
+function drainControl(): void {
+  for (let m = receiveMessageOnPort(control); m; m = receiveMessageOnPort(control)) onCancel(m.message as CancelMessage);
+}
+
+function throttled<T extends { stage: string }>(send: (p: T) => void, isEnd: (p: T) => boolean): (p: T) => void {
+  let last = 0;
+  let stage = '';
+  return (p) => {
+    const now = performance.now();
+    if (p.stage !== stage || isEnd(p) || now - last >= PROGRESS_INTERVAL_MS) {
+      last = now;
+      stage = p.stage;
+      send(p);
+    }
+  };
+}
+
+function toJobError(e: unknown): JobError {
+  if (e instanceof RudolphError) return { code: e.code, message: e.message };
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+async function run(m: RunMessage, rudolph: Rudolph): Promise<void> {
+  const job: Running = { id: m.id, controller: new AbortController(), ticks: 0, cancelledAt: null };
+  current = job;
+  const early = earlyCancels.has(m.id);
+  earlyCancels.clear();
+  if (early) onCancel({ type: 'cancel', id: m.id });
+  const forward = throttled<Progress>((progress) => post({ type: 'progress', id: m.id, progress }), (p) => p.done >= p.total);
+  const onProgress = (p: Progress) => {
+    job.ticks++;
+    drainControl();
+    forward(p);
+  };
+  try {
+    const result = await runTask(rudolph, m.task, m.input, { signal: job.controller.signal, onProgress }, limits);
+    post({ type: 'done', id: m.id, outcome: { ok: true, result } });
+  } catch (e) {
+    const error = toJobError(e);
+    if (error.code === 'ABORTED' && job.cancelledAt !== null) error.stepsAfterCancel = job.ticks - job.cancelledAt;
+    post({ type: 'done', id: m.id, outcome: { ok: false, error } });
+  } finally {
+    current = null;
+  }
+}
+
+async function main(): Promise<void> {
+  let rudolph: Rudolph;
+  try {
+    const onProgress = throttled<LoadProgress>((progress) => post({ type: 'load-progress', progress }), (p) => p.stage !== 'download');
+    rudolph = await Rudolph.fromPretrained(options.model, {
+      vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir,
+      threads: options.threads, batchSize: options.batchSize, onProgress,
+    });
+  } catch (e) {
+    post({ type: 'load-failed', error: toJobError(e) });
+    control.close();
+    port.close();
+    return;
+  }
+  control.on('message', onCancel);
+  // jobs run one after another: the client sends the next only after this one's 'done'
+  port.on('message', (m: ToWorker) => {
+    if (m.type === 'run') {
+      void run(m, rudolph);
+    } else {
+      void rudolph.release().finally(() => {
+        post({ type: 'closed' });
+        control.close();
+        port.close();
+      });
+    }
+  });
+  post({ type: 'ready', info: rudolph.info() });
+}
+
+void main();
