@@ -7,7 +7,7 @@ import { existsSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ConfigError, InputError, RudolphError, throwIfAborted } from './errors.js';
-import { DownloadError, downloadFile, PRESET_FILES, resolveHubSettings, TOKENIZER_FILE, VQGAN_FILE, type DownloadOptions, type DownloadProgress } from './hub/index.js';
+import { DownloadError, downloadFile, PRESET_FILES, resolveCachedFile, resolveHubSettings, TOKENIZER_FILE, VQGAN_FILE, type DownloadOptions, type DownloadProgress } from './hub/index.js';
 import { isPresetName, PRESET_NAMES, presetConfig, type RudolphConfig } from './model/config.js';
 import { openConvertedModel } from './model/converted-cache.js';
 import type { LinearPrecision } from './model/graph-context.js';
@@ -89,10 +89,12 @@ export class Rudolph {
       throwIfAborted(opts.signal);
       const dl: DownloadOptions = {
         cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: opts.revision, signal: opts.signal,
-        onProgress: (p: DownloadProgress) => opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
+        onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
       };
       return downloadFile({ ...dl, repo, path: file });
     };
+
+    const cached = (repo: string, file: string) => resolveCachedFile({ repo, path: file, revision: opts.revision, cacheDir: hub.cacheDir });
 
     let cfg: RudolphConfig;
     let weightsFile: string;
@@ -109,12 +111,12 @@ export class Rudolph {
     } else if (isRepoId(source)) {
       repoForExtras = source;
       cfg = await readConfigFile(await download(source, 'config.json'));
-      weightsFile = await downloadFirst(source, [...WEIGHT_FILES].reverse(), download);
+      weightsFile = await downloadFirst(source, [...WEIGHT_FILES].reverse(), download, cached);
     } else {
       throw new ConfigError(`model "${source}" is not a preset (${PRESET_NAMES.join(', ')}), an existing folder with config.json, or a hub repo id (org/name)`);
     }
 
-    const tokenizerSource = await resolveTokenizer(opts.tokenizer, localDir, repoForExtras, download);
+    const tokenizerSource = await resolveTokenizer(opts.tokenizer, localDir, repoForExtras, download, cached);
     const tokenizer = typeof tokenizerSource === 'string' ? (await YttmTokenizer.fromFile(tokenizerSource)).asTextTokenizer() : tokenizerSource;
     if (tokenizer.vocabSize > cfg.bpeVocab) {
       throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens but the model's text vocabulary holds ${cfg.bpeVocab}: they do not belong together`);
@@ -187,24 +189,35 @@ export class Rudolph {
   }
 }
 
-async function downloadFirst(repo: string, files: string[], download: (repo: string, file: string) => Promise<string>): Promise<string> {
+type Fetch = (repo: string, file: string) => Promise<string>;
+type CachedLookup = (repo: string, file: string) => Promise<string | null>;
+
+/** The first of `files` the repo has: a cached one without network, else the first the hub serves. */
+async function downloadFirst(repo: string, files: string[], download: Fetch, cached: CachedLookup): Promise<string> {
+  for (const f of files) {
+    const hit = await cached(repo, f);
+    if (hit) return hit;
+  }
   let last: unknown;
   for (const f of files) {
     try {
       return await download(repo, f);
     } catch (e) {
-      if (!(e instanceof DownloadError) || !/404|not found/i.test(e.message)) throw e;
+      if (!(e instanceof DownloadError && e.status === 404)) throw e;
       last = e;
     }
   }
   throw new RudolphError('CHECKPOINT', `${repo}: none of ${files.join(', ')} found on the hub`, { cause: last });
 }
 
-async function resolveTokenizer(given: string | TextTokenizer | undefined, dir: string | null, repo: string | null, download: (repo: string, file: string) => Promise<string>): Promise<string | TextTokenizer> {
+async function resolveTokenizer(given: string | TextTokenizer | undefined, dir: string | null, repo: string | null, download: Fetch, cached: CachedLookup): Promise<string | TextTokenizer> {
   if (given !== undefined) return given;
   if (dir && existsSync(path.join(dir, 'bpe.model'))) return path.join(dir, 'bpe.model');
   if (repo) {
-    try { return await download(repo, 'bpe.model'); } catch (e) { if (!(e instanceof DownloadError)) throw e; }
+    // a repo's own bpe.model is optional: absent (404) or unreachable offline → the default tokenizer
+    const hit = await cached(repo, 'bpe.model');
+    if (hit) return hit;
+    try { return await download(repo, 'bpe.model'); } catch (e) { if (!(e instanceof DownloadError || (e instanceof RudolphError && e.code === 'OFFLINE'))) throw e; }
   }
   return download(TOKENIZER_FILE.repo, TOKENIZER_FILE.file);
 }

@@ -1,0 +1,64 @@
+/**
+ * multipart/form-data requests for the task endpoints: uploaded files become the base64 image
+ * strings the JSON API takes, text fields are read as the route's schema expects, and the
+ * resulting object goes through the same validation as a JSON body.
+ *
+ * Fields: a file part or a base64 text for image fields; repeated parts (or one JSON array)
+ * for list fields such as `images`, `classes`, `texts`; JSON text for numbers, booleans and
+ * objects (`candidates=4`, `guidance={"weight":0.3}`).
+ */
+import type { FastifyRequest } from 'fastify';
+import { HttpError } from './http-errors.js';
+import type { JsonSchema } from './schemas.js';
+
+type FieldKind = 'text' | 'json' | 'list-text' | 'list-json';
+
+function kindOf(prop: JsonSchema | undefined): FieldKind {
+  if (!prop) return 'text';
+  if (prop.type === 'array') {
+    const items = prop.items as JsonSchema | undefined;
+    return items && (items.type === 'string' || items.anyOf) ? 'list-text' : 'list-json';
+  }
+  return prop.type === 'string' || prop.anyOf ? 'text' : 'json';
+}
+
+function parseJson(value: string, field: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new HttpError(400, 'VALIDATION', `${field} must be JSON in a multipart form (a number, true/false, a list or an object), got ${JSON.stringify(value.slice(0, 40))}`, field);
+  }
+}
+
+/** Reads every part of a multipart request into a body object for `schema`; over `maxBytes` in all is a 413. */
+export async function multipartBody(request: FastifyRequest, schema: JsonSchema, maxBytes: number): Promise<Record<string, unknown>> {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  let total = 0;
+  for await (const part of request.parts()) {
+    const name = part.fieldname;
+    let raw: string;
+    if (part.type === 'file') {
+      const bytes = await part.toBuffer();
+      total += bytes.length;
+      raw = bytes.toString('base64');
+    } else {
+      raw = String(part.value);
+      total += raw.length;
+    }
+    if (total > maxBytes) throw new HttpError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', `the request body is over the limit of ${maxBytes} bytes`);
+    const kind = kindOf(props[name]);
+    const isImageJson = part.type === 'field' && raw.startsWith('{');
+    if (kind === 'text') {
+      body[name] = isImageJson && props[name]?.anyOf ? parseJson(raw, name) : raw;
+    } else if (kind === 'json') {
+      body[name] = parseJson(raw, name);
+    } else {
+      const list = (body[name] ??= []) as unknown[];
+      if (part.type === 'field' && raw.startsWith('[')) list.push(...(parseJson(raw, name) as unknown[]));
+      else if (kind === 'list-json' || isImageJson) list.push(parseJson(raw, `${name}[${list.length}]`));
+      else list.push(raw);
+    }
+  }
+  return { ...body };
+}
