@@ -83,49 +83,10 @@ export class Rudolph {
   info(): RudolphInfo { return structuredClone(this.details); }
 
   static async fromPretrained(source: string, opts: FromPretrainedOptions = {}): Promise<Rudolph> {
-    if (typeof source !== 'string' || source.trim() === '') throw new ConfigError('fromPretrained: give a preset name, a model folder or a hub repo id');
-    const hub = resolveHubSettings({ cacheDir: opts.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline });
-    const download = async (repo: string, file: string): Promise<string> => {
-      throwIfAborted(opts.signal);
-      const dl: DownloadOptions = {
-        cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: opts.revision, signal: opts.signal,
-        onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
-      };
-      return downloadFile({ ...dl, repo, path: file });
-    };
-
-    const cached = (repo: string, file: string) => resolveCachedFile({ repo, path: file, revision: opts.revision, cacheDir: hub.cacheDir });
-
-    let cfg: RudolphConfig;
-    let weightsFile: string;
-    let localDir: string | null = null;
-    let repoForExtras: string | null = null;
-    if (isPresetName(source)) {
-      cfg = presetConfig(source);
-      const files = PRESET_FILES[source];
-      weightsFile = await download(files.model.repo, files.model.file);
-    } else if (existsSync(source) && statSync(source).isDirectory()) {
-      localDir = source;
-      cfg = await readConfigFile(path.join(source, 'config.json'));
-      weightsFile = findWeightsFile(source);
-    } else if (isRepoId(source)) {
-      repoForExtras = source;
-      cfg = await readConfigFile(await download(source, 'config.json'));
-      weightsFile = await downloadFirst(source, [...WEIGHT_FILES].reverse(), download, cached);
-    } else {
-      throw new ConfigError(`model "${source}" is not a preset (${PRESET_NAMES.join(', ')}), an existing folder with config.json, or a hub repo id (org/name)`);
-    }
-
-    const tokenizerSource = await resolveTokenizer(opts.tokenizer, localDir, repoForExtras, download, cached);
-    const tokenizer = typeof tokenizerSource === 'string' ? (await YttmTokenizer.fromFile(tokenizerSource)).asTextTokenizer() : tokenizerSource;
-    if (tokenizer.vocabSize > cfg.bpeVocab) {
-      throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens but the model's text vocabulary holds ${cfg.bpeVocab}: they do not belong together`);
-    }
-
-    const vqganFile = opts.vqgan === false ? null : await resolveVqgan(opts.vqgan, localDir, download);
+    const { cfg, weightsFile, tokenizer, tokenizerFile, vqganFile, cacheDir } = await resolveModelFiles(source, opts);
     throwIfAborted(opts.signal);
     const session = { threads: opts.threads, executionProviders: opts.executionProviders, precision: opts.precision };
-    const root = path.join(hub.cacheDir, '.rudolph-ts', 'converted');
+    const root = path.join(cacheDir, '.rudolph-ts', 'converted');
     const { model, dir } = await openConvertedModel(cfg, weightsFile, {
       ...session, root,
       onStage: (stage, detail) => opts.onProgress?.({ stage: stage === 'convert' ? 'convert' : 'load', file: detail }),
@@ -142,8 +103,8 @@ export class Rudolph {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
     const info: RudolphInfo = {
       source, config: cfg.params, specialTokens: cfg.specialTokens, presets: PRESET_NAMES,
-      files: { weights: weightsFile, tokenizer: typeof tokenizerSource === 'string' ? tokenizerSource : 'custom', vqgan: vqganFile, converted: dir },
-      cacheDir: hub.cacheDir,
+      files: { weights: weightsFile, tokenizer: tokenizerFile, vqgan: vqganFile, converted: dir },
+      cacheDir,
       runtime: { onnxruntime: ort.env.versions.node ?? 'unknown', executionProviders: [...(opts.executionProviders ?? []), 'cpu'], threads: opts.threads ?? 'auto', precision: opts.precision ?? 'fp32' },
       batchSize,
     };
@@ -187,6 +148,64 @@ export class Rudolph {
     if (!this.ctx.vqgan) throw new InputError(`${what} need a VQGAN; load the model with one`);
     return this.ctx.vqgan;
   }
+}
+
+/** Where a model's pieces are, once resolved (and downloaded when needed). */
+export interface ModelFiles {
+  cfg: RudolphConfig;
+  /** the checkpoint (pytorch_model.bin or model.safetensors) */
+  weightsFile: string;
+  tokenizer: TextTokenizer;
+  /** the bpe.model used, or 'custom' for a tokenizer object */
+  tokenizerFile: string;
+  vqganFile: string | null;
+  cacheDir: string;
+}
+
+/**
+ * Resolves a preset name, a model folder or a hub repo id into its config, checkpoint, tokenizer
+ * and VQGAN files, downloading what is not cached (fromPretrained and fine-tuning share this).
+ */
+export async function resolveModelFiles(source: string, opts: Omit<FromPretrainedOptions, 'threads' | 'precision' | 'executionProviders' | 'batchSize'>): Promise<ModelFiles> {
+  if (typeof source !== 'string' || source.trim() === '') throw new ConfigError('model: give a preset name, a model folder or a hub repo id');
+  const hub = resolveHubSettings({ cacheDir: opts.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline });
+  const download = async (repo: string, file: string): Promise<string> => {
+    throwIfAborted(opts.signal);
+    const dl: DownloadOptions = {
+      cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: opts.revision, signal: opts.signal,
+      onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
+    };
+    return downloadFile({ ...dl, repo, path: file });
+  };
+  const cached = (repo: string, file: string) => resolveCachedFile({ repo, path: file, revision: opts.revision, cacheDir: hub.cacheDir });
+
+  let cfg: RudolphConfig;
+  let weightsFile: string;
+  let localDir: string | null = null;
+  let repoForExtras: string | null = null;
+  if (isPresetName(source)) {
+    cfg = presetConfig(source);
+    const files = PRESET_FILES[source];
+    weightsFile = await download(files.model.repo, files.model.file);
+  } else if (existsSync(source) && statSync(source).isDirectory()) {
+    localDir = source;
+    cfg = await readConfigFile(path.join(source, 'config.json'));
+    weightsFile = findWeightsFile(source);
+  } else if (isRepoId(source)) {
+    repoForExtras = source;
+    cfg = await readConfigFile(await download(source, 'config.json'));
+    weightsFile = await downloadFirst(source, [...WEIGHT_FILES].reverse(), download, cached);
+  } else {
+    throw new ConfigError(`model "${source}" is not a preset (${PRESET_NAMES.join(', ')}), an existing folder with config.json, or a hub repo id (org/name)`);
+  }
+
+  const tokenizerSource = await resolveTokenizer(opts.tokenizer, localDir, repoForExtras, download, cached);
+  const tokenizer = typeof tokenizerSource === 'string' ? (await YttmTokenizer.fromFile(tokenizerSource)).asTextTokenizer() : tokenizerSource;
+  if (tokenizer.vocabSize > cfg.bpeVocab) {
+    throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens but the model's text vocabulary holds ${cfg.bpeVocab}: they do not belong together`);
+  }
+  const vqganFile = opts.vqgan === false ? null : await resolveVqgan(opts.vqgan, localDir, download);
+  return { cfg, weightsFile, tokenizer, tokenizerFile: typeof tokenizerSource === 'string' ? tokenizerSource : 'custom', vqganFile, cacheDir: hub.cacheDir };
 }
 
 type Fetch = (repo: string, file: string) => Promise<string>;

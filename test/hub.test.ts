@@ -167,7 +167,9 @@ describe('resume and integrity', () => {
     const gets = hub.requests.filter((r) => r.server === 'lfs' && r.method === 'GET');
     assert.equal(gets.length, 2);
     assert.equal(gets[0].range, undefined);
-    assert.equal(gets[1].range, 'bytes=300000-');
+    // resumes from what reached the disk: at most the 300 000 bytes sent (a reset socket may lose some in flight)
+    const resumeAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? '')?.[1] ?? NaN);
+    assert.ok(resumeAt > 0 && resumeAt <= 300_000, `resumed at ${gets[1].range}`);
     assert.equal(gets[1].status, 206);
   });
 

@@ -46,6 +46,11 @@ export type LogitsSelection = 'last' | 'all' | number[];
 
 
 export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs'> {
+  /**
+   * Feed the weights as graph inputs on every run (zero-copy) instead of baking them in: the model
+   * then always computes with the current contents of the arrays (evaluation during training).
+   */
+  liveWeights?: boolean;
   /** Where to write the converted graph for large models (default: a temp folder, removed after load). */
   workDir?: string;
 }
@@ -56,12 +61,19 @@ const LOAD_BY_PATH_BYTES = 256 * 1024 * 1024;
 export class RudolphModel {
   private readonly kinds: MaskKind[];
 
-  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {
+  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string, private readonly weightFeeds: Feeds = {}) {
     this.kinds = [...new Set(layerMaskKinds(cfg.numLayers))];
   }
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
+    if (opts.liveWeights) {
+      const g = buildRudolphGraph(cfg, weights, { debugOutputs: opts.debugOutputs, weightMode: 'input' });
+      const feeds: Feeds = {};
+      for (const w of g.weightFeeds) feeds[w.name] = f32(w.data as Float32Array, w.dims);
+      const session = await Session.create(g.toBytes(), 'rudolph (live weights)', opts);
+      return new RudolphModel(cfg, session, 'fp32', feeds);
+    }
     const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
     let bytes = 0;
     for (const w of weights.values()) bytes += w.byteLength;
@@ -148,6 +160,7 @@ export class RudolphModel {
       targets = new BigInt64Array(batch * m);
     }
     const feeds: Feeds = {
+      ...this.weightFeeds,
       ...past,
       [GRAPH_IO.ids]: i64(prepareInputIds(this.cfg, ids, batch, start, k), [batch, k]),
       [GRAPH_IO.positions]: i64(i64From(Array.from({ length: k }, (_, i) => start + i)), [k]),

@@ -19,8 +19,6 @@ export interface TaskRunner {
   run(job: Omit<RunMessage, 'type'>, control: RunControl): Promise<RunOutcome>;
 }
 
-// the worker is TypeScript when we run from sources (tsx), JavaScript once built
-const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 const CLOSE_TIMEOUT_MS = 5000;
 
 interface Live { worker: Worker; control: MessagePort; info: RudolphInfo }
@@ -97,7 +95,7 @@ export class WorkerClient implements TaskRunner {
 function spawn(options: WorkerOptions, onLoadProgress: (p: LoadProgress) => void): Promise<Live> {
   const { port1: control, port2: workerControl } = new MessageChannel();
   const data: WorkerData = { options, control: workerControl };
-  const worker = new Worker(WORKER_URL, { workerData: data, transferList: [workerControl] });
+  const worker = newWorker(data, workerControl);
   return new Promise<Live>((resolve, reject) => {
     let failure: Error | null = null;
     const onMessage = (m: FromWorker) => {
@@ -116,4 +114,15 @@ function spawn(options: WorkerOptions, onLoadProgress: (p: LoadProgress) => void
     worker.on('error', onError);
     worker.on('exit', onExit);
   });
+}
+
+function newWorker(workerData: WorkerData, control: MessagePort): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // running from sources: tsx's loader must be registered inside the worker's own thread first
+    const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})`
+      + `.then((m) => { m.register(); return import(${JSON.stringify(new URL('./worker.ts', here).href)}); });`;
+    return new Worker(code, { eval: true, workerData, transferList: [control] });
+  }
+  return new Worker(new URL('./worker.js', here), { workerData, transferList: [control] });
 }

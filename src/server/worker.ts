@@ -24,8 +24,8 @@ interface Running {
   cancelledAt: number | null;
 }
 
+if (!parentPort) throw new Error('src/server/worker.ts runs as a worker thread');
 const port = parentPort;
-if (!port) throw new Error('src/server/worker.ts runs as a worker thread');
 const { options, control } = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 const limits: TaskLimits = { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS };

@@ -1,0 +1,188 @@
+/**
+ * Fine-tuning data: a JSONL manifest, one sample a line — `{"image": "path", "left": "text",
+ * "right": "text"}`, each field optional, paths relative to the manifest. Images are preprocessed
+ * and VQGAN-encoded once and cached by content; texts are laid out with the model's tokenizer and
+ * special tokens. Bad lines are reported with their line number and rejected (default) or skipped.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { RudolphError } from '../errors.js';
+import { preprocessImage, readImage } from '../image/index.js';
+import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
+import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
+import { Rng } from '../tasks/prng.js';
+import { encodeText, prepareText, type TextTokenizer } from '../tokenizer/text-encoding.js';
+import { TrainingError } from './errors.js';
+
+export interface ManifestLine { line: number; image?: string; left?: string; right?: string }
+
+export interface BadLine { file: string; line: number; reason: string }
+
+export class ManifestError extends RudolphError {
+  constructor(readonly problems: BadLine[]) {
+    super('TRAINING', `${problems.length} bad line(s) in the training data:\n${problems.slice(0, 10).map((p) => `  ${p.file}:${p.line}: ${p.reason}`).join('\n')}${problems.length > 10 ? '\n  …' : ''}`);
+    this.name = 'ManifestError';
+  }
+}
+
+export type BadLinePolicy = 'reject' | 'skip';
+
+/** Parses a manifest; returns the good lines and the bad ones (with reasons). */
+export async function readManifest(file: string): Promise<{ lines: ManifestLine[]; bad: BadLine[] }> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    throw new TrainingError(`${file}: cannot read the data manifest: ${(e as Error).message}`);
+  }
+  const dir = path.dirname(file);
+  const lines: ManifestLine[] = [];
+  const bad: BadLine[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = i + 1;
+    if (raw.trim() === '') return;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (e) {
+      bad.push({ file, line, reason: `not valid JSON (${(e as Error).message})` });
+      return;
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) { bad.push({ file, line, reason: 'expected a JSON object' }); return; }
+    const rec = obj as Record<string, unknown>;
+    const unknown = Object.keys(rec).filter((k) => !['image', 'left', 'right'].includes(k));
+    if (unknown.length) { bad.push({ file, line, reason: `unknown field(s) ${unknown.join(', ')} (use image, left, right)` }); return; }
+    for (const k of ['image', 'left', 'right'] as const) {
+      if (rec[k] !== undefined && typeof rec[k] !== 'string') { bad.push({ file, line, reason: `"${k}" must be a string` }); return; }
+    }
+    const out: ManifestLine = { line };
+    if (typeof rec.image === 'string' && rec.image !== '') out.image = path.resolve(dir, rec.image);
+    if (typeof rec.left === 'string' && prepareText(rec.left) !== '') out.left = rec.left;
+    if (typeof rec.right === 'string' && prepareText(rec.right) !== '') out.right = rec.right;
+    if (!out.image && !out.left && !out.right) { bad.push({ file, line, reason: 'empty sample: give an image, a left text or a right text' }); return; }
+    if (out.right && !out.image) { bad.push({ file, line, reason: 'a right text needs an image before it (the layout is [left | image | right])' }); return; }
+    lines.push(out);
+  });
+  return { lines, bad };
+}
+
+/** One training sequence: ids of a whole layout prefix (l, l+n² or l+n²+r tokens). */
+export interface Sample { line: number; ids: Int32Array }
+
+export interface DatasetOptions {
+  cfg: RudolphConfig;
+  tokenizer: TextTokenizer;
+  vqgan?: ImageCodec;
+  /** folder for cached image token ids (default: none) */
+  cacheDir?: string;
+  /** what encodes images, for the cache key (e.g. the VQGAN checkpoint's path and size) */
+  vqganId?: string;
+  onBadLine?: BadLinePolicy;
+  /** called for every bad line that is skipped */
+  onWarning?: (bad: BadLine) => void;
+  batchSize?: number;
+}
+
+/** The special tokens of a sample, by what it holds. */
+function specials(line: ManifestLine): { left: SpecialTokenName; right: SpecialTokenName } {
+  if (!line.image) return { left: '<LT_T2T>', right: '<RT_I2T>' };
+  return { left: line.left ? '<LT_T2I>' : '<LT_I2T>', right: '<RT_I2T>' };
+}
+
+/** Loads a manifest into training sequences. */
+export async function loadDataset(file: string, o: DatasetOptions): Promise<{ samples: Sample[]; skipped: BadLine[] }> {
+  const { cfg } = o;
+  const { lines, bad } = await readManifest(file);
+  const problems = [...bad];
+  const images = new Map<number, Int32Array>();
+  const withImage = lines.filter((l) => l.image);
+  if (withImage.length && !o.vqgan) throw new TrainingError(`${file}: ${withImage.length} sample(s) have images but no VQGAN was given`);
+  const toEncode: { line: ManifestLine; key: string; pixels: ReturnType<typeof preprocessImage> }[] = [];
+  for (const line of withImage) {
+    try {
+      const bytes = await fsp.readFile(line.image!);
+      const key = createHash('sha256').update(bytes).update(`|${8 * cfg.n}|${o.vqganId ?? ''}`).digest('hex');
+      const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength) : null;
+      if (cached) { images.set(line.line, cached); continue; }
+      toEncode.push({ line, key, pixels: preprocessImage(await readImage(bytes, { name: line.image }), 8 * cfg.n) });
+    } catch (e) {
+      problems.push({ file, line: line.line, reason: `image ${line.image}: ${(e as Error).message}` });
+    }
+  }
+  for (const part of chunks(toEncode, o.batchSize ?? 8)) {
+    const ids = await o.vqgan!.encode(part.map((p) => p.pixels));
+    for (const [j, p] of part.entries()) {
+      const one = ids.slice(j * cfg.imageLength, (j + 1) * cfg.imageLength);
+      images.set(p.line.line, one);
+      if (o.cacheDir) await writeCachedIds(o.cacheDir, p.key, one);
+    }
+  }
+  const badLines = new Set(problems.map((p) => p.line));
+  if (problems.length && (o.onBadLine ?? 'reject') === 'reject') throw new ManifestError(problems.sort((a, b) => a.line - b.line));
+  for (const p of problems) o.onWarning?.(p);
+  const samples: Sample[] = [];
+  for (const line of lines) {
+    if (badLines.has(line.line)) continue;
+    const s = specials(line);
+    const left = encodeText(o.tokenizer, prepareText(line.left ?? ''), cfg.l, specialId(cfg, s.left));
+    const parts: Int32Array[] = [left];
+    if (line.image) {
+      parts.push(images.get(line.line)!);
+      if (line.right) parts.push(encodeText(o.tokenizer, prepareText(line.right), cfg.r, specialId(cfg, s.right)));
+    }
+    const ids = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of parts) { ids.set(p, off); off += p.length; }
+    samples.push({ line: line.line, ids });
+  }
+  return { samples, skipped: problems };
+}
+
+async function readCachedIds(dir: string, key: string, length: number): Promise<Int32Array | null> {
+  try {
+    const buf = await fsp.readFile(path.join(dir, `${key}.ids`));
+    if (buf.length !== length * 4) return null;
+    return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  } catch {
+    return null;
+  }
+}
+
+async function writeCachedIds(dir: string, key: string, ids: Int32Array): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `${key}.ids.${process.pid}.tmp`);
+  await fsp.writeFile(tmp, new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
+  await fsp.rename(tmp, path.join(dir, `${key}.ids`));
+}
+
+/**
+ * Micro-batches of one epoch: samples shuffled with a seeded generator (stream = epoch), grouped
+ * by sequence length (the loss needs whole layout prefixes of one length per batch).
+ */
+export function epochBatches(samples: readonly Sample[], batchSize: number, seed: number, epoch: number): Sample[][] {
+  const order = samples.map((_, i) => i);
+  const rng = new Rng(seed, epoch);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const byLength = new Map<number, Sample[]>();
+  const batches: Sample[][] = [];
+  for (const i of order) {
+    const s = samples[i];
+    const group = byLength.get(s.ids.length) ?? [];
+    group.push(s);
+    if (group.length === batchSize) { batches.push(group); byLength.set(s.ids.length, []); } else byLength.set(s.ids.length, group);
+  }
+  for (const group of byLength.values()) if (group.length) batches.push(group);
+  return batches;
+}
+
+/** Row-major ids of a micro-batch. */
+export function batchIds(batch: readonly Sample[]): { ids: Int32Array; batch: number } {
+  const T = batch[0].ids.length;
+  const ids = new Int32Array(batch.length * T);
+  batch.forEach((s, i) => ids.set(s.ids, i * T));
+  return { ids, batch: batch.length };
+}

@@ -1,0 +1,422 @@
+// The RUDOLPH page: plain browser JavaScript over the HTTP API (POST /v1/jobs + Server-Sent
+// Events for progress). No build step: this file is served as-is.
+
+const STRINGS = {
+  ru: {
+    tagline: 'Текст ↔ изображение ↔ текст',
+    connecting: 'Подключение…',
+    ready: 'Готово',
+    offline: 'Сервер недоступен',
+    queue: 'в очереди',
+    dreamTitle: 'Текст → изображения',
+    promptLabel: 'Что нарисовать',
+    promptPlaceholder: 'например: красная машина на снегу',
+    imagesLabel: 'Изображений',
+    candidatesLabel: 'Кандидатов',
+    seedLabel: 'Сид',
+    seedPlaceholder: 'случайный',
+    generate: 'Сгенерировать',
+    cancel: 'Отменить',
+    imageTitle: 'Изображение → подписи и классы',
+    uploadHint: 'Выберите или перетащите изображение (PNG, JPEG, WebP)',
+    captionsTitle: 'Подписи',
+    classesTitle: 'Классы',
+    classesLabel: 'Список классов, через запятую или с новой строки',
+    classify: 'Классифицировать',
+    textTitle: 'Продолжение текста',
+    templateLabel: 'Начало текста',
+    templatePlaceholder: 'например: зимой в лесу',
+    continue: 'Продолжить',
+    apiLink: 'API (OpenAPI)',
+    download: 'Скачать',
+    score: 'оценка',
+    ppl: 'перплексия',
+    seedUsed: 'сид',
+    prediction: 'Скорее всего:',
+    lowerBetter: 'Полоса длиннее — класс вероятнее (меньше перплексия).',
+    noCaptions: 'Подписей не получилось.',
+    noTexts: 'Продолжений не получилось.',
+    needClasses: 'Введите хотя бы один класс.',
+    cancelled: 'Отменено.',
+    queueFull: 'Очередь заполнена, повторите через {s} с.',
+    waiting: 'в очереди: {n}',
+    'stage:image tokens': 'рисование',
+    'stage:sampling': 'генерация',
+    'stage:scoring': 'оценка',
+    times: '×{n}',
+  },
+  en: {
+    tagline: 'Text ↔ image ↔ text',
+    connecting: 'Connecting…',
+    ready: 'Ready',
+    offline: 'Server unreachable',
+    queue: 'queued',
+    dreamTitle: 'Text → images',
+    promptLabel: 'What to draw (the model understands Russian best)',
+    promptPlaceholder: 'e.g. красная машина на снегу',
+    imagesLabel: 'Images',
+    candidatesLabel: 'Candidates',
+    seedLabel: 'Seed',
+    seedPlaceholder: 'random',
+    generate: 'Generate',
+    cancel: 'Cancel',
+    imageTitle: 'Image → captions and classes',
+    uploadHint: 'Choose or drop an image (PNG, JPEG, WebP)',
+    captionsTitle: 'Captions',
+    classesTitle: 'Classes',
+    classesLabel: 'Class list, separated by commas or new lines',
+    classify: 'Classify',
+    textTitle: 'Text continuation',
+    templateLabel: 'Start of the text',
+    templatePlaceholder: 'e.g. зимой в лесу',
+    continue: 'Continue',
+    apiLink: 'API (OpenAPI)',
+    download: 'Download',
+    score: 'score',
+    ppl: 'perplexity',
+    seedUsed: 'seed',
+    prediction: 'Most likely:',
+    lowerBetter: 'Longer bar = more likely class (lower perplexity).',
+    noCaptions: 'No captions came out.',
+    noTexts: 'No continuations came out.',
+    needClasses: 'Enter at least one class.',
+    cancelled: 'Cancelled.',
+    queueFull: 'The queue is full, retry in {s} s.',
+    waiting: 'queued: {n}',
+    'stage:image tokens': 'drawing',
+    'stage:sampling': 'sampling',
+    'stage:scoring': 'scoring',
+    times: '×{n}',
+  },
+};
+
+let lang = localStorage.getItem('rudolph-lang') === 'en' ? 'en' : 'ru';
+/** re-render functions of whatever results are on screen, run again after a language switch */
+const rerenders = new Map();
+
+const $ = (id) => document.getElementById(id);
+
+function t(key, vars = {}) {
+  const s = STRINGS[lang][key] ?? STRINGS.ru[key] ?? key;
+  return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  $('lang').textContent = lang === 'ru' ? 'EN' : 'RU';
+  for (const render of rerenders.values()) render();
+}
+
+$('lang').addEventListener('click', () => {
+  lang = lang === 'ru' ? 'en' : 'ru';
+  localStorage.setItem('rudolph-lang', lang);
+  applyLanguage();
+});
+
+class ApiError extends Error {
+  constructor(status, body, headers) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.retryAfter = headers?.get('retry-after');
+  }
+}
+
+async function api(path, init = {}) {
+  const res = await fetch(path, { ...init, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, body, res.headers);
+  return body;
+}
+
+/**
+ * Queues a job and follows it over SSE. Returns {result, cancel}: result resolves with the
+ * task's response, rejects on failure or cancel.
+ */
+function runJob(task, input, onProgress) {
+  let jobId = null;
+  let cancelled = false;
+  const result = (async () => {
+    const job = await api('/v1/jobs', { method: 'POST', body: JSON.stringify({ task, input }) });
+    jobId = job.id;
+    if (cancelled) void cancelJob(jobId);
+    return new Promise((resolve, reject) => {
+      const events = new EventSource(`/v1/jobs/${job.id}/events`);
+      const end = (fn) => (e) => { events.close(); fn(JSON.parse(e.data)); };
+      events.addEventListener('state', (e) => {
+        const s = JSON.parse(e.data);
+        if (s.state === 'queued') onProgress({ waiting: s.position });
+      });
+      events.addEventListener('progress', (e) => onProgress(JSON.parse(e.data)));
+      events.addEventListener('done', end((j) => resolve(j.result)));
+      events.addEventListener('failed', end((j) => reject(new ApiError(500, j.error))));
+      events.addEventListener('cancelled', end((j) => reject(Object.assign(new ApiError(409, j.error), { cancelled: true }))));
+      events.onerror = () => {
+        if (events.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
+        api(`/v1/jobs/${job.id}`).then((j) => {
+          if (j.state === 'done') resolve(j.result);
+          else if (j.state === 'failed' || j.state === 'cancelled') reject(new ApiError(500, j.error));
+          else reject(new Error('lost the progress stream'));
+        }, reject);
+      };
+    });
+  })();
+  return {
+    result,
+    cancel() { cancelled = true; if (jobId) void cancelJob(jobId); },
+  };
+}
+
+const cancelJob = (id) => fetch(`/v1/jobs/${id}`, { method: 'DELETE' }).catch(() => {});
+
+/** Shows a job's progress in a <progress> + stage label. */
+function progressView(rowId, barId, stageId) {
+  const row = $(rowId), bar = $(barId), stage = $(stageId);
+  return {
+    start() { row.hidden = false; bar.removeAttribute('value'); stage.textContent = ''; },
+    update(p) {
+      if (p.waiting !== undefined) { bar.removeAttribute('value'); stage.textContent = t('waiting', { n: p.waiting }); return; }
+      bar.max = Math.max(1, p.total);
+      bar.value = Math.min(p.done, p.total);
+      stage.textContent = `${t(`stage:${p.stage}`)} ${Math.round((100 * p.done) / Math.max(1, p.total))}%`;
+    },
+    stop() { row.hidden = true; },
+  };
+}
+
+function showError(id, err) {
+  const el = $(id);
+  if (!err) { el.hidden = true; el.textContent = ''; return; }
+  el.hidden = false;
+  if (err.cancelled) el.textContent = t('cancelled');
+  else if (err.status === 429) el.textContent = t('queueFull', { s: err.retryAfter ?? '?' });
+  else el.textContent = err.message;
+}
+
+const fmt = (x, digits = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—');
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+// ---- text → images ---------------------------------------------------------------------------
+
+let dreamJob = null;
+const dreamProgress = progressView('dream-progress-row', 'dream-progress', 'dream-stage');
+
+$('dream-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const text = $('prompt').value.trim();
+  if (!text || dreamJob) return;
+  const input = {
+    text,
+    images: Number($('dream-images').value) || 1,
+    candidates: Number($('dream-candidates').value) || 1,
+  };
+  if (input.images > input.candidates) input.candidates = input.images;
+  if ($('dream-seed').value !== '') input.seed = Number($('dream-seed').value);
+  showError('dream-error', null);
+  $('generate').disabled = true;
+  $('dream-cancel').hidden = false;
+  dreamProgress.start();
+  dreamJob = runJob('dream', input, dreamProgress.update);
+  try {
+    const out = await dreamJob.result;
+    const render = () => renderDream(out, text);
+    rerenders.set('dream', render);
+    render();
+  } catch (err) {
+    showError('dream-error', err);
+  } finally {
+    dreamJob = null;
+    dreamProgress.stop();
+    $('generate').disabled = false;
+    $('dream-cancel').hidden = true;
+  }
+});
+
+$('dream-cancel').addEventListener('click', () => dreamJob?.cancel());
+
+function renderDream(out, text) {
+  const grid = $('dream-results');
+  grid.replaceChildren();
+  out.images.forEach((img, i) => {
+    const src = `data:image/png;base64,${img.png}`;
+    const image = el('img', { src, alt: text, width: img.width, height: img.height });
+    image.dataset.testid = 'result-image';
+    if (img.width < 96) image.classList.add('small');
+    const name = `rudolph-${out.seed}-${i + 1}.png`;
+    grid.append(el('figure', {},
+      image,
+      el('figcaption', {},
+        el('span', { textContent: `${t('score')} ${fmt(img.score, 2)}`, title: `${t('ppl')}: ${fmt(img.pplText, 1)} / ${fmt(img.pplImage, 1)}` }),
+        el('a', { href: src, download: name, textContent: t('download') }))));
+  });
+  grid.append(el('p', { className: 'hint', textContent: `${t('seedUsed')}: ${out.seed}` }));
+}
+
+// ---- image → captions and classes ------------------------------------------------------------
+
+let uploaded = null; // data: URL of the image
+const captionProgress = progressView('caption-progress-row', 'caption-progress', 'caption-stage');
+
+function readFile(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function useFile(file) {
+  if (!file) return;
+  uploaded = await readFile(file);
+  const preview = $('preview');
+  preview.src = uploaded;
+  preview.hidden = false;
+  preview.onload = () => preview.classList.toggle('small', preview.naturalWidth < 96);
+  $('drop-hint').hidden = true;
+  $('classify').disabled = false;
+  rerenders.delete('captions');
+  rerenders.delete('classes');
+  $('captions').replaceChildren();
+  $('class-result').replaceChildren();
+  await runCaptions();
+}
+
+$('upload').addEventListener('change', (e) => void useFile(e.target.files?.[0]));
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  void useFile(e.dataTransfer?.files?.[0]);
+});
+
+async function runCaptions() {
+  const image = uploaded;
+  showError('caption-error', null);
+  captionProgress.start();
+  try {
+    const out = await runJob('caption', { image, generations: 24, count: 5 }, captionProgress.update).result;
+    if (image !== uploaded) return; // a newer upload took over
+    const render = () => renderCaptions(out);
+    rerenders.set('captions', render);
+    render();
+  } catch (err) {
+    showError('caption-error', err);
+  } finally {
+    captionProgress.stop();
+  }
+}
+
+function renderCaptions(out) {
+  const list = $('captions');
+  if (out.captions.length === 0) { list.replaceChildren(el('li', { textContent: t('noCaptions') })); return; }
+  list.replaceChildren(...out.captions.map((c) => el('li', {},
+    c.text,
+    el('span', { className: 'meta', textContent: `${t('score')} ${fmt(c.score, 2)}${c.count > 1 ? ` · ${t('times', { n: c.count })}` : ''}` }))));
+}
+
+$('classify-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (!uploaded) return;
+  const classes = $('classes-input').value.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+  if (classes.length === 0) { showError('classify-error', new Error(t('needClasses'))); return; }
+  showError('classify-error', null);
+  $('classify').disabled = true;
+  try {
+    const out = await runJob('classify', { image: uploaded, classes }, () => {}).result;
+    const render = () => renderClasses(out, classes);
+    rerenders.set('classes', render);
+    render();
+  } catch (err) {
+    showError('classify-error', err);
+  } finally {
+    $('classify').disabled = false;
+  }
+});
+
+function renderClasses(out, classes) {
+  // lower perplexity = more likely: bar length is the best perplexity over this one
+  const best = Math.min(...out.ppl);
+  const order = out.ppl.map((_, i) => i).sort((a, b) => out.scores[a] - out.scores[b]);
+  const box = $('class-result');
+  box.replaceChildren(
+    el('p', { className: 'winner' }, `${t('prediction')} `, el('strong', { textContent: out.class })),
+    ...order.map((i) => {
+      const fill = el('div', { className: 'fill' });
+      fill.style.width = `${Math.max(2, (100 * best) / out.ppl[i])}%`;
+      return el('div', { className: `bar${i === out.label ? ' best' : ''}` },
+        el('span', { className: 'name', textContent: classes[i], title: classes[i] }),
+        el('div', { className: 'track' }, fill),
+        el('span', { className: 'value', textContent: fmt(out.ppl[i], 1), title: t('ppl') }));
+    }),
+    el('p', { className: 'hint', textContent: t('lowerBetter') }),
+  );
+}
+
+// ---- text continuation -----------------------------------------------------------------------
+
+const textProgress = progressView('text-progress-row', 'text-progress', 'text-stage');
+
+$('text-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const template = $('text-template').value.trim();
+  if (!template) return;
+  showError('text-error', null);
+  $('continue').disabled = true;
+  textProgress.start();
+  try {
+    const out = await runJob('text', { template, count: 16 }, textProgress.update).result;
+    const render = () => renderTexts(out);
+    rerenders.set('texts', render);
+    render();
+  } catch (err) {
+    showError('text-error', err);
+  } finally {
+    textProgress.stop();
+    $('continue').disabled = false;
+  }
+});
+
+function renderTexts(out) {
+  const list = $('texts');
+  if (out.texts.length === 0) { list.replaceChildren(el('li', { textContent: t('noTexts') })); return; }
+  list.replaceChildren(...out.texts.slice(0, 8).map((x) => el('li', {},
+    x.text, el('span', { className: 'meta', textContent: `${t('ppl')} ${fmt(x.ppl, 1)}` }))));
+}
+
+// ---- status ----------------------------------------------------------------------------------
+
+async function refreshStatus() {
+  const status = $('status');
+  try {
+    const health = await api('/v1/health');
+    const waiting = health.queue.running + health.queue.queued;
+    status.className = 'status ok';
+    status.textContent = waiting ? `${t('ready')} · ${t('queue')}: ${waiting}` : t('ready');
+  } catch {
+    status.className = 'status bad';
+    status.textContent = t('offline');
+  }
+}
+
+async function loadInfo() {
+  try {
+    const info = await api('/v1/info');
+    const c = info.model.config;
+    $('model-info').textContent = `${info.model.source} · ${c.num_layers}×${c.hidden_size} · ${info.runtime.executionProviders.join(', ')} · v${info.version}`;
+  } catch { /* the status line reports it */ }
+}
+
+applyLanguage();
+void loadInfo();
+void refreshStatus();
+setInterval(refreshStatus, 10_000);
