@@ -251,5 +251,10 @@ describe('autodiff', () => {
     const x = g.input('x', 'float32', [2]);
     const loss = g.op('ReduceSum', [g.op('Tanh', [x])], { keepdims: attr.int(0) });
     assert.throws(() => gradients(g, loss, [x]), (e: unknown) => e instanceof AutodiffError && /Tanh/.test((e as Error).message));
+    const h = new GraphBuilder('domain');
+    const a = h.input('a', 'float32', [2, 2]);
+    const fused = h.op('FusedMatMul', [a, a], {}, 'com.microsoft');
+    const out = h.op('ReduceSum', [fused], { keepdims: attr.int(0) });
+    assert.throws(() => gradients(h, out, [a]), /no gradient rule for com\.microsoft::FusedMatMul/);
   });
 });

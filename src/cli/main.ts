@@ -2,6 +2,7 @@
 /** The `rudolph` command line. */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
 import { taskCommands } from './commands/tasks.js';
 import { errorMessage, EXIT, exitCodeOf } from './output.js';
@@ -14,7 +15,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [...taskCommands(), ...hubCommands(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
   program.addHelpText('after', `
 Примеры:
   $ rudolph dream "рыжий кот на подоконнике" -n 2 --out картинки

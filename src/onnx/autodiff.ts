@@ -8,7 +8,7 @@
  */
 import type { GraphBuilder, Value } from './graph.js';
 import type { NodeSpec } from './proto.js';
-import { AutodiffError, VjpContext, asValue, type VjpRule } from './vjp/context.js';
+import { AutodiffError, VjpContext, type VjpRule } from './vjp/context.js';
 import { elementwiseRules } from './vjp/elementwise.js';
 import { linearRules } from './vjp/linear.js';
 import { nnRules } from './vjp/nn.js';
@@ -23,6 +23,7 @@ const NON_DIFFERENTIABLE = new Set([
   'NonZero', 'ConstantOfShape', 'Range', 'ArgMax', 'ArgMin', 'OneHot', 'IsNaN', 'IsInf', 'RandomUniformLike', 'RandomNormalLike',
 ]);
 
+/** Operator type → gradient rule (the operators autodiff supports). */
 export const VJP_RULES: Readonly<Record<string, VjpRule>> = { ...elementwiseRules, ...linearRules, ...shapeRules, ...nnRules };
 
 export interface GradientOptions {
@@ -36,9 +37,13 @@ export interface GradientOptions {
   scale?: readonly { value: Value; factor: number }[];
 }
 
-/** Operator types that have a gradient rule. */
-export function differentiableOps(): string[] {
-  return Object.keys(VJP_RULES);
+/** Rules cover the default ONNX domain; other domains' operators have none. */
+function ruleOf(node: NodeSpec): VjpRule | undefined {
+  return node.domain ? undefined : VJP_RULES[node.opType];
+}
+
+function isNonDifferentiable(node: NodeSpec): boolean {
+  return !node.domain && NON_DIFFERENTIABLE.has(node.opType);
 }
 
 function differentiableInputs(rule: VjpRule, node: NodeSpec): number[] {
@@ -59,8 +64,8 @@ export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[],
   // Which values depend on a requested input through differentiable edges.
   const requires = new Set(wrt.map((v) => v.name));
   for (const node of forward) {
-    if (NON_DIFFERENTIABLE.has(node.opType) || node.domain) continue;
-    const rule = VJP_RULES[node.opType];
+    if (isNonDifferentiable(node)) continue;
+    const rule = ruleOf(node);
     const candidates = rule ? differentiableInputs(rule, node) : node.inputs.map((_, i) => i);
     if (!candidates.some((i) => node.inputs[i] && requires.has(node.inputs[i]))) continue;
     const outs = rule?.outputs ?? node.outputs.map((_, i) => i);
@@ -90,9 +95,9 @@ export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[],
     for (let n = forward.length - 1; n >= 0; n--) {
       const node = forward[n];
       if (!node.outputs.some((o) => pending.has(o))) continue;
-      const rule = VJP_RULES[node.opType];
+      const rule = ruleOf(node);
       if (!rule) {
-        if (NON_DIFFERENTIABLE.has(node.opType)) { node.outputs.forEach((o) => pending.delete(o)); continue; }
+        if (isNonDifferentiable(node)) { node.outputs.forEach((o) => pending.delete(o)); continue; }
         throw new AutodiffError(`autodiff: no gradient rule for ${node.domain ? `${node.domain}::` : ''}${node.opType} (node ${node.name})`);
       }
       const allowed = new Set(differentiableInputs(rule, node));
@@ -104,12 +109,6 @@ export function gradients(g: GraphBuilder, output: Value, wrt: readonly Value[],
     }
   });
 
-  return wrt.map((v) => {
-    const grad = total(v.name);
-    if (grad) return grad;
-    // not on any path to the output: its gradient is zero
-    return g.op('ConstantOfShape', [g.op('Shape', [asValue(v.name)])], { value: zeroFloat });
-  });
+  // an input on no path to the output has a zero gradient
+  return g.scope('grad', () => wrt.map((v) => total(v.name) ?? ctx.zerosLike(v.name)));
 }
-
-const zeroFloat = { kind: 'tensor' as const, value: { name: 'value', dtype: 'float32' as const, dims: [1], raw: new Uint8Array(4) } };

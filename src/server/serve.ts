@@ -9,6 +9,8 @@ import { buildApp } from './app.js';
 import { JobQueue } from './jobs.js';
 import { WorkerClient } from './worker-client.js';
 
+const CLOSE_GRACE_MS = 2000;
+
 export interface ServeOptions {
   /** preset name, model folder or hub repo id */
   model: string;
@@ -68,7 +70,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       log('shutting down: cancelling jobs');
       try {
         await queue.close();
+        // answers still being written get a grace period; then every connection is closed
+        const grace = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
         await app.close();
+        clearTimeout(grace);
         await worker.close();
       } finally {
         removeSignals();

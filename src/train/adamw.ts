@@ -139,7 +139,11 @@ export function clipFactor(grads: Iterable<Float32Array>, maxNorm: number | unde
     for (let i = 0; i < g.length; i++) s += g[i] * g[i];
     sum += s;
   }
-  const norm = Math.sqrt(sum) * Math.abs(gradScale);
+  return clipFactorOfNorm(Math.sqrt(sum) * Math.abs(gradScale), maxNorm);
+}
+
+/** As `clipFactor`, from a norm computed elsewhere (the training graph outputs it). */
+export function clipFactorOfNorm(norm: number, maxNorm: number | undefined): { norm: number; factor: number } {
   if (maxNorm === undefined) return { norm, factor: 1 };
   if (!(maxNorm > 0)) throw new TrainingError(`gradient clipping: max norm must be positive, got ${maxNorm}`);
   return { norm, factor: Math.min(1, maxNorm / (norm + 1e-6)) };

@@ -22,7 +22,12 @@ export interface TrainGraphOptions {
   lossMode: LossMode;
   /** Parameters that get gradients, in any order (default: all). */
   trainable?: readonly string[];
-  /** Dropout where the official model applies it (attention probabilities, attention and MLP outputs). */
+  /**
+   * Dropout where the official model applies it: the attention probabilities
+   * (attention_dropout_prob), the attention output after its ±65504 clamp and the MLP output
+   * (output_dropout_prob). The official ruDolphModel builds an embedding dropout but never
+   * applies it, so neither do we.
+   */
   dropout?: boolean;
   /** Seed of the dropout masks (each Dropout node gets seed + its index). */
   seed?: number;
@@ -34,6 +39,8 @@ export const TRAIN_IO = {
   image: LOSS_IO.imageLoss,
   right: LOSS_IO.rightLoss,
   grad: (param: string) => `grad/${param}`,
+  /** Σ over trainable parameters of Σ grad² (the squared global gradient norm of this batch) */
+  gradNormSq: 'grad_norm_sq',
 } as const;
 
 /**
@@ -58,6 +65,7 @@ export function buildTrainGraph(cfg: RudolphConfig, weights: RudolphWeights, opt
   const known = new Set(specs.map((s) => s.name));
   const wanted = new Set(opts.trainable ?? known);
   for (const name of wanted) if (!known.has(name)) throw new TrainingError(`training graph: ${name} is not a parameter of this model`);
+  if (wanted.size === 0) throw new TrainingError('training graph: no trainable parameter');
 
   let dropoutIndex = 0;
   const seed = opts.seed ?? 0;
@@ -85,5 +93,7 @@ export function buildTrainGraph(cfg: RudolphConfig, weights: RudolphWeights, opt
   if (loss.right) { g.output(loss.right, TRAIN_IO.right, 'float32', []); lossOutputs.push(TRAIN_IO.right); }
   const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   trainable.forEach((name, i) => g.output(grads[i], TRAIN_IO.grad(name), 'float32', shapes.get(name)!));
+  const squares = grads.map((v) => g.op('ReduceSumSquare', [v], { keepdims: attr.int(0) }));
+  g.output(g.op('Sum', squares), TRAIN_IO.gradNormSq, 'float32', []);
   return { g, T, trainable, lossOutputs };
 }

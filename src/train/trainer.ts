@@ -10,7 +10,8 @@ import { lossFeeds, lossTargets, OFFICIAL_LOSS_WEIGHTS, type LossMode, type Loss
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
 import { f32, Session, type SessionOptions } from '../onnx/session.js';
 import { InputError } from '../errors.js';
-import { AdamW, clipFactor, type AdamWOptions, type AdamWState } from './adamw.js';
+import { numel } from '../tensor.js';
+import { AdamW, clipFactor, clipFactorOfNorm, type AdamWOptions, type AdamWState } from './adamw.js';
 import { TrainingError } from './errors.js';
 import { fullForwardFeeds } from './feeds.js';
 import { trainableParameters, type FreezeOptions } from './freeze.js';
@@ -58,16 +59,25 @@ export class Trainer {
   private readonly weightTensors: Record<string, ort.Tensor> = {};
   private grads: Map<string, Float32Array> | null = null;
   private micro: LossResult[] = [];
+  /** the graph's gradient norm of the pending gradients while they come from one micro-batch */
+  private singleNorm: number | null = null;
+  private dropoutSeed: number;
 
   private constructor(readonly cfg: RudolphConfig, private readonly params: RudolphWeights, private readonly opts: TrainerOptions) {
     this.trainable = trainableParameters(cfg, opts);
     this.lossWeights = opts.lossWeights ?? OFFICIAL_LOSS_WEIGHTS;
+    const lw = [this.lossWeights.left, this.lossWeights.image, this.lossWeights.right];
+    if (lw.some((w) => !(w >= 0) || !Number.isFinite(w)) || lw.every((w) => w === 0)) {
+      throw new TrainingError(`trainer: loss weights must be finite, non-negative and not all zero, got ${lw.join('/')}`);
+    }
     this.lossMode = opts.lossMode ?? 'fixed';
     this.optimizer = new AdamW(opts);
     this.schedule = lrSchedule(opts.schedule ?? { kind: 'constant' });
+    this.dropoutSeed = opts.seed ?? 0;
     for (const spec of parameterSpecs(cfg)) {
       const data = params.get(spec.name);
       if (!data) throw new TrainingError(`trainer: weights lack parameter ${spec.name}`);
+      if (data.length !== numel(spec.shape)) throw new TrainingError(`trainer: parameter ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)} for shape [${spec.shape.join(', ')}]`);
       this.weightTensors[spec.name] = f32(data, spec.shape);
     }
   }
@@ -116,7 +126,9 @@ export class Trainer {
     if (!Number.isFinite(result.loss)) throw new TrainingError(`training: the loss is ${result.loss} (diverged or bad batch); no gradients were kept`);
     if (!this.grads) {
       this.grads = new Map(this.trainable.map((name) => [name, out[TRAIN_IO.grad(name)].data as Float32Array]));
+      this.singleNorm = Math.sqrt((out[TRAIN_IO.gradNormSq].data as Float32Array)[0]);
     } else {
+      this.singleNorm = null;
       for (const [name, sum] of this.grads) {
         const g = out[TRAIN_IO.grad(name)].data as Float32Array;
         for (let i = 0; i < sum.length; i++) sum[i] += g[i];
@@ -130,7 +142,10 @@ export class Trainer {
   apply(): StepResult {
     if (!this.grads || this.micro.length === 0) throw new TrainingError('trainer: apply() without accumulated gradients');
     const n = this.micro.length;
-    const { norm, factor } = clipFactor(this.grads.values(), this.opts.clipGradNorm, 1 / n);
+    // one micro-batch: the graph already summed the squares (saves a pass over every gradient)
+    const { norm, factor } = this.singleNorm !== null
+      ? clipFactorOfNorm(this.singleNorm, this.opts.clipGradNorm)
+      : clipFactor(this.grads.values(), this.opts.clipGradNorm, 1 / n);
     const lr = this.currentLr;
     this.optimizer.apply(this.params, this.grads, { lr, gradScale: factor / n });
     const mean = (f: (r: LossResult) => number | undefined) => {
@@ -163,12 +178,26 @@ export class Trainer {
 
   discardGradients(): void {
     this.grads = null;
+    this.singleNorm = null;
     this.micro = [];
   }
 
+  /**
+   * Restarts the dropout masks from `seed`. onnxruntime's Dropout draws a fixed sequence per
+   * session from its seed, so the sessions are rebuilt (lazily, on the next step): a run resumed
+   * from a checkpoint that reseeds with the same value sees the same masks as the original run.
+   */
+  async reseedDropout(seed: number): Promise<void> {
+    if (!Number.isInteger(seed)) throw new TrainingError(`dropout seed must be an integer, got ${seed}`);
+    this.dropoutSeed = seed;
+    if (this.opts.dropout ?? true) await this.release();
+  }
+
+  /** Frees the onnxruntime sessions (they are rebuilt if the trainer is used again). */
   async release(): Promise<void> {
-    for (const p of this.sessions.values()) await (await p).session.release();
+    const sessions = [...this.sessions.values()];
     this.sessions.clear();
+    for (const p of sessions) await (await p).session.release();
   }
 
   private sessionFor(T: number): Promise<TrainSession> {
@@ -176,11 +205,11 @@ export class Trainer {
     if (!hit) {
       hit = (async () => {
         const tg = buildTrainGraph(this.cfg, this.params, {
-          T, lossMode: this.lossMode, trainable: this.trainable, dropout: this.opts.dropout ?? true, seed: this.opts.seed,
+          T, lossMode: this.lossMode, trainable: this.trainable, dropout: this.opts.dropout ?? true, seed: this.dropoutSeed,
         });
         const session = await Session.create(tg.g.toBytes(), `rudolph training graph (T=${T})`, this.opts);
         tg.g.releaseWeights();
-        return { session, lossOutputs: tg.lossOutputs, fetch: [...tg.lossOutputs, ...tg.trainable.map(TRAIN_IO.grad)] };
+        return { session, lossOutputs: tg.lossOutputs, fetch: [...tg.lossOutputs, TRAIN_IO.gradNormSq, ...tg.trainable.map(TRAIN_IO.grad)] };
       })();
       hit.catch(() => this.sessions.delete(T));
       this.sessions.set(T, hit);

@@ -56,13 +56,6 @@ export class VjpContext {
     return v && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
   }
 
-  /** The float value of a scalar (or one-element) constant, if it is one. */
-  constFloat(name: string): number | undefined {
-    const d = this.g.declared(name);
-    if (!d?.data || d.dtype !== 'float32' || d.data.length !== 1) return undefined;
-    return (d.data as Float32Array)[0];
-  }
-
   op(opType: string, inputs: (Value | null)[], attributes: Parameters<GraphBuilder['op']>[2] = {}): Value {
     return this.g.op(opType, inputs, attributes);
   }

@@ -1,0 +1,88 @@
+/** rudolph finetune: fine-tuning from a JSONL manifest, with checkpoints, resume and export. */
+import { Command, Option } from 'commander';
+import { InputError } from '../../errors.js';
+import { formatDuration } from '../../hub/index.js';
+import { finetune } from '../../train/run.js';
+import { float, int } from '../common.js';
+import { printJson, ProgressDisplay } from '../output.js';
+
+interface FinetuneCliOptions {
+  data: string; val?: string; model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; out: string;
+  epochs?: number; steps?: number; batchSize: number; gradAccum: number; lr: number; weightDecay: number; clip?: number;
+  lossWeights: string; freeze?: string[]; trainOnly?: string[]; schedule: 'constant' | 'linear' | 'cosine'; warmup: number;
+  seed: number; resume?: boolean; checkpointEvery: number; dropout: boolean; skipBadLines?: boolean; threads?: number; offline?: boolean;
+  json?: boolean; quiet?: boolean;
+}
+
+function lossWeights(v: string): { left: number; image: number; right: number } {
+  const parts = v.split(',').map((x) => Number(x.trim()));
+  if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x) || x < 0) || parts.every((x) => x === 0)) {
+    throw new InputError(`--loss-weights must be three non-negative numbers "left,image,right" (not all 0), got "${v}"`);
+  }
+  return { left: parts[0], image: parts[1], right: parts[2] };
+}
+
+export function finetuneCommand(): Command {
+  return new Command('finetune')
+    .description('fine-tune a model on a JSONL manifest ({"image": "path", "left": "text", "right": "text"} per line)')
+    .requiredOption('--data <file>', 'training manifest (JSONL)')
+    .option('--val <file>', 'validation manifest (JSONL): its loss is logged')
+    .option('-m, --model <dir|preset|repo>', 'model to start from', '350M')
+    .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder')
+    .option('--tokenizer <file>', 'bpe.model file')
+    .option('--cache-dir <dir>', 'hub cache folder')
+    .option('--offline', 'never use the network')
+    .requiredOption('--out <dir>', 'run folder: loss.jsonl, checkpoint/, model/ (the export)')
+    .option('--epochs <n>', 'epochs (default 1 unless --steps)', int('--epochs', 1))
+    .option('--steps <n>', 'optimizer steps', int('--steps', 1))
+    .option('--batch-size <n>', 'samples per micro-batch', int('--batch-size', 1), 1)
+    .option('--grad-accum <n>', 'micro-batches per optimizer step', int('--grad-accum', 1), 1)
+    .option('--lr <lr>', 'learning rate', float('--lr'), 1e-4)
+    .option('--weight-decay <wd>', 'AdamW weight decay', float('--weight-decay'), 0.01)
+    .option('--clip <norm>', 'clip the global gradient norm', float('--clip'))
+    .option('--loss-weights <lt,img,rt>', 'loss weights of left text, image, right text', '1,7,1')
+    .option('--freeze <pattern...>', 'freeze parameters matching these patterns (e.g. "*embeddings*")')
+    .option('--train-only <pattern...>', 'train only parameters matching these patterns (e.g. "transformer.layers.2[0-3].*")')
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(['constant', 'linear', 'cosine']).default('constant'))
+    .option('--warmup <steps>', 'warm-up steps', int('--warmup'), 0)
+    .option('--seed <n>', 'seed of data order and dropout', int('--seed'), 0)
+    .option('--no-dropout', 'train without dropout')
+    .option('--checkpoint-every <steps>', 'steps between checkpoints', int('--checkpoint-every', 1), 50)
+    .option('--resume', 'continue from <out>/checkpoint exactly as if never stopped')
+    .option('--skip-bad-lines', 'skip bad manifest lines (reported) instead of stopping')
+    .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
+    .option('--json', 'print the result as JSON')
+    .option('-q, --quiet', 'no progress on stderr')
+    .addHelpText('after', `
+Примеры:
+  $ rudolph finetune --data подписи.jsonl --model 350M --out прогон1 --epochs 3 --lr 2e-5 --batch-size 2 --clip 1 --loss-weights 0.01,1,7
+  $ rudolph finetune --data train.jsonl --val val.jsonl --model ./модель --out прогон1 --steps 500 --train-only "transformer.layers.2[0-3].*"
+  $ rudolph finetune --data train.jsonl --model ./модель --out прогон1 --steps 500 --resume
+Строка манифеста: {"image": "картинки/1.jpg", "right": "на картинке кошка"} (пути относительно манифеста).`)
+    .action(async (o: FinetuneCliOptions) => {
+      const display = new ProgressDisplay(o.quiet || false);
+      const controller = new AbortController();
+      const onSigint = () => { display.note('Ctrl-C: finishing the current step, saving a checkpoint…'); controller.abort(); };
+      process.once('SIGINT', onSigint);
+      try {
+        const res = await finetune({
+          data: o.data, val: o.val, model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, out: o.out,
+          epochs: o.epochs, steps: o.steps, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, weightDecay: o.weightDecay, clip: o.clip,
+          lossWeights: lossWeights(o.lossWeights), freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmupSteps: o.warmup,
+          seed: o.seed, dropout: o.dropout, resume: o.resume, checkpointEvery: o.checkpointEvery, onBadLine: o.skipBadLines ? 'skip' : 'reject',
+          threads: o.threads, signal: controller.signal,
+          onWarning: (m) => display.note(`warning: ${m}`),
+          onProgress: (p) => display.update('finetune', p.step, p.totalSteps, `loss ${p.loss.toFixed(4)} · ${p.samplesPerSecond.toFixed(2)} samples/s · ETA ${formatDuration(p.etaSeconds)}`),
+        });
+        display.stop();
+        if (o.json) printJson(res);
+        else {
+          console.log(`${res.interrupted ? 'interrupted at' : 'trained'} step ${res.steps}: loss ${res.firstLoss.toFixed(4)} → ${res.lastLoss.toFixed(4)}${res.valLoss !== undefined ? `, validation ${res.valLoss.toFixed(4)}` : ''}`);
+          console.log(res.interrupted ? `checkpoint saved in ${o.out}/checkpoint: continue with --resume` : `model: ${o.out}/model`);
+        }
+      } finally {
+        display.stop();
+        process.off('SIGINT', onSigint);
+      }
+    });
+}

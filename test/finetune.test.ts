@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { describe, it, before, after } from 'node:test';
+import sharp from 'sharp';
+import { loadStateDict } from '../src/io/checkpoint.js';
+import { TorchCheckpoint } from '../src/io/torch-zip.js';
+import { Rudolph } from '../src/rudolph.js';
+import { ManifestError, readManifest } from '../src/train/data.js';
+import { finetune, type FinetuneOptions } from '../src/train/run.js';
+import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { GOLDEN_DIR } from './helpers.js';
+
+const COLORS: [string, [number, number, number]][] = [['красный', [220, 30, 30]], ['зелёный', [30, 200, 40]], ['синий', [30, 40, 220]], ['жёлтый', [230, 220, 30]]];
+
+describe('fine-tuning', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let base: FinetuneOptions;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    await writeSmallModel(path.join(dir, 'model'), 21);
+    await fsp.mkdir(path.join(dir, 'data', 'img'), { recursive: true });
+    const lines: string[] = [];
+    for (const [name, rgb] of COLORS) {
+      // a coloured square on a white field
+      const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: { r: 255, g: 255, b: 255 } } })
+        .composite([{ input: await sharp({ create: { width: 16, height: 16, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer(), top: 8, left: 8 }])
+        .png().toBuffer();
+      await fsp.writeFile(path.join(dir, 'data', 'img', `${name}.png`), png);
+      lines.push(JSON.stringify({ image: `img/${name}.png`, right: `${name} квадрат` }));
+    }
+    await fsp.writeFile(path.join(dir, 'data', 'train.jsonl'), `${lines.join('\n')}\n`);
+    await fsp.writeFile(path.join(dir, 'data', 'val.jsonl'), `${lines[0]}\n`);
+    base = {
+      data: path.join(dir, 'data', 'train.jsonl'), model: path.join(dir, 'model'), tokenizer: SMALL_TOKENIZER, vqgan: TINY_VQGAN_DIR,
+      cacheDir: path.join(dir, 'cache'), out: '', batchSize: 2, lr: 3e-3, seed: 7, threads: 1,
+    };
+  });
+  after(async () => { await cleanup(); });
+
+  it('a few dozen steps lower the training loss markedly; the export loads everywhere', async () => {
+    const out = path.join(dir, 'run-long');
+    const res = await finetune({ ...base, out, steps: 40, val: path.join(dir, 'data', 'val.jsonl'), checkpointEvery: 20 });
+    assert.equal(res.steps, 40);
+    assert.ok(res.lastLoss < res.firstLoss * 0.6, `loss ${res.firstLoss} → ${res.lastLoss}`);
+    assert.ok(res.valLoss !== undefined && res.valLoss < res.firstLoss);
+    const log = (await fsp.readFile(res.logFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss?: number; valLoss?: number });
+    assert.equal(log.filter((e) => e.loss !== undefined).length, 40);
+    assert.ok(log.some((e) => e.valLoss !== undefined));
+
+    // the export: safetensors + config.json (fromPretrained) and an official-layout pytorch_model.bin
+    const model = path.join(out, 'model');
+    const r = await Rudolph.fromPretrained(model, { vqgan: TINY_VQGAN_DIR, cacheDir: path.join(dir, 'cache'), threads: 1 });
+    const caption = await r.caption({ image: { ids: new Array(16).fill(3) }, generations: 2, count: 1, seed: 1 });
+    assert.equal(caption.captions.length <= 1, true);
+    await r.release();
+    const bin = await loadStateDict(path.join(model, 'pytorch_model.bin'));
+    const st = await loadStateDict(path.join(model, 'model.safetensors'));
+    assert.deepEqual([...bin.keys()].sort(), [...st.keys()].sort());
+    const golden = await TorchCheckpoint.open(path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin'));
+    const pattern = (k: string) => k.replace(/layers\.\d+\./, 'layers.N.');
+    const patterns = (keys: Iterable<string>) => [...new Set([...keys].map(pattern))].sort();
+    assert.deepEqual(patterns(bin.keys()), patterns(golden.keys()), 'the key layout of an official checkpoint');
+    for (const k of golden.keys()) if (bin.has(k)) assert.equal(bin.get(k)!.dtype, golden.info(k).dtype, k);
+    assert.equal(bin.get('transformer.row_mask')!.dtype, 'bool');
+    await golden.close();
+    const ours = await TorchCheckpoint.open(path.join(model, 'pytorch_model.bin'));
+    assert.equal(ours.archiveName, 'pytorch_model');
+    await ours.close();
+  });
+
+  it('resume continues bit-for-bit as if never stopped', async () => {
+    const whole = await finetune({ ...base, out: path.join(dir, 'run-whole'), steps: 6, checkpointEvery: 3 });
+    const controller = new AbortController();
+    const part = await finetune({ ...base, out: path.join(dir, 'run-split'), steps: 6, checkpointEvery: 3, signal: controller.signal, onProgress: (p) => { if (p.step === 3) controller.abort(); } });
+    assert.equal(part.interrupted, true);
+    assert.equal(part.steps, 3);
+    const resumed = await finetune({ ...base, out: path.join(dir, 'run-split'), steps: 6, checkpointEvery: 3, resume: true });
+    assert.equal(resumed.steps, 6);
+    assert.equal(resumed.lastLoss, whole.lastLoss);
+    const a = await fsp.readFile(path.join(dir, 'run-whole', 'model', 'model.safetensors'));
+    const b = await fsp.readFile(path.join(dir, 'run-split', 'model', 'model.safetensors'));
+    assert.ok(a.equals(b), 'exported weights differ');
+    const logA = (await fsp.readFile(whole.logFile, 'utf8')).split('\n').map((l) => l.replace(/"samplesPerSecond":[^,}]*/, ''));
+    const logB = (await fsp.readFile(resumed.logFile, 'utf8')).split('\n').map((l) => l.replace(/"samplesPerSecond":[^,}]*/, ''));
+    assert.deepEqual(logB, logA);
+  });
+
+  it('bad manifest lines are reported with their line numbers', async () => {
+    const file = path.join(dir, 'data', 'bad.jsonl');
+    await fsp.writeFile(file, [
+      JSON.stringify({ image: 'img/красный.png', right: 'ок' }),
+      '{not json',
+      JSON.stringify({ right: 'нет картинки' }),
+      JSON.stringify({ image: 'img/нет-такого.png' }),
+      JSON.stringify({ caption: 'не то поле' }),
+      '',
+      JSON.stringify({ left: 'только текст' }),
+    ].join('\n'));
+    const parsed = await readManifest(file);
+    assert.deepEqual(parsed.bad.map((b) => b.line), [2, 3, 5]);
+    await assert.rejects(finetune({ ...base, data: file, out: path.join(dir, 'run-bad'), steps: 1 }), (e: unknown) => {
+      assert.ok(e instanceof ManifestError);
+      assert.deepEqual(e.problems.map((p) => p.line), [2, 3, 4, 5]);
+      assert.match(e.message, /bad\.jsonl:4: image .*нет-такого\.png/);
+      return true;
+    });
+    const warnings: string[] = [];
+    const res = await finetune({ ...base, data: file, out: path.join(dir, 'run-skip'), steps: 2, onBadLine: 'skip', onWarning: (m) => warnings.push(m) });
+    assert.equal(res.steps, 2);
+    assert.equal(warnings.length, 4);
+  });
+});
