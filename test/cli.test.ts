@@ -105,6 +105,25 @@ describe('rudolph CLI', () => {
     assert.match(noModel.stderr, /no-such-model/);
   });
 
+  it('finetune trains, exports a loadable model, and reports bad manifest lines', async () => {
+    const data = path.join(dir, 'ft');
+    await fsp.mkdir(data, { recursive: true });
+    const d = await rudolph(['dream', 'кот', '--candidates', '1', '--out', data, '--seed', '4', '--json', ...model]);
+    const img = path.basename((JSON.parse(d.stdout) as { images: { file: string }[] }).images[0].file);
+    await fsp.writeFile(path.join(data, 'train.jsonl'), `${JSON.stringify({ image: img, right: 'кот' })}\n${JSON.stringify({ left: 'текст' })}\n`);
+    const out = path.join(dir, 'ft-run');
+    const ft = await rudolph(['finetune', '--data', path.join(data, 'train.jsonl'), ...model, '--out', out, '--steps', '3', '--json', '--lr', '1e-3']);
+    assert.equal(ft.code, 0, ft.stderr);
+    const res = JSON.parse(ft.stdout) as { steps: number; exported: string[] };
+    assert.equal(res.steps, 3);
+    const info = await rudolph(['info', '--json', '--model', path.join(out, 'model'), '--vqgan', TINY_VQGAN_DIR, '--cache-dir', path.join(dir, 'cache')]);
+    assert.equal(info.code, 0, info.stderr);
+    await fsp.writeFile(path.join(data, 'bad.jsonl'), `${JSON.stringify({ image: img })}\n{oops\n`);
+    const bad = await rudolph(['finetune', '--data', path.join(data, 'bad.jsonl'), ...model, '--out', path.join(dir, 'ft-bad'), '--steps', '1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad\.jsonl:2: not valid JSON/);
+  });
+
   it('prints Russian examples in --help', async () => {
     const r = await rudolph(['--help']);
     assert.equal(r.code, 0);

@@ -9,7 +9,7 @@ import { buildApp } from './app.js';
 import { JobQueue } from './jobs.js';
 import { WorkerClient } from './worker-client.js';
 
-const CLOSE_GRACE_MS = 2000;
+const CLOSE_GRACE_MS = 1000;
 
 export interface ServeOptions {
   /** preset name, model folder or hub repo id */
