@@ -344,15 +344,16 @@ $('classify-form').addEventListener('submit', async (e) => {
 });
 
 function renderClasses(out, classes) {
-  // lower perplexity = more likely: bar length is the best perplexity over this one
-  const best = Math.min(...out.ppl);
+  // lower perplexity = more likely: the best class gets the full bar, the worst a stub
+  const best = Math.min(...out.ppl), worst = Math.max(...out.ppl);
+  const width = (ppl) => (worst > best ? 12 + (88 * (worst - ppl)) / (worst - best) : 100);
   const order = out.ppl.map((_, i) => i).sort((a, b) => out.scores[a] - out.scores[b]);
   const box = $('class-result');
   box.replaceChildren(
     el('p', { className: 'winner' }, `${t('prediction')} `, el('strong', { textContent: out.class })),
     ...order.map((i) => {
       const fill = el('div', { className: 'fill' });
-      fill.style.width = `${Math.max(2, (100 * best) / out.ppl[i])}%`;
+      fill.style.width = `${width(out.ppl[i])}%`;
       return el('div', { className: `bar${i === out.label ? ' best' : ''}` },
         el('span', { className: 'name', textContent: classes[i], title: classes[i] }),
         el('div', { className: 'track' }, fill),

@@ -114,13 +114,15 @@ export class RudolphModel {
     const length = ids.length / batch;
     if (!Number.isInteger(length) || length < 1) throw new InputError(`forward: ${ids.length} ids do not form ${batch} rows`);
     const { heads: H, headDim: d } = this.cfg;
-    const empty = new Float32Array(0);
+    // One empty, masked cache slot rather than none: zero-size MatMuls are an edge case some
+    // onnxruntime fusions get wrong, and a masked slot contributes exactly 0 after the softmax.
+    const empty = new Float32Array(batch * H * d);
     const past: Feeds = {};
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      past[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, d, 0]);
-      past[GRAPH_IO.pastValue(i)] = f32(empty, [batch, H, 0, d]);
+      past[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, d, 1]);
+      past[GRAPH_IO.pastValue(i)] = f32(empty, [batch, H, 1, d]);
     }
-    return (await this.run(ids, batch, 0, length, 0, past, [], opts)).result;
+    return (await this.run(ids, batch, 0, length, 1, past, [], opts)).result;
   }
 
   /** Feeds k new tokens per row (ids [batch, k]) at positions [cache.length, +k), updating the cache. */

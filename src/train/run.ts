@@ -137,7 +137,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     freeze: o.freeze, trainOnly: o.trainOnly, dropout: o.dropout ?? true, threads: o.threads,
     schedule: { kind: o.schedule ?? 'constant' as ScheduleKind, warmupSteps: o.warmupSteps, totalSteps },
   };
-  let trainer = await Trainer.create(cfg, weights, { ...trainerOptions, seed: dropoutSeed(seed, state.step) });
+  const trainer = await Trainer.create(cfg, weights, { ...trainerOptions, seed: dropoutSeed(seed, state.step) });
   if (moments) {
     const m = new Map<string, { m: Float32Array; v: Float32Array }>();
     for (const name of trainer.trainable) {
@@ -146,13 +146,6 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     }
     trainer.loadOptimizerState({ step: state.step, moments: m });
   }
-  /** A trainer on the same live weights and optimizer state whose dropout restarts from (seed, step). */
-  const reseed = async (): Promise<void> => {
-    const next = await Trainer.create(cfg, trainer.stateDict(), { ...trainerOptions, seed: dropoutSeed(seed, state.step) });
-    next.loadOptimizerState(trainer.optimizerState());
-    await trainer.release();
-    trainer = next;
-  };
   weights = trainer.stateDict();
 
   const logFile = path.join(o.out, 'loss.jsonl');
@@ -178,7 +171,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
 
   const save = async () => {
     await writeCheckpoint(ckptDir, state, trainer);
-    await reseed();
+    await trainer.reseedDropout(dropoutSeed(seed, state.step));
   };
 
   let lastLoss = NaN;

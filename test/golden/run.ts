@@ -10,6 +10,7 @@ import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { HostTensor } from '../../src/tensor.js';
 import { GOLDEN_DIR } from '../helpers.js';
 import { apiCaseHandlers } from './api-cases.js';
+import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
 import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
@@ -27,6 +28,7 @@ const handlers: Record<string, CaseHandler> = {
   ...modelCaseHandlers,
   ...apiCaseHandlers,
   ...vqganCaseHandlers,
+  ...gradCaseHandlers,
 };
 
 async function main(): Promise<number> {

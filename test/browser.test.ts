@@ -1,0 +1,121 @@
+/**
+ * The web page in a real browser (playwright-core driving Debian's chromium) against a server
+ * with the small random model: type a prompt and generate an image; upload an image and get
+ * captions and a class; continue a text; switch the language. Leaves a screenshot in artifacts/browser.png.
+ *
+ * Needs /usr/bin/chromium (or RUDOLPH_CHROMIUM): skipped with a note when it is missing,
+ * except under CI, where its absence is a failure.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, it } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { readImage } from '../src/image/index.js';
+import { REPO_ROOT } from './helpers.js';
+import { startSmallServer, testPngBase64, type TestServer } from './server-fixture.js';
+
+const CHROMIUM = process.env.RUDOLPH_CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOT = path.join(REPO_ROOT, 'artifacts', 'browser.png');
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const missing = !existsSync(CHROMIUM);
+const skip = missing && !process.env.CI
+  ? `no chromium at ${CHROMIUM} (apt-get install -y chromium, or set RUDOLPH_CHROMIUM)`
+  : false;
+
+let server: TestServer;
+let context: BrowserContext;
+let profile: string;
+
+before(async () => {
+  if (skip) return;
+  assert.ok(!missing, `CI needs chromium at ${CHROMIUM}: apt-get install -y chromium`);
+  server = await startSmallServer();
+  profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-chromium-'));
+  // a persistent context is how playwright takes a fresh --user-data-dir
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, locale: 'ru-RU',
+  });
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+  if (profile) await fsp.rm(profile, { recursive: true, force: true });
+});
+
+/** Fails the test on errors in the page (uncaught exceptions, failed requests to our server). */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  return errors;
+}
+
+it('generates an image from a prompt, captions and classifies an upload, continues a text, switches language', { skip, timeout: 60_000 }, async () => {
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  await page.goto(server.url);
+  await page.getByTestId('status').filter({ hasText: 'Готово' }).waitFor({ timeout: 10_000 });
+
+  // text → images
+  await page.getByTestId('prompt').fill('красная машина на снегу');
+  await page.locator('#dream-images').fill('2');
+  await page.locator('#dream-candidates').fill('3');
+  await page.getByTestId('generate').click();
+  const images = page.getByTestId('result-image');
+  await images.first().waitFor({ state: 'visible', timeout: 20_000 });
+  assert.equal(await images.count(), 2);
+  const size = await images.first().evaluate((img: HTMLImageElement) => [img.complete, img.naturalWidth, img.naturalHeight]);
+  assert.deepEqual(size, [true, 32, 32]);
+  const href = await page.locator('#dream-results a[download]').first().getAttribute('href');
+  assert.ok(href?.startsWith('data:image/png;base64,'));
+  const downloaded = await readImage(Buffer.from(href.slice('data:image/png;base64,'.length), 'base64'));
+  assert.equal(downloaded.width, 32);
+  assert.equal(await page.getByTestId('progress').isVisible(), false, 'the progress bar stays after the job');
+
+  // image → captions and classes
+  await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
+  const captions = page.getByTestId('captions').locator('li');
+  await captions.first().waitFor({ timeout: 20_000 });
+  const captionTexts = await captions.allTextContents();
+  assert.ok(captionTexts.length >= 1 && captionTexts.length <= 5, `${captionTexts.length} captions`);
+  assert.ok(captionTexts.every((c) => c.startsWith('на картинке')), JSON.stringify(captionTexts));
+
+  const classes = ['кошка', 'собака', 'автомобиль'];
+  await page.getByTestId('classes-input').fill(classes.join(', '));
+  await page.getByTestId('classify').click();
+  const result = page.getByTestId('class-result');
+  await result.locator('.winner strong').waitFor({ timeout: 20_000 });
+  const winner = (await result.locator('.winner strong').textContent())?.trim();
+  assert.ok(winner && classes.includes(winner), `class ${winner}`);
+  assert.equal(await result.locator('.bar').count(), 3);
+
+  // text continuation
+  await page.getByTestId('text-template').fill('лес');
+  await page.getByTestId('continue').click();
+  const texts = page.getByTestId('texts').locator('li');
+  await texts.first().waitFor({ timeout: 20_000 });
+  assert.ok((await texts.allTextContents()).every((x) => x.startsWith('лес')));
+
+  await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(async () => {
+    await fsp.mkdir(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+
+  // language toggle: English labels, and back
+  assert.equal(await page.getByTestId('generate').textContent(), 'Сгенерировать');
+  await page.getByTestId('lang-toggle').click();
+  assert.equal(await page.getByTestId('generate').textContent(), 'Generate');
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  assert.match((await result.textContent()) ?? '', /Most likely:/);
+  await page.getByTestId('lang-toggle').click();
+  assert.equal(await page.getByTestId('generate').textContent(), 'Сгенерировать');
+
+  assert.deepEqual(errors, []);
+  await page.close();
+});
