@@ -70,11 +70,15 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   const images = page.getByTestId('result-image');
   await images.first().waitFor({ state: 'visible', timeout: 20_000 });
   assert.equal(await images.count(), 2);
-  const size = await images.first().evaluate((img: HTMLImageElement) => [img.complete, img.naturalWidth, img.naturalHeight]);
+  // runs in the page; typed structurally since the DOM types are not in this project's lib
+  const size = await images.first().evaluate((img) => {
+    const el = img as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number };
+    return [el.complete, el.naturalWidth, el.naturalHeight];
+  });
   assert.deepEqual(size, [true, 32, 32]);
   const href = await page.locator('#dream-results a[download]').first().getAttribute('href');
-  assert.ok(href?.startsWith('data:image/png;base64,'));
-  const downloaded = await readImage(Buffer.from(href.slice('data:image/png;base64,'.length), 'base64'));
+  assert.ok(href?.startsWith('data:image/png;base64,'), `download link ${href}`);
+  const downloaded = await readImage(Buffer.from(href!.slice('data:image/png;base64,'.length), 'base64'));
   assert.equal(downloaded.width, 32);
   assert.equal(await page.getByTestId('progress').isVisible(), false, 'the progress bar stays after the job');
 

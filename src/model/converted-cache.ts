@@ -10,7 +10,12 @@ import path from 'node:path';
 import { RudolphError } from '../errors.js';
 import type { RudolphConfig } from './config.js';
 import type { LinearPrecision } from './graph-context.js';
+import { openCheckpoint } from '../io/checkpoint.js';
+import type { LazyWeight } from '../onnx/graph.js';
+import { toFloat32 } from '../tensor.js';
 import { loadWeights } from './load.js';
+import { buildRudolphGraph } from './rudolph-graph.js';
+import { checkTensorInfos, parameterSpecs } from './weights.js';
 import { RudolphModel, type ModelOptions } from './rudolph-model.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
@@ -120,13 +125,37 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
   }
 }
 
+/** Writes the fp32 graph reading one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
+async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string): Promise<void> {
+  const reader = await openCheckpoint(checkpoint);
+  try {
+    const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
+    checkTensorInfos(cfg, infos, checkpoint);
+    const lazy = new Map<string, LazyWeight>();
+    for (const spec of parameterSpecs(cfg)) {
+      lazy.set(spec.name, {
+        byteLength: 4 * spec.shape.reduce((a, b) => a * b, 1),
+        load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
+      });
+    }
+    const g = buildRudolphGraph(cfg, lazy);
+    await g.save(dir);
+  } finally {
+    await reader.close();
+  }
+}
+
 async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
   await fsp.mkdir(path.dirname(dir), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
-    const weights = await loadWeights(cfg, checkpoint);
-    await RudolphModel.saveGraph(cfg, weights, tmp, { precision });
-    weights.clear();
+    if (precision === 'fp32') {
+      await saveStreaming(cfg, checkpoint, tmp);
+    } else {
+      const weights = await loadWeights(cfg, checkpoint);
+      await RudolphModel.saveGraph(cfg, weights, tmp, { precision });
+      weights.clear();
+    }
     const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
     const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
     const meta: Meta = {

@@ -2,17 +2,20 @@
  * What every component's graph function needs: the builder, the config, the weights, and
  * how linear layers are realised (fp32 Gemm, or int8 variants that slot in here).
  */
-import { attr, type GraphBuilder, type Value } from '../onnx/graph.js';
+import { attr, isLazy, type GraphBuilder, type LazyWeight, type Value } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
-import { parameterSpecs, type RudolphWeights } from './weights.js';
+import { parameterSpecs } from './weights.js';
 import { quantizeLinearWeight } from './quantize.js';
 
 export type LinearPrecision = 'fp32' | 'int8';
 
+/** Parameter data by official name: in memory, or loaded when the graph is saved (conversion). */
+export type GraphWeights = ReadonlyMap<string, Float32Array | LazyWeight>;
+
 export interface GraphContext {
   g: GraphBuilder;
   cfg: RudolphConfig;
-  weights: RudolphWeights;
+  weights: GraphWeights;
   precision: LinearPrecision;
   /** Values made for the dynamic batch and token dims: [B, k] as an int64 shape tensor. */
   batchTokens: Value;
@@ -56,6 +59,7 @@ export function linear(ctx: GraphContext, x: Value, prefix: string): Value {
     const w = ctx.weights.get(`${prefix}.weight`);
     const shape = parameterSpecs(ctx.cfg).find((s) => s.name === `${prefix}.weight`)?.shape;
     if (!w || !shape) throw new Error(`graph: unknown parameter ${prefix}.weight`);
+    if (isLazy(w)) throw new Error(`graph: int8 quantization of ${prefix}.weight needs the weights in memory`);
     const q = quantizeLinearWeight(w, shape[0], shape[1]);
     const g = ctx.g;
     g.useOpset('com.microsoft', 1);

@@ -7,10 +7,10 @@
 import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
 import { embed } from './embedding.js';
-import { layerNorm, linear, type DropoutHook, type GraphContext, type LinearPrecision } from './graph-context.js';
+import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearPrecision } from './graph-context.js';
 import { transformerLayer } from './layer.js';
 import { layerMaskKinds, type MaskKind } from './masks.js';
-import type { RudolphWeights } from './weights.js';
+
 
 export interface RudolphGraphOptions {
   precision?: LinearPrecision;
@@ -50,7 +50,7 @@ export interface RudolphGraph {
 }
 
 /** Builds the graph body; callers add outputs (inference: logits; training: loss and grads). */
-export function buildRudolphBody(cfg: RudolphConfig, weights: RudolphWeights, opts: RudolphGraphOptions = {}): RudolphGraph & { kinds: MaskKind[] } {
+export function buildRudolphBody(cfg: RudolphConfig, weights: GraphWeights, opts: RudolphGraphOptions = {}): RudolphGraph & { kinds: MaskKind[] } {
   const g = new GraphBuilder('rudolph', opts.weightMode ?? 'initializer');
   const H = cfg.heads, d = cfg.headDim, h = cfg.hidden;
   const ids = g.input(GRAPH_IO.ids, 'int64', ['batch', 'tokens']);
@@ -92,7 +92,7 @@ export function logitsHead(ctx: GraphContext, x: Value): Value {
  * and the log-sum-exp over the text range [0, V-l) and the image range [V, V+image_vocab).
  * CE of a text target = lse_text - target_logit; of an image target = lse_image - target_logit.
  */
-export function buildRudolphGraph(cfg: RudolphConfig, weights: RudolphWeights, opts: RudolphGraphOptions = {}): GraphBuilder {
+export function buildRudolphGraph(cfg: RudolphConfig, weights: GraphWeights, opts: RudolphGraphOptions = {}): GraphBuilder {
   const { g, lastHidden, ctx } = buildRudolphBody(cfg, weights, opts);
   const index = g.input(GRAPH_IO.logitsIndex, 'int64', ['selected']);
   const targets = g.input(GRAPH_IO.targets, 'int64', ['batch', 'selected']);

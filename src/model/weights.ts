@@ -3,7 +3,9 @@
  * validation of a loaded state dict (missing / misshapen tensors are typed errors).
  */
 import { WeightsError } from '../errors.js';
-import { numel, shapeToString, toFloat32, type StateDict } from '../tensor.js';
+import { numel, shapeToString, toFloat32, type DType, type StateDict } from '../tensor.js';
+
+interface TensorInfo { dtype: DType; shape: readonly number[] }
 import type { RudolphConfig } from './config.js';
 
 export interface ParamSpec { name: string; shape: number[] }
@@ -50,14 +52,13 @@ export const MASK_BUFFER_NAMES = ['transformer.row_mask', 'transformer.col_mask'
 export type RudolphWeights = Map<string, Float32Array>;
 
 /**
- * Checks a state dict against the config and converts every parameter to float32.
- * Extra keys other than the mask buffers are reported, since they mean a different model.
+ * Checks tensor names, shapes and dtypes against the config without reading any data. Extra keys
+ * other than the mask buffers are reported, since they mean a different model.
  */
-export function weightsFromStateDict(cfg: RudolphConfig, sd: StateDict, source = 'checkpoint'): RudolphWeights {
-  const out: RudolphWeights = new Map();
+export function checkTensorInfos(cfg: RudolphConfig, infos: ReadonlyMap<string, TensorInfo>, source = 'checkpoint'): void {
   const missing: string[] = [];
   for (const spec of parameterSpecs(cfg)) {
-    const t = sd.get(spec.name);
+    const t = infos.get(spec.name);
     if (!t) { missing.push(spec.name); continue; }
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
       throw new WeightsError(`${source}: tensor ${spec.name} has shape ${shapeToString(t.shape)}, expected ${shapeToString(spec.shape)} for this config`);
@@ -65,18 +66,26 @@ export function weightsFromStateDict(cfg: RudolphConfig, sd: StateDict, source =
     if (!['float32', 'float16', 'bfloat16', 'float64'].includes(t.dtype)) {
       throw new WeightsError(`${source}: tensor ${spec.name} has dtype ${t.dtype}, expected a floating type`);
     }
-    const data = toFloat32(t);
-    if (data.length !== numel(spec.shape)) throw new WeightsError(`${source}: tensor ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)}`);
-    out.set(spec.name, data);
   }
   if (missing.length > 0) {
     const shown = missing.slice(0, 5).join(', ');
     throw new WeightsError(`${source}: ${missing.length} tensor(s) missing for this config: ${shown}${missing.length > 5 ? ', …' : ''}`);
   }
-  const known = new Set<string>([...out.keys(), ...MASK_BUFFER_NAMES]);
-  const extra = [...sd.keys()].filter((k) => !known.has(k));
+  const known = new Set<string>([...parameterSpecs(cfg).map((p) => p.name), ...MASK_BUFFER_NAMES]);
+  const extra = [...infos.keys()].filter((k) => !known.has(k));
   if (extra.length > 0) {
     throw new WeightsError(`${source}: unexpected tensor(s) ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} — not a RUDOLPH model of this config`);
+  }
+}
+
+/** Checks a state dict against the config and converts every parameter to float32. */
+export function weightsFromStateDict(cfg: RudolphConfig, sd: StateDict, source = 'checkpoint'): RudolphWeights {
+  checkTensorInfos(cfg, sd, source);
+  const out: RudolphWeights = new Map();
+  for (const spec of parameterSpecs(cfg)) {
+    const data = toFloat32(sd.get(spec.name)!);
+    if (data.length !== numel(spec.shape)) throw new WeightsError(`${source}: tensor ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)}`);
+    out.set(spec.name, data);
   }
   return out;
 }

@@ -24,11 +24,24 @@ export const attr = {
 
 export type WeightData = Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Uint16Array;
 
+/**
+ * Weight bytes produced only when the graph is saved (streaming conversion of big checkpoints:
+ * one tensor in memory at a time). Graphs with lazy weights can only be `save`d.
+ */
+export interface LazyWeight {
+  readonly byteLength: number;
+  load(): Promise<WeightData>;
+}
+
+export function isLazy(d: WeightData | LazyWeight): d is LazyWeight {
+  return typeof (d as LazyWeight).load === 'function';
+}
+
 interface Initializer {
   name: string;
   dtype: OnnxDType;
   dims: number[];
-  data: WeightData;
+  data: WeightData | LazyWeight;
 }
 
 /** How weights enter the graph: baked in as initializers, or fed as inputs at run time (training). */
@@ -89,9 +102,10 @@ export class GraphBuilder {
   }
 
   /** A model parameter: an initializer, or a graph input in 'input' mode (fed zero-copy at run time). */
-  weight(name: string, dtype: OnnxDType, dims: number[], data: WeightData): Value {
+  weight(name: string, dtype: OnnxDType, dims: number[], data: WeightData | LazyWeight): Value {
     this.claim(name);
     if (this.weightMode === 'input') {
+      if (isLazy(data)) throw new Error(`graph ${this.name}: weight ${name} must be in memory to be fed as an input`);
       this.inputs.push({ name, dtype, shape: dims });
       this.weightInputs.push({ name, dtype, dims, data });
     } else {
@@ -142,7 +156,7 @@ export class GraphBuilder {
   /** dtype, shape and (for initializers and weights) data of a graph input or initializer; undefined for node outputs. */
   declared(name: string): { dtype: OnnxDType; shape: Dim[]; data?: WeightData } | undefined {
     const init = this.initializers.find((t) => t.name === name);
-    if (init) return { dtype: init.dtype, shape: init.dims, data: init.data };
+    if (init) return { dtype: init.dtype, shape: init.dims, data: isLazy(init.data) ? undefined : init.data };
     const input = this.inputs.find((t) => t.name === name);
     if (!input) return undefined;
     return { dtype: input.dtype, shape: input.shape, data: this.weightInputs.find((t) => t.name === name)?.data };
@@ -162,9 +176,10 @@ export class GraphBuilder {
 
   /** The whole model in one buffer with weights inline (small models, tests). */
   toBytes(): Uint8Array {
-    return encodeModel(this.spec(this.initializers.map((t) => ({
-      name: t.name, dtype: t.dtype, dims: t.dims, raw: bytesOf(t.data),
-    }))));
+    return encodeModel(this.spec(this.initializers.map((t) => {
+      if (isLazy(t.data)) throw new Error(`graph ${this.name}: weight ${t.name} is lazy; save() the graph instead`);
+      return { name: t.name, dtype: t.dtype, dims: t.dims, raw: bytesOf(t.data) };
+    })));
   }
 
   /**
@@ -184,7 +199,7 @@ export class GraphBuilder {
     });
     try {
       for (const t of this.initializers) {
-        const raw = bytesOf(t.data);
+        const raw = bytesOf(isLazy(t.data) ? await t.data.load() : t.data);
         if (raw.byteLength <= inlineLimit) {
           specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, raw });
           continue;
