@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Progress } from '../tasks/context.js';
-import type { JobError, RunMessage } from './protocol.js';
+import type { JobError, RunMessage, RunOutcome } from './protocol.js';
 import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
 import type { TaskRunner } from './worker-client.js';
 
@@ -58,8 +58,20 @@ export class Job {
   private settle!: () => void;
   private readonly listeners = new Set<(e: JobEvent) => void>();
 
-  constructor(readonly task: TaskName, readonly input: TaskInputs[TaskName], readonly sync: boolean) {
+  /** the request, held only until the worker has it (uploads can be large) */
+  private input: TaskInputs[TaskName] | null;
+
+  constructor(readonly task: TaskName, input: TaskInputs[TaskName], readonly sync: boolean) {
+    this.input = input;
     this.finished = new Promise((resolve) => { this.settle = resolve; });
+  }
+
+  /** The request, handed over once to whoever runs the job. */
+  takeInput(): TaskInputs[TaskName] {
+    const input = this.input;
+    if (!input) throw new Error(`job ${this.id}: its input was already taken`);
+    this.input = null;
+    return input;
   }
 
   /** The result, handed over once for synchronous jobs (their caller is the only reader). */
@@ -78,7 +90,10 @@ export class Job {
   }
 
   emit(e: JobEvent): void {
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners) {
+      // a failing listener (a broken stream) must not stall the queue
+      try { l(e); } catch { this.listeners.delete(l); }
+    }
   }
 
   end(state: 'done' | 'failed' | 'cancelled', position: number | undefined): void {
@@ -141,8 +156,8 @@ export class JobQueue {
   constructor(private readonly runner: TaskRunner, opts: JobQueueOptions) {
     if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) throw new RangeError(`maxQueue must be a non-negative integer, got ${opts.maxQueue}`);
     this.maxQueue = opts.maxQueue;
-    this.keepFinished = opts.keepFinished ?? 256;
-    this.keepMs = opts.keepMs ?? 15 * 60_000;
+    this.keepFinished = opts.keepFinished ?? 100;
+    this.keepMs = opts.keepMs ?? 10 * 60_000;
   }
 
   /** Queues a job; throws QueueFullError or ShuttingDownError. */
@@ -183,6 +198,7 @@ export class JobQueue {
     if (i >= 0) {
       this.waiting.splice(i, 1);
       job.error = { code: reason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[reason] };
+      job.takeInput();
       job.end('cancelled', undefined);
       this.announcePositions();
     } else {
@@ -220,8 +236,10 @@ export class JobQueue {
     job.startedAt = new Date();
     job.emit({ type: 'state', state: 'running' });
     const onProgress = (p: Progress) => { job.progress = p; job.emit({ type: 'progress', progress: p }); };
-    const message = { id: job.id, task: job.task, input: job.input } as Omit<RunMessage, 'type'>;
-    void this.runner.run(message, { onProgress, signal: job.controller.signal }).then((outcome) => {
+    const message = { id: job.id, task: job.task, input: job.takeInput() } as Omit<RunMessage, 'type'>;
+    const outcome = this.runner.run(message, { onProgress, signal: job.controller.signal })
+      .catch((e: unknown): RunOutcome => ({ ok: false, error: { code: 'INTERNAL', message: (e as Error).message } }));
+    void outcome.then((outcome) => {
       this.durations.push(Date.now() - job.startedAt!.getTime());
       if (this.durations.length > 20) this.durations.shift();
       if (outcome.ok) {

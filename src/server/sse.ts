@@ -18,17 +18,20 @@ export function streamJobEvents(queue: JobQueue, job: Job, reply: FastifyReply):
     'x-accel-buffering': 'no',
   });
   let seq = 0;
-  const send = (event: string, data: unknown) => { res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
+  const open = () => !res.writableEnded && !res.destroyed;
+  const send = (event: string, data: unknown) => {
+    if (open()) res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
   const finish = (view: JobView) => {
     send(view.state, view);
-    res.end();
+    if (open()) res.end();
   };
 
   if (job.isFinished) return finish(queue.view(job));
   send('state', { state: job.state, ...(job.state === 'queued' ? { position: queue.position(job) } : {}) });
   if (job.progress) send('progress', job.progress);
 
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+  const keepAlive = setInterval(() => { if (open()) res.write(': keep-alive\n\n'); }, KEEP_ALIVE_MS);
   const unsubscribe = job.subscribe((e) => {
     if (e.type === 'state') send('state', { state: e.state, ...(e.position !== undefined ? { position: e.position } : {}) });
     else if (e.type === 'progress') send('progress', e.progress);

@@ -45,7 +45,7 @@ export class WorkerClient implements TaskRunner {
   async info(): Promise<RudolphInfo> { return (await this.live).info; }
 
   async run(job: Omit<RunMessage, 'type'>, control: RunControl): Promise<RunOutcome> {
-    if (this.current) throw new Error(`WorkerClient.run: job ${this.current.id} is still running`);
+    if (this.current) return { ok: false, error: { code: 'INTERNAL', message: `job ${job.id} was sent while job ${this.current.id} still runs` } };
     let live: Live;
     try {
       live = await this.live;

@@ -3,13 +3,11 @@
  * image and a template, then rerank them by image, divided by how often each was sampled.
  */
 import { InputError } from '../errors.js';
-import { chunks, checkCount, encodeSegment, imageTokens, ProgressReporter, templateSize, type ImageInput, type RunControl, type TaskContext } from './context.js';
-import { autoregress } from './autoregress.js';
-import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
-import { Rng, randomSeed } from './prng.js';
+import { checkCount, encodeSegment, imageTokens, ProgressReporter, templateSize, type ImageInput, type RunControl, type TaskContext } from './context.js';
+import { randomSeed } from './prng.js';
 import { concat, rankTexts } from './rank.js';
-import { checkSampling, type SamplingOptions } from './sampling.js';
-import { captionPicker, pickText, TEXT_SAMPLING } from './text-sampling.js';
+import { resolveSampling, type SamplingOptions } from './sampling.js';
+import { captionPicker, sampleTexts, TEXT_SAMPLING } from './text-sampling.js';
 
 export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOptions> {
   image: ImageInput;
@@ -30,8 +28,7 @@ export async function generateCaptions(ctx: TaskContext, o: GenerateCaptionsOpti
   const { cfg } = ctx;
   const generations = o.generations ?? 48;
   checkCount(generations, 'generations');
-  const sampling: SamplingOptions = { topK: o.topK ?? TEXT_SAMPLING.topK, topP: o.topP ?? TEXT_SAMPLING.topP, temperature: o.temperature ?? TEXT_SAMPLING.temperature };
-  checkSampling(sampling, 'caption sampling');
+  const sampling = resolveSampling(o, TEXT_SAMPLING, 'caption sampling');
   const earlyStop = Math.min(o.earlyStop ?? cfg.r, cfg.r);
   const seed = o.seed ?? randomSeed();
   const [code] = await imageTokens(ctx, [o.image], 'image');
@@ -39,21 +36,11 @@ export async function generateCaptions(ctx: TaskContext, o: GenerateCaptionsOpti
   const size = templateSize(right);
   if (size >= earlyStop) throw new InputError(`caption template takes ${size} of the ${earlyStop} right-text tokens: nothing left to generate`);
   const prefix = concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>'), code, right.subarray(0, size));
-  const picker = captionPicker(cfg);
   const steps = earlyStop - size;
   const progress = new ProgressReporter(o, 'caption', 'sampling', generations * steps);
-  const texts: string[] = [];
-  for (const chunk of chunks(Array.from({ length: generations }, (_, i) => i), o.batchSize ?? ctx.batchSize)) {
-    const rngs = chunk.map((i) => new Rng(seed, i));
-    const rows = await autoregress(ctx, {
-      prefix: chunk.map(() => prefix),
-      steps,
-      choose: (logits, width) => rngs.map((rng, b) => pickText(logits.subarray(b * width, (b + 1) * width), picker, sampling, rng)),
-      finished: allEnded,
-    }, progress);
-    for (const row of rows) texts.push(decodeUntilEos(ctx.tokenizer, cfg, concat(right.subarray(0, size), row)));
-  }
-  const counted = countTexts(texts);
+  const counted = await sampleTexts(ctx, {
+    prefix, shown: right.subarray(0, size), steps, count: generations, seed, sampling, picker: captionPicker(cfg), batchSize: o.batchSize ?? ctx.batchSize,
+  }, progress);
   return { texts: counted.map((c) => c.text), counts: counted.map((c) => c.count), seed };
 }
 

@@ -3,14 +3,11 @@
  * with allowed tokens; distinct results are ranked by their left-text perplexity.
  */
 import { InputError } from '../errors.js';
-import { chunks, checkCount, encodeSegment, ProgressReporter, templateSize, type RunControl, type TaskContext } from './context.js';
-import { autoregress } from './autoregress.js';
-import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
+import { checkCount, encodeSegment, ProgressReporter, templateSize, type RunControl, type TaskContext } from './context.js';
 import { spanPerplexities } from './perplexity.js';
-import { Rng, randomSeed } from './prng.js';
-import { concat } from './rank.js';
-import { checkSampling, type SamplingOptions } from './sampling.js';
-import { pickText, TEXT_SAMPLING, textPicker } from './text-sampling.js';
+import { randomSeed } from './prng.js';
+import { resolveSampling, type SamplingOptions } from './sampling.js';
+import { sampleTexts, TEXT_SAMPLING, textPicker } from './text-sampling.js';
 
 export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions> {
   template: string;
@@ -33,8 +30,7 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   if (typeof o.template !== 'string') throw new InputError('template must be a string');
   const count = o.count ?? 48;
   checkCount(count, 'count');
-  const sampling: SamplingOptions = { topK: o.topK ?? TEXT_SAMPLING.topK, topP: o.topP ?? TEXT_SAMPLING.topP, temperature: o.temperature ?? TEXT_SAMPLING.temperature };
-  checkSampling(sampling, 'text sampling');
+  const sampling = resolveSampling(o, TEXT_SAMPLING, 'text sampling');
   const seed = o.seed ?? randomSeed();
   const encoded = encodeSegment(ctx, o.template, cfg.l, '<LT_T2T>');
   const size = templateSize(encoded);
@@ -44,18 +40,9 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   const picker = textPicker(cfg, { allowed: o.allowedTokens, official: o.officialRange });
   const steps = earlyStop - size;
   const progress = new ProgressReporter(o, 'generateText', 'sampling', count * steps);
-  const texts: string[] = [];
-  for (const chunk of chunks(Array.from({ length: count }, (_, i) => i), o.batchSize ?? ctx.batchSize)) {
-    const rngs = chunk.map((i) => new Rng(seed, i));
-    const rows = await autoregress(ctx, {
-      prefix: chunk.map(() => prefix),
-      steps,
-      choose: (logits, width) => rngs.map((rng, b) => pickText(logits.subarray(b * width, (b + 1) * width), picker, sampling, rng)),
-      finished: allEnded,
-    }, progress);
-    for (const row of rows) texts.push(decodeUntilEos(ctx.tokenizer, cfg, concat(prefix, row)));
-  }
-  const counted = countTexts(texts);
+  const counted = await sampleTexts(ctx, {
+    prefix, shown: prefix, steps, count, seed, sampling, picker, batchSize: o.batchSize ?? ctx.batchSize,
+  }, progress);
   if (counted.length === 0) return { texts: [], seed };
   const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', true));
   progress.begin('scoring', rowsToScore.length);

@@ -6,7 +6,7 @@ import { InputError } from '../errors.js';
 import { chunks, checkCount, encodeSegment, formatTemplate, ProgressReporter, requireText, type RunControl, type TaskContext } from './context.js';
 import { autoregress } from './autoregress.js';
 import { Rng, randomSeed } from './prng.js';
-import { checkSampling, drawIndex, filteredLogits, softmax, type SamplingOptions } from './sampling.js';
+import { drawIndex, filteredLogits, resolveSampling, softmax, type SamplingOptions } from './sampling.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
 export const IMAGE_SAMPLING: SamplingOptions = { topK: 768, topP: 0.99, temperature: 1.0 };
@@ -67,8 +67,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
   requireText(o.text, 'text');
   const count = o.count ?? 1;
   checkCount(count, 'count');
-  const sampling: SamplingOptions = { topK: o.topK ?? IMAGE_SAMPLING.topK, topP: o.topP ?? IMAGE_SAMPLING.topP, temperature: o.temperature ?? IMAGE_SAMPLING.temperature };
-  checkSampling(sampling, 'image sampling');
+  const sampling = resolveSampling(o, IMAGE_SAMPLING, 'image sampling');
   const seed = o.seed ?? randomSeed();
   const m = cfg.imageLength, V = cfg.textVocab, W = cfg.imageVocab;
   const known = promptLookup(cfg.imageLength, cfg.imageVocab, o.imagePrompt);

@@ -21,6 +21,13 @@ export function checkSampling(o: SamplingOptions, what: string): void {
   if (!(o.temperature > 0) || !Number.isFinite(o.temperature)) throw new InputError(`${what}: temperature must be a positive number, got ${o.temperature}`);
 }
 
+/** The caller's sampling options over a task's defaults, checked. */
+export function resolveSampling(o: Partial<SamplingOptions>, defaults: SamplingOptions, what: string): SamplingOptions {
+  const out = { topK: o.topK ?? defaults.topK, topP: o.topP ?? defaults.topP, temperature: o.temperature ?? defaults.temperature };
+  checkSampling(out, what);
+  return out;
+}
+
 /** Filters one row of logits in place: removed entries become -Infinity. */
 export function filterTopKTopP(logits: Float32Array, topK: number, topP: number): Float32Array {
   const n = logits.length;

@@ -4,7 +4,11 @@
 import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import { EOS_ID } from '../tokenizer/text-encoding.js';
-import type { Rng } from './prng.js';
+import { autoregress } from './autoregress.js';
+import { chunks, type ProgressReporter, type TaskContext } from './context.js';
+import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
+import { Rng } from './prng.js';
+import { concat } from './rank.js';
 import { sampleLogits, type SamplingOptions } from './sampling.js';
 
 /** Official text sampling defaults: top-k 64, top-p 0.8, temperature 0.9. */
@@ -49,4 +53,33 @@ export function textPicker(cfg: RudolphConfig, opts: { allowed?: readonly number
   const limit = opts.official ? cfg.textVocab : cfg.bpeVocab;
   const columns = opts.allowed ? allowedColumns(opts.allowed, limit) : range(0, limit);
   return { columns, map: (id) => (id > cfg.bpeVocab ? EOS_ID : id) };
+}
+
+export interface TextSamplingSpec {
+  /** tokens fed before sampling (shared by every candidate) */
+  prefix: Int32Array;
+  /** tokens the decoded text starts with (the template part of the prefix) */
+  shown: Int32Array;
+  steps: number;
+  count: number;
+  seed: number;
+  sampling: SamplingOptions;
+  picker: TextPicker;
+  batchSize: number;
+}
+
+/** Samples `count` continuations (candidate i from stream i) and returns distinct texts with counts. */
+export async function sampleTexts(ctx: TaskContext, spec: TextSamplingSpec, progress: ProgressReporter): Promise<{ text: string; count: number }[]> {
+  const texts: string[] = [];
+  for (const chunk of chunks(Array.from({ length: spec.count }, (_, i) => i), spec.batchSize)) {
+    const rngs = chunk.map((i) => new Rng(spec.seed, i));
+    const rows = await autoregress(ctx, {
+      prefix: chunk.map(() => spec.prefix),
+      steps: spec.steps,
+      choose: (logits, width) => rngs.map((rng, b) => pickText(logits.subarray(b * width, (b + 1) * width), spec.picker, spec.sampling, rng)),
+      finished: allEnded,
+    }, progress);
+    for (const row of rows) texts.push(decodeUntilEos(ctx.tokenizer, ctx.cfg, concat(spec.shown, row)));
+  }
+  return countTexts(texts);
 }
