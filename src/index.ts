@@ -20,3 +20,4 @@ export type { Progress, RunControl, ImageInput } from './tasks/context.js';
 export type { SamplingOptions } from './tasks/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
 export { Rng } from './tasks/prng.js';
+export { startServer } from './server/serve.js';

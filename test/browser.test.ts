@@ -116,6 +116,7 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   await page.getByTestId('lang-toggle').click();
   assert.equal(await page.getByTestId('generate').textContent(), 'Generate');
   assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  assert.equal(await page.getByTestId('status').textContent(), 'Ready');
   assert.match((await result.textContent()) ?? '', /Most likely:/);
   await page.getByTestId('lang-toggle').click();
   assert.equal(await page.getByTestId('generate').textContent(), 'Сгенерировать');

@@ -396,17 +396,25 @@ function renderTexts(out) {
 
 // ---- status ----------------------------------------------------------------------------------
 
-async function refreshStatus() {
+let health = null; // the last /v1/health answer; false when the server did not answer
+
+function renderStatus() {
   const status = $('status');
+  if (health === null) { status.className = 'status'; status.textContent = t('connecting'); return; }
+  if (health === false) { status.className = 'status bad'; status.textContent = t('offline'); return; }
+  const waiting = health.queue.running + health.queue.queued;
+  status.className = 'status ok';
+  status.textContent = waiting ? `${t('ready')} · ${t('queue')}: ${waiting}` : t('ready');
+}
+rerenders.set('status', renderStatus);
+
+async function refreshStatus() {
   try {
-    const health = await api('/v1/health');
-    const waiting = health.queue.running + health.queue.queued;
-    status.className = 'status ok';
-    status.textContent = waiting ? `${t('ready')} · ${t('queue')}: ${waiting}` : t('ready');
+    health = await api('/v1/health');
   } catch {
-    status.className = 'status bad';
-    status.textContent = t('offline');
+    health = false;
   }
+  renderStatus();
 }
 
 async function loadInfo() {

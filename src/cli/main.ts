@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
+import { serveCommand } from './commands/serve.js';
 import { taskCommands } from './commands/tasks.js';
 import { errorMessage, EXIT, exitCodeOf } from './output.js';
 
@@ -15,13 +16,14 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
   program.addHelpText('after', `
 Примеры:
   $ rudolph dream "рыжий кот на подоконнике" -n 2 --out картинки
   $ rudolph caption фото.jpg
   $ rudolph classify фото.jpg --classes "кошка,собака"
   $ rudolph text "вопрос: что такое радуга? ответ:"
+  $ rudolph serve --port 8080
   $ rudolph download 350M
 Модель по умолчанию: 350M (shonenkov-AI/RuDOLPH-350M-v2), скачивается при первом запуске.`);
   return program;

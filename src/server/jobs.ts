@@ -96,10 +96,10 @@ export class Job {
     }
   }
 
-  end(state: 'done' | 'failed' | 'cancelled', position: number | undefined): void {
+  end(state: 'done' | 'failed' | 'cancelled'): void {
     this.state = state;
     this.finishedAt = new Date();
-    this.emit({ type: 'end', job: this.view(position) });
+    this.emit({ type: 'end', job: this.view() });
     this.listeners.clear();
     this.settle();
   }
@@ -199,7 +199,7 @@ export class JobQueue {
       this.waiting.splice(i, 1);
       job.error = { code: reason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[reason] };
       job.takeInput();
-      job.end('cancelled', undefined);
+      job.end('cancelled');
       this.announcePositions();
     } else {
       job.controller.abort(new Error(CANCEL_MESSAGES[reason]));
@@ -244,7 +244,7 @@ export class JobQueue {
       if (this.durations.length > 20) this.durations.shift();
       if (outcome.ok) {
         job.result = outcome.result;
-        job.end('done', undefined);
+        job.end('done');
       } else {
         this.fail(job, outcome.error);
       }
@@ -257,10 +257,10 @@ export class JobQueue {
     if (error.code === 'ABORTED' && job.cancelReason) {
       job.error = { code: job.cancelReason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[job.cancelReason] };
       job.stepsAfterCancel = error.stepsAfterCancel;
-      job.end('cancelled', undefined);
+      job.end('cancelled');
     } else {
       job.error = { code: error.code, message: error.message };
-      job.end('failed', undefined);
+      job.end('failed');
     }
   }
 

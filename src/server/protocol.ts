@@ -1,9 +1,9 @@
 /**
  * Messages between the HTTP process and the inference worker thread.
  *
- * Jobs go over the worker's parentPort; cancels go over a separate control port because the
- * worker reads that port synchronously between decoding steps (onnxruntime's run blocks the
- * worker's event loop, so an ordinary 'message' event would only arrive after the job).
+ * Jobs go over the worker's parentPort; cancels go over a separate control port that the
+ * worker can also read synchronously between decoding steps (onnxruntime's run may hold the
+ * worker's event loop, which would delay an ordinary 'message' event).
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';

@@ -1,8 +1,9 @@
 /**
  * The inference worker thread: loads one Rudolph and runs one job at a time, posting progress
- * and the outcome. Cancels arrive on the control port, which is drained synchronously at
- * every progress tick (tasks tick once per decoding step and check their AbortSignal right
- * after), so a cancelled job stops within one step even while onnxruntime blocks this thread.
+ * and the outcome. Cancels arrive on the control port. Besides its 'message' event, the port
+ * is drained synchronously at every progress tick (tasks tick once per decoding step and check
+ * their AbortSignal right after), so a cancelled job stops within one step whether or not the
+ * model calls let this thread's event loop turn in between.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
