@@ -26,9 +26,11 @@ export class KVCache {
     const S = this.slots, start = this.length;
     const K = this.keys[layer], V = this.values[layer];
     for (let bh = 0; bh < this.batch * heads; bh++) {
+      // keys are stored transposed: each of the d rows of this head gets k values at `start`
       for (let j = 0; j < d; j++) {
         const src = (bh * d + j) * k;
-        K.set(newKeys.subarray(src, src + k), (bh * d + j) * S + start);
+        const dst = (bh * d + j) * S + start;
+        for (let t = 0; t < k; t++) K[dst + t] = newKeys[src + t];
       }
       V.set(newValues.subarray(bh * k * d, (bh + 1) * k * d), (bh * S + start) * d);
     }

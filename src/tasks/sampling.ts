@@ -36,25 +36,43 @@ export function filterTopKTopP(logits: Float32Array, topK: number, topP: number)
     for (let i = 0; i < n; i++) if (logits[i] < kth) logits[i] = -Infinity;
   }
   if (topP < 1) {
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+    // only entries still in play need sorting (after top-k: k of them, not the whole vocabulary)
+    const kept: number[] = [];
+    for (let i = 0; i < n; i++) if (logits[i] !== -Infinity) kept.push(i);
+    const order = kept.sort((a, b) => logits[b] - logits[a] || a - b);
     const max = logits[order[0]];
     let total = 0;
-    for (let i = 0; i < n; i++) total += Math.exp(logits[i] - max);
+    for (const i of order) total += Math.exp(logits[i] - max);
     // softmax(sorted) cumulative; remove where the mass BEFORE this token already exceeds p
     let cum = 0;
-    let removeFrom = n;
-    for (let j = 0; j < n; j++) {
+    let removeFrom = order.length;
+    for (let j = 0; j < order.length; j++) {
       if (j > 0 && cum > topP) { removeFrom = j; break; }
       cum += Math.exp(logits[order[j]] - max) / total;
     }
-    for (let j = removeFrom; j < n; j++) logits[order[j]] = -Infinity;
+    for (let j = removeFrom; j < order.length; j++) logits[order[j]] = -Infinity;
   }
   return logits;
 }
 
+/** The k-th largest value (quickselect on a copy: O(n), no full sort). */
 function kthLargest(values: Float32Array, k: number): number {
-  const sorted = Float32Array.from(values).sort();
-  return sorted[values.length - k];
+  const a = Float32Array.from(values);
+  const target = a.length - k;
+  let lo = 0, hi = a.length - 1;
+  while (lo < hi) {
+    const pivot = a[(lo + hi) >>> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) { const t = a[i]; a[i] = a[j]; a[j] = t; i++; j--; }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return a[target];
 }
 
 /** softmax of filtered logits (−∞ entries get probability 0). */
