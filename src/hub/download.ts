@@ -16,7 +16,7 @@ import {
 import { DownloadError, IntegrityError, OfflineError, type HubFileRef } from './errors.js';
 import { abortErrorFor, describeNetworkError, fetchFileBody, fetchFileMetadata, hubStatusError, isUnreachable, type FileMetadata } from './http.js';
 import { verifyBlobFile } from './integrity.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, sleep } from './lock.js';
 import { cachedCommitFor, offlineError } from './offline.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
 import { resolveHubSettings, type HubOptions, type HubSettings } from './settings.js';
@@ -72,18 +72,6 @@ async function sizeOf(file: string): Promise<number | undefined> {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     throw err;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 async function writeFileAtomic(file: string, content: string): Promise<void> {

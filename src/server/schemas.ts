@@ -7,6 +7,10 @@
  * (PNG/JPEG/WebP, a `data:` URL prefix allowed) or as image token ids `{ids: [...]}`.
  */
 
+import type { RunControl } from '../tasks/context.js';
+import type { GenerateTextOptions } from '../tasks/generate-text.js';
+import type { SamplingOptions } from '../tasks/sampling.js';
+
 export const TASKS = ['dream', 'caption', 'classify', 'text', 'rank-images', 'rank-texts'] as const;
 export type TaskName = (typeof TASKS)[number];
 
@@ -46,7 +50,7 @@ function object(required: string[], properties: Record<string, JsonSchema>, desc
   return { type: 'object', additionalProperties: false, required, properties, ...(description ? { description } : {}) };
 }
 
-export interface Sampling { topK?: number; topP?: number; temperature?: number }
+export type Sampling = Partial<SamplingOptions>;
 
 // ---- requests --------------------------------------------------------------------------------
 
@@ -113,14 +117,8 @@ const classifyInput = object(['image', 'classes'], {
   leftTemplate: text('left text per class, {} is the class (default "")'),
 }, 'zero-shot image classification');
 
-export interface TextInput extends Sampling {
-  template: string;
-  count?: number;
-  earlyStop?: number;
-  allowedTokens?: number[];
-  officialRange?: boolean;
-  seed?: number;
-}
+/** The facade's options, less what the server decides (cancellation, progress, batch size). */
+export type TextInput = Omit<GenerateTextOptions, keyof RunControl | 'batchSize'>;
 
 const textInput = object(['template'], {
   template: text('text to continue'),

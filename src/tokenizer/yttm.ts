@@ -285,10 +285,8 @@ export class YttmTokenizer {
     return result;
   }
 
-  private encodeIds(text: string, plan: EncodePlan, rng: () => number): number[] {
-    const out: number[] = [];
-    if (plan.bos) out.push(this.bosId);
-    const unk = this.unkId;
+  /** Calls `visit` for every word: maximal runs without space, \t-\r or ▁ (the YTTM splitting). */
+  private forEachWord(text: string, visit: (word: string) => void): void {
     const n = text.length;
     let i = 0;
     while (i < n) {
@@ -302,12 +300,21 @@ export class YttmTokenizer {
         const d = text.charCodeAt(i);
         if (d === 32 || (d <= 13 && d >= 9) || d === WORD_START) break;
       }
-      const encoded = this.encodeWord(text.slice(start, i), plan.dropout, rng);
+      visit(text.slice(start, i));
+    }
+  }
+
+  private encodeIds(text: string, plan: EncodePlan, rng: () => number): number[] {
+    const out: number[] = [];
+    if (plan.bos) out.push(this.bosId);
+    const unk = this.unkId;
+    this.forEachWord(text, (word) => {
+      const encoded = this.encodeWord(word, plan.dropout, rng);
       for (let j = 0; j < encoded.length; j++) {
         const v = encoded[j] as number;
         out.push(v >= 0 ? v : unk);
       }
-    }
+    });
     if (plan.eos) out.push(this.eosId);
     return out;
   }
@@ -315,20 +322,7 @@ export class YttmTokenizer {
   private encodeSubwords(text: string, plan: EncodePlan, rng: () => number): string[] {
     const out: string[] = [];
     if (plan.bos) out.push(SPECIAL_PIECES.bos);
-    const n = text.length;
-    let i = 0;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === 32 || (c <= 13 && c >= 9) || c === WORD_START) {
-        i++;
-        continue;
-      }
-      const start = i;
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 32 || (d <= 13 && d >= 9) || d === WORD_START) break;
-      }
-      const word = text.slice(start, i);
+    this.forEachWord(text, (word) => {
       const encoded = this.encodeWord(word, plan.dropout, rng);
       let offset = 0;
       for (let j = 0; j < encoded.length; j++) {
@@ -341,7 +335,7 @@ export class YttmTokenizer {
           offset -= v;
         }
       }
-    }
+    });
     if (plan.eos) out.push(SPECIAL_PIECES.eos);
     return out;
   }
