@@ -16,6 +16,7 @@ export interface ModelCliOptions {
   threads?: number;
   batchSize?: number;
   precision?: 'fp32' | 'int8';
+  device?: 'cpu' | 'cuda';
   json?: boolean;
   quiet?: boolean;
 }
@@ -48,6 +49,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
     .addOption(new Option('--precision <p>', 'linear layer weights').choices(['fp32', 'int8']).default('fp32'))
+    .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr');
 }
@@ -73,7 +75,7 @@ export function sampling(o: SamplingCliOptions): Partial<SamplingOptions> & { se
 export async function loadModel(o: ModelCliOptions, display: ProgressDisplay, signal?: AbortSignal): Promise<Rudolph> {
   return Rudolph.fromPretrained(o.model, {
     vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, threads: o.threads,
-    batchSize: o.batchSize, precision: o.precision, signal,
+    batchSize: o.batchSize, precision: o.precision, signal, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
     onProgress: (p) => {
       if (p.stage === 'download' && p.total) {
         const rate = p.bytesPerSecond ? `${formatBytes(p.bytesPerSecond)}/s` : '';
