@@ -35,7 +35,11 @@ export class Session {
         : await ort.InferenceSession.create(model, options);
       return new Session(inner, name);
     } catch (e) {
-      throw new RudolphError('RUNTIME', `${name}: onnxruntime could not create the session: ${(e as Error).message}`, { cause: e });
+      const message = (e as Error).message;
+      const hint = providers.includes('cuda') && /shared library|providers_shared|cuda/i.test(message)
+        ? ' — the CUDA execution provider is not installed: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 (README, "GPU")'
+        : '';
+      throw new RudolphError('RUNTIME', `${name}: onnxruntime could not create the session: ${message}${hint}`, { cause: e });
     }
   }
 
