@@ -11,7 +11,6 @@ import {
   downloadFile,
   downloadFileInfo,
   downloadFiles,
-  downloadPreset,
   formatCacheListing,
   formatVerifyReport,
   listCache,
@@ -21,6 +20,7 @@ import {
   type DownloadProgress,
 } from '../src/hub/index.js';
 import { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './helpers.js';
+import { fetchModelFiles } from '../src/model-files.js';
 import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
 
 const REPO = 'test-org/rudolph-tiny';
@@ -337,8 +337,8 @@ describe('offline', () => {
     assert.match(err.message, /<COMMIT>/); // no ref yet: tells how to name the snapshot
   });
 
-  it('downloadPreset offline names the checkpoint, tokenizer and VQGAN in one message', async () => {
-    const err = await expectCode(downloadPreset('350M', { cacheDir, offline: true }), 'OFFLINE');
+  it('a preset offline names the checkpoint, tokenizer and VQGAN in one message', async () => {
+    const err = await expectCode(fetchModelFiles('350M', { cacheDir, offline: true }), 'OFFLINE');
     for (const f of Object.values(PRESET_FILES['350M'])) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
   });
 });
@@ -495,18 +495,17 @@ describe('presets', () => {
     assert.equal(PRESET_FILES['350M'].model.repo, 'shonenkov-AI/RuDOLPH-350M-v2');
   });
 
-  it('downloadPreset fetches checkpoint, tokenizer and VQGAN', async () => {
+  it('a preset fetches checkpoint, tokenizer and VQGAN', async () => {
     const files = PRESET_FILES['350M'];
     const content = { model: Buffer.from('ckpt'), tokenizer: Buffer.from('bpe'), vqgan: Buffer.alloc(4096, 3) };
     hub.setRepo(files.model.repo, { files: { [files.model.file]: content.model } });
     hub.setRepo(files.tokenizer.repo, { files: { [files.tokenizer.file]: content.tokenizer } });
     hub.setRepo(files.vqgan.repo, { files: { [files.vqgan.file]: content.vqgan } });
-    const got = await downloadPreset('350M', { cacheDir, endpoint: hub.endpoint });
-    assert.equal(got.target.kind, 'preset');
-    assert.ok(readFileSync(got.model.localPath).equals(content.model));
-    assert.ok(readFileSync(got.tokenizer.localPath).equals(content.tokenizer));
-    assert.ok(readFileSync(got.vqgan.localPath).equals(content.vqgan));
-    await expectCode(downloadPreset('no/such--thing', { cacheDir, endpoint: hub.endpoint }), 'INPUT');
+    const got = await fetchModelFiles('350M', { cacheDir, endpoint: hub.endpoint });
+    assert.ok(readFileSync(got.weightsFile).equals(content.model));
+    assert.ok(readFileSync(got.tokenizer as string).equals(content.tokenizer));
+    assert.ok(readFileSync(got.vqganFile!).equals(content.vqgan));
+    await expectCode(fetchModelFiles('no/such--thing', { cacheDir, endpoint: hub.endpoint }), 'INPUT');
   });
 });
 

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { RudolphError } from '../src/errors.js';
 import { Rudolph, type LoadProgress } from '../src/rudolph.js';
 import { startMockHub, type MockHub } from './mock-hub.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { REPO_ROOT } from './helpers.js';
+
+const run = promisify(execFile);
 
 const REPO = 'test-org/rudolph-small';
 
@@ -26,6 +31,8 @@ describe('fromPretrained from a hub repo, with the converted-model cache', () =>
             'bpe.model': await fsp.readFile(SMALL_TOKENIZER),
           },
         },
+        // the default VQGAN's repo, with the golden tiny checkpoint standing in
+        'sberbank-ai/rudalle-utils': { files: { 'vqgan.gumbelf8-sber.model.ckpt': await fsp.readFile(path.join(TINY_VQGAN_DIR, 'vqgan.ckpt')) } },
       },
     });
   });
@@ -81,6 +88,38 @@ describe('fromPretrained from a hub repo, with the converted-model cache', () =>
       Rudolph.fromPretrained('test-org/not-cached', { cacheDir: path.join(dir, 'cache'), offline: true, vqgan: false }),
       (e: unknown) => e instanceof RudolphError && e.code === 'OFFLINE' && /test-org\/not-cached/.test(e.message) && /config\.json/.test(e.message),
     );
+  });
+
+  it('rudolph download / cache ls / cache verify / cache rm through the CLI', async () => {
+    const cacheDir = path.join(dir, 'cli-cache');
+    const env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_OFFLINE: '' };
+    const cli = async (args: string[], extraEnv: Record<string, string> = {}) => {
+      try {
+        const { stdout, stderr } = await run(process.execPath, [path.join(REPO_ROOT, 'dist', 'cli', 'main.js'), ...args], { env: { ...env, ...extraEnv } });
+        return { code: 0, stdout, stderr };
+      } catch (e) {
+        const err = e as { code: number; stdout: string; stderr: string };
+        return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+      }
+    };
+    const offline = await cli(['download', REPO, '--cache-dir', cacheDir, '--offline']);
+    assert.equal(offline.code, 3);
+    assert.match(offline.stderr, /config\.json from test-org\/rudolph-small/);
+    assert.match(offline.stderr, /vqgan\.gumbelf8-sber\.model\.ckpt from sberbank-ai\/rudalle-utils/);
+    const got = await cli(['download', REPO, '--cache-dir', cacheDir, '--json']);
+    assert.equal(got.code, 0, got.stderr);
+    const files = JSON.parse(got.stdout) as { weights: string; tokenizer: string; vqgan: string };
+    assert.ok((await fsp.readFile(files.weights)).equals(await fsp.readFile(path.join(dir, 'src', 'pytorch_model.bin'))));
+    assert.match(files.vqgan, /models--sberbank-ai--rudalle-utils/);
+    const ls = await cli(['cache', 'ls', '--cache-dir', cacheDir, '--json']);
+    const listing = JSON.parse(ls.stdout) as { repos: { repo: string }[] };
+    assert.deepEqual(listing.repos.map((r) => r.repo).sort(), ['sberbank-ai/rudalle-utils', REPO].sort());
+    const verify = await cli(['cache', 'verify', '--cache-dir', cacheDir]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    const rm = await cli(['cache', 'rm', REPO, '--cache-dir', cacheDir]);
+    assert.equal(rm.code, 0, rm.stderr);
+    const after = JSON.parse((await cli(['cache', 'ls', '--cache-dir', cacheDir, '--json'])).stdout) as { repos: { repo: string }[] };
+    assert.deepEqual(after.repos.map((r) => r.repo), ['sberbank-ai/rudalle-utils']);
   });
 
   it('an unknown model source is a clear error', async () => {

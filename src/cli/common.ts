@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { InputError } from '../errors.js';
 import { formatBytes } from '../hub/index.js';
+import type { LoadProgress } from '../model-files.js';
 import { Rudolph } from '../rudolph.js';
 import type { Progress } from '../tasks/context.js';
 import type { SamplingOptions } from '../tasks/sampling.js';
@@ -71,20 +72,25 @@ export function sampling(o: SamplingCliOptions): Partial<SamplingOptions> & { se
   return out;
 }
 
+/** Download / conversion / load progress of a model on stderr. */
+export function loadProgress(display: ProgressDisplay): (p: LoadProgress) => void {
+  return (p) => {
+    if (p.stage === 'download' && p.total) {
+      const rate = p.bytesPerSecond ? `${formatBytes(p.bytesPerSecond)}/s` : '';
+      const eta = p.etaSeconds != null ? `ETA ${Math.ceil(p.etaSeconds)}s` : '';
+      display.update(`download ${p.file}`, p.loaded ?? 0, p.total, [rate, eta].filter(Boolean).join(' '));
+    } else if (p.stage !== 'download') {
+      display.note(`${p.stage === 'convert' ? 'converting (first use, once)' : 'loading'} ${p.file}`);
+    }
+  };
+}
+
 /** Loads the model the options name, showing download / conversion progress on stderr. */
 export async function loadModel(o: ModelCliOptions, display: ProgressDisplay, signal?: AbortSignal): Promise<Rudolph> {
   return Rudolph.fromPretrained(o.model, {
     vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, threads: o.threads,
     batchSize: o.batchSize, precision: o.precision, signal, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
-    onProgress: (p) => {
-      if (p.stage === 'download' && p.total) {
-        const rate = p.bytesPerSecond ? `${formatBytes(p.bytesPerSecond)}/s` : '';
-        const eta = p.etaSeconds != null ? `ETA ${Math.ceil(p.etaSeconds)}s` : '';
-        display.update(`download ${p.file}`, p.loaded ?? 0, p.total, [rate, eta].filter(Boolean).join(' '));
-      } else if (p.stage !== 'download') {
-        display.note(`${p.stage === 'convert' ? 'converting (first use, once)' : 'loading'} ${p.file}`);
-      }
-    },
+    onProgress: loadProgress(display),
   });
 }
 

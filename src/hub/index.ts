@@ -1,5 +1,6 @@
 /** Hugging Face hub downloads into the standard hub cache (shared with huggingface_hub). */
 export { DownloadError, IntegrityError, OfflineError, type HubFileRef } from './errors.js';
+export { offlineError } from './offline.js';
 export { resolveHubSettings, type HubOptions, type HubSettings } from './settings.js';
 export {
   downloadFile,
@@ -27,18 +28,10 @@ export {
 } from './cache.js';
 export { CHECKPOINT_FILE, PRESET_FILES, TOKENIZER_FILE, VQGAN_FILE, isHubPresetName, type HubFileLocation, type HubPresetName, type PresetFiles } from './presets.js';
 export {
-  createProgressReporter,
   defaultCacheDir,
-  downloadModelFiles,
-  downloadPreset,
   formatBytes,
   formatCacheListing,
   formatDuration,
-  formatProgress,
   formatRemoveResult,
   formatVerifyReport,
-  parseDownloadTarget,
-  type DownloadTarget,
-  type DownloadedModelFiles,
-  type ProgressReporter,
 } from './commands.js';

@@ -2,35 +2,36 @@
 import os from 'node:os';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import {
-  createProgressReporter, downloadPreset, formatCacheListing, formatRemoveResult, formatVerifyReport, listCache,
-  removeFromCache, resolveHubSettings, verifyCache,
-} from '../../hub/index.js';
+import { formatCacheListing, formatRemoveResult, formatVerifyReport, listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
+import { fetchModelFiles } from '../../model-files.js';
 import { PRESET_NAMES, presetConfig } from '../../model/config.js';
-import { addModelOptions, loadModel, type ModelCliOptions } from '../common.js';
+import { addModelOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';
 
 export function hubCommands(): Command[] {
   const download = new Command('download')
-    .description('download a preset\'s files (or a hub repo\'s) into the hub cache')
-    .argument('[target]', 'preset (350M, 350M-v1, 1.3B, 2.7B) or repo id', '350M')
+    .description('download what a model needs (checkpoint, config, tokenizer, VQGAN) into the hub cache')
+    .argument('[model]', 'preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
     .option('--revision <rev>', 'branch, tag or commit of the model repo')
     .option('--cache-dir <dir>', 'hub cache folder')
-    .option('--offline', 'only check the cache')
+    .option('--offline', 'only check the cache: name what is missing')
     .option('--json', 'machine-readable JSON on stdout')
-    .addHelpText('after', '\nПримеры:\n  $ rudolph download            # RUDOLPH-350M-v2, токенизатор и VQGAN (~1.7 ГБ)\n  $ rudolph download 1.3B --cache-dir /data/hf')
-    .action(async (target: string, o: { revision?: string; cacheDir?: string; offline?: boolean; json?: boolean }) => {
-      const reporter = createProgressReporter();
+    .option('-q, --quiet', 'no progress on stderr')
+    .addHelpText('after', '\nПримеры:\n  $ rudolph download            # RUDOLPH-350M-v2, токенизатор и VQGAN (~1.7 ГБ)\n  $ rudolph download 1.3B --cache-dir /data/hf\n  $ rudolph download моя-организация/моя-модель --revision v1')
+    .action(async (model: string, o: { revision?: string; cacheDir?: string; offline?: boolean; json?: boolean; quiet?: boolean }) => {
+      const display = new ProgressDisplay(o.quiet || false);
       const controller = new AbortController();
-      process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
+      const onSigint = () => controller.abort(new Error('interrupted (Ctrl-C)'));
+      process.once('SIGINT', onSigint);
       try {
-        const res = await downloadPreset(target, { revision: o.revision, cacheDir: o.cacheDir, offline: o.offline, signal: controller.signal, onProgress: reporter.onProgress });
-        reporter.stop();
-        const files = { model: res.model.localPath, tokenizer: res.tokenizer.localPath, vqgan: res.vqgan.localPath };
-        if (o.json) printJson(files);
-        else for (const [k, v] of Object.entries(files)) console.log(`${k}\t${v}`);
+        const files = await fetchModelFiles(model, { revision: o.revision, cacheDir: o.cacheDir, offline: o.offline, signal: controller.signal, onProgress: loadProgress(display) });
+        display.stop();
+        const out = { weights: files.weightsFile, tokenizer: files.tokenizer, vqgan: files.vqganFile, cacheDir: files.cacheDir };
+        if (o.json) printJson(out);
+        else for (const [k, v] of Object.entries(out)) console.log(`${k}\t${String(v)}`);
       } finally {
-        reporter.stop();
+        display.stop();
+        process.off('SIGINT', onSigint);
       }
     });
 
