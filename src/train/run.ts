@@ -117,10 +117,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
 
   const perEpoch = Math.ceil(epochBatches(train.samples, batchSize, seed, 0).length / gradAccum);
   const totalSteps = o.steps ?? perEpoch * (o.epochs ?? 1);
-  const setup = createHash('sha256').update(JSON.stringify({
-    data: train.samples.map((s) => Array.from(s.ids)), batchSize, gradAccum, lr: o.lr, wd: o.weightDecay, clip: o.clip, lw: o.lossWeights,
+  const setupHash = createHash('sha256').update(JSON.stringify({
+    batchSize, gradAccum, lr: o.lr, wd: o.weightDecay, clip: o.clip, lw: o.lossWeights,
     freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmup: o.warmupSteps, seed, dropout: o.dropout, params: cfg.params,
-  })).digest('hex');
+  }));
+  for (const s of train.samples) setupHash.update(new Uint8Array(s.ids.buffer, s.ids.byteOffset, s.ids.byteLength));
+  const setup = setupHash.digest('hex');
 
   const ckptDir = path.join(o.out, CHECKPOINT);
   let state: RunState = { version: 1, step: 0, epoch: 0, batchInEpoch: 0, seed, setup, firstLoss: null };
