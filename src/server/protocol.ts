@@ -18,6 +18,8 @@ export interface WorkerOptions {
   tokenizer?: string;
   cacheDir?: string;
   threads?: number;
+  /** execution provider besides the CPU fallback */
+  device?: 'cpu' | 'cuda';
   batchSize?: number;
   /** largest width × height of an uploaded image */
   maxPixels?: number;

@@ -25,6 +25,8 @@ export interface ServeOptions {
   maxQueue?: number;
   /** onnxruntime threads in the worker (default: all cores) */
   threads?: number;
+  /** 'cuda' needs onnxruntime-node's CUDA binaries (README) */
+  device?: 'cpu' | 'cuda';
   batchSize?: number;
   /** request body limit in bytes (default 16 MiB) */
   bodyLimit?: number;
@@ -48,7 +50,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   log(`loading ${opts.model}`);
   const worker = await WorkerClient.start({
     model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir,
-    threads: opts.threads, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
+    threads: opts.threads, device: opts.device, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   }, loadLogger(log));
   const queue = new JobQueue(worker, { maxQueue });
   let app;

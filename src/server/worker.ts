@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     rudolph = await Rudolph.fromPretrained(options.model, {
       vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir,
       threads: options.threads, batchSize: options.batchSize, onProgress,
+      executionProviders: options.device === 'cuda' ? ['cuda'] : undefined,
     });
   } catch (e) {
     post({ type: 'load-failed', error: toJobError(e) });

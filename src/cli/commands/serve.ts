@@ -1,5 +1,5 @@
 /** rudolph serve: the HTTP service and web page. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { startServer } from '../../server/serve.js';
 import { int } from '../common.js';
 
@@ -15,13 +15,14 @@ export function serveCommand(): Command {
     .option('--max-queue <n>', 'jobs waiting beyond the running one before 429', int('--max-queue'), 16)
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
+    .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
     .addHelpText('after', `
 Примеры:
   $ rudolph serve                          # http://127.0.0.1:8080, страница и API
   $ rudolph serve --model ./моя-модель --port 9000 --max-queue 4
   $ curl -s localhost:8080/v1/classify -H 'content-type: application/json' \\
       -d '{"image": "<base64 PNG>", "classes": ["кошка", "собака"]}'`)
-    .action(async (o: { model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; host: string; port: number; maxQueue: number; threads?: number; batchSize?: number }) => {
+    .action(async (o: { model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; host: string; port: number; maxQueue: number; threads?: number; batchSize?: number; device: 'cpu' | 'cuda' }) => {
       const server = await startServer({ ...o, log: (line) => process.stderr.write(`${line}\n`) });
       process.stderr.write(`rudolph: serving on ${server.url} (Ctrl-C to stop)\n`);
       // the process lives until SIGTERM/SIGINT, which the server handles (graceful shutdown, exit 0)
