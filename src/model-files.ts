@@ -62,17 +62,18 @@ export interface ModelFiles extends Omit<ModelFileLocations, 'tokenizer'> {
 const isRepoId = (s: string) => /^[\w.-]+\/[\w.-]+$/.test(s);
 const VQGAN_NAMES = ['vqgan.gumbelf8-sber.model.ckpt', 'vqgan.ckpt', 'vqgan.safetensors'];
 
-type Fetch = (repo: string, file: string) => Promise<string>;
+/** Downloads a file of the model's repo at the requested revision; `shared` = a repo every model shares (at main). */
+type Fetch = (repo: string, file: string, shared?: boolean) => Promise<string>;
 type CachedLookup = (repo: string, file: string) => Promise<string | null>;
 
 /** Finds or downloads every file the model needs. */
 export async function fetchModelFiles(source: string, opts: ModelSourceOptions = {}): Promise<ModelFileLocations> {
   if (typeof source !== 'string' || source.trim() === '') throw new ConfigError('model: give a preset name, a model folder or a hub repo id');
   const hub = resolveHubSettings({ cacheDir: opts.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline });
-  const download: Fetch = async (repo, file) => {
+  const download: Fetch = async (repo, file, shared = false) => {
     throwIfAborted(opts.signal);
     return downloadFile({
-      cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: opts.revision, signal: opts.signal, repo, path: file,
+      cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: shared ? undefined : opts.revision, signal: opts.signal, repo, path: file,
       onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
     });
   };
@@ -159,9 +160,16 @@ async function findTokenizer(given: string | TextTokenizer | undefined, dir: str
     // a repo's own bpe.model is optional: absent (404) or unreachable offline → the default tokenizer
     const hit = await cached(repo, 'bpe.model');
     if (hit) return hit;
-    try { return await download(repo, 'bpe.model'); } catch (e) { if (!(e instanceof DownloadError || e instanceof OfflineError)) throw e; }
+    try {
+      return await download(repo, 'bpe.model');
+    } catch (e) {
+      // a repo without its own bpe.model (404) falls back, and so does offline use: online, a repo's bpe.model is
+      // always fetched with its weights, so offline it is cached whenever it exists. A refused or broken download
+      // (401, 5xx, dropped connection) must not silently swap tokenizers.
+      if (!((e instanceof DownloadError && e.status === 404) || e instanceof OfflineError)) throw e;
+    }
   }
-  return download(TOKENIZER_FILE.repo, TOKENIZER_FILE.file);
+  return download(TOKENIZER_FILE.repo, TOKENIZER_FILE.file, true);
 }
 
 async function findVqgan(given: string | undefined, dir: string | null, download: Fetch): Promise<string> {
@@ -183,5 +191,5 @@ async function findVqgan(given: string | undefined, dir: string | null, download
     const found = await inFolder(dir);
     if (found) return found;
   }
-  return download(VQGAN_FILE.repo, VQGAN_FILE.file);
+  return download(VQGAN_FILE.repo, VQGAN_FILE.file, true);
 }

@@ -58,6 +58,9 @@ export class Rudolph {
   info(): RudolphInfo { return structuredClone(this.details); }
 
   static async fromPretrained(source: string, opts: FromPretrainedOptions = {}): Promise<Rudolph> {
+    const batchSize = opts.batchSize ?? 8;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) throw new InputError(`threads must be a positive integer, got ${opts.threads}`);
     const { cfg, weightsFile, tokenizer, tokenizerFile, vqganFile, cacheDir } = await resolveModelFiles(source, opts);
     throwIfAborted(opts.signal);
     const session = { threads: opts.threads, executionProviders: opts.executionProviders, precision: opts.precision };
@@ -67,15 +70,19 @@ export class Rudolph {
       onStage: (stage, detail) => opts.onProgress?.({ stage: stage === 'convert' ? 'convert' : 'load', file: detail }),
     });
     let vqgan: Vqgan | undefined;
-    if (vqganFile) {
-      opts.onProgress?.({ stage: 'load', file: vqganFile });
-      vqgan = await Vqgan.fromCheckpoint(vqganFile, { threads: opts.threads, executionProviders: opts.executionProviders });
-      if (vqgan.factor !== 8 || vqgan.cfg.nEmbed < cfg.imageVocab) {
-        throw new ConfigError(`VQGAN ${vqganFile} (factor ${vqgan.factor}, ${vqgan.cfg.nEmbed} codes) does not match the model's ${cfg.imageVocab} image tokens at ×8`);
+    try {
+      if (vqganFile) {
+        opts.onProgress?.({ stage: 'load', file: vqganFile });
+        vqgan = await Vqgan.fromCheckpoint(vqganFile, { threads: opts.threads, executionProviders: opts.executionProviders });
+        if (vqgan.factor !== 8 || vqgan.cfg.nEmbed < cfg.imageVocab) {
+          throw new ConfigError(`VQGAN ${vqganFile} (factor ${vqgan.factor}, ${vqgan.cfg.nEmbed} codes) does not match the model's ${cfg.imageVocab} image tokens at ×8`);
+        }
       }
+    } catch (e) {
+      await vqgan?.release();
+      await model.release();
+      throw e;
     }
-    const batchSize = opts.batchSize ?? 8;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
     const info: RudolphInfo = {
       source, config: cfg.params, specialTokens: cfg.specialTokens, presets: PRESET_NAMES,
       files: { weights: weightsFile, tokenizer: tokenizerFile, vqgan: vqganFile, converted: dir },

@@ -101,8 +101,14 @@ describe('rudolph CLI', () => {
     const badOpt = await rudolph(['dream', 'кот', '--top-p', 'abc', ...model]);
     assert.equal(badOpt.code, 2);
     const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
-    assert.notEqual(noModel.code, 0);
+    assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /no-such-model/);
+    const emptyNumber = await rudolph(['text', 'кот', '--allowed', '12,,57', ...model]);
+    assert.equal(emptyNumber.code, 2);
+    assert.match(emptyNumber.stderr, /--allowed must be an integer/);
+    const outIsFile = await rudolph(['dream', 'кот', '--out', path.join(dir, 'junk.png'), ...model]);
+    assert.equal(outIsFile.code, 2);
+    assert.match(outIsFile.stderr, /--out .*junk\.png/);
   });
 
   it('finetune trains, exports a loadable model, and reports bad manifest lines', async () => {

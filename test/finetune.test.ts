@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { promises as fsp } from 'node:fs';
+import { cpSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import sharp from 'sharp';
@@ -7,6 +7,8 @@ import { loadStateDict } from '../src/io/checkpoint.js';
 import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import { Rudolph } from '../src/rudolph.js';
 import { ManifestError, readManifest } from '../src/train/data.js';
+import { TrainingError } from '../src/train/errors.js';
+import { readImage } from '../src/image/index.js';
 import { finetune, type FinetuneOptions } from '../src/train/run.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';
@@ -52,12 +54,17 @@ describe('fine-tuning', () => {
     // the export: safetensors + config.json (fromPretrained) and an official-layout pytorch_model.bin
     const model = path.join(out, 'model');
     const r = await Rudolph.fromPretrained(model, { vqgan: TINY_VQGAN_DIR, cacheDir: path.join(dir, 'cache'), threads: 1 });
-    const caption = await r.caption({ image: { ids: new Array(16).fill(3) }, generations: 2, count: 1, seed: 1 });
-    assert.equal(caption.captions.length <= 1, true);
+    const [ids] = [await r.vqgan!.encode([await readImage(path.join(dir, 'data', 'img', 'красный.png'))])];
+    const caption = await r.caption({ image: { ids }, template: 'красный', generations: 2, count: 1, seed: 1 });
+    assert.equal(caption.captions.length, 1);
     await r.release();
     const bin = await loadStateDict(path.join(model, 'pytorch_model.bin'));
     const st = await loadStateDict(path.join(model, 'model.safetensors'));
     assert.deepEqual([...bin.keys()].sort(), [...st.keys()].sort());
+    for (const [k, t] of st) assert.deepEqual(bin.get(k)!.data, t.data, `${k}: pytorch_model.bin and model.safetensors differ`);
+    const original = await loadStateDict(path.join(dir, 'model', 'pytorch_model.bin'));
+    const moved = [...st.keys()].filter((k) => !k.endsWith('_mask') && Buffer.compare(Buffer.from(st.get(k)!.data.buffer), Buffer.from(original.get(k)!.data.buffer)) !== 0);
+    assert.equal(moved.length, st.size - 4, 'every parameter moved during training');
     const golden = await TorchCheckpoint.open(path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin'));
     const pattern = (k: string) => k.replace(/layers\.\d+\./, 'layers.N.');
     const patterns = (keys: Iterable<string>) => [...new Set([...keys].map(pattern))].sort();
@@ -72,19 +79,41 @@ describe('fine-tuning', () => {
 
   it('resume continues bit-for-bit as if never stopped', async () => {
     const whole = await finetune({ ...base, out: path.join(dir, 'run-whole'), steps: 6, checkpointEvery: 3 });
+    const split = path.join(dir, 'run-split');
+    const ckpt = path.join(split, 'checkpoint');
+    const at3 = path.join(dir, 'checkpoint-at-3');
     const controller = new AbortController();
-    const part = await finetune({ ...base, out: path.join(dir, 'run-split'), steps: 6, checkpointEvery: 3, signal: controller.signal, onProgress: (p) => { if (p.step === 3) controller.abort(); } });
+    const part = await finetune({
+      ...base, out: split, steps: 6, checkpointEvery: 3, signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step !== 4) return;
+        cpSync(ckpt, at3, { recursive: true }); // the step-3 checkpoint, as a run killed now would leave it
+        controller.abort();
+      },
+    });
     assert.equal(part.interrupted, true);
-    assert.equal(part.steps, 3);
-    const resumed = await finetune({ ...base, out: path.join(dir, 'run-split'), steps: 6, checkpointEvery: 3, resume: true });
+    assert.equal(part.steps, 4);
+    // a kill after step 4: its checkpoint never written, the log ahead of the checkpoint and cut mid-line
+    await fsp.rm(ckpt, { recursive: true });
+    await fsp.rename(at3, ckpt);
+    await fsp.appendFile(part.logFile, '{"step": 5, "loss": 1, "half a li');
+    const resumed = await finetune({ ...base, out: split, steps: 6, checkpointEvery: 3, resume: true });
     assert.equal(resumed.steps, 6);
     assert.equal(resumed.lastLoss, whole.lastLoss);
     const a = await fsp.readFile(path.join(dir, 'run-whole', 'model', 'model.safetensors'));
-    const b = await fsp.readFile(path.join(dir, 'run-split', 'model', 'model.safetensors'));
+    const b = await fsp.readFile(path.join(split, 'model', 'model.safetensors'));
     assert.ok(a.equals(b), 'exported weights differ');
     const logA = (await fsp.readFile(whole.logFile, 'utf8')).split('\n').map((l) => l.replace(/"samplesPerSecond":[^,}]*/, ''));
     const logB = (await fsp.readFile(resumed.logFile, 'utf8')).split('\n').map((l) => l.replace(/"samplesPerSecond":[^,}]*/, ''));
     assert.deepEqual(logB, logA);
+  });
+
+  it('a damaged checkpoint is refused with a clear error', async () => {
+    const out = path.join(dir, 'run-damaged');
+    await finetune({ ...base, out, steps: 2, checkpointEvery: 1 });
+    const state = path.join(out, 'checkpoint', 'state.json');
+    await fsp.writeFile(state, JSON.stringify({ version: 1, step: 'two' }));
+    await assert.rejects(finetune({ ...base, out, steps: 4, resume: true }), (e: unknown) => e instanceof TrainingError && /state\.json/.test(e.message));
   });
 
   it('bad manifest lines are reported with their line numbers', async () => {

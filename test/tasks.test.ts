@@ -170,5 +170,10 @@ describe('tasks on a small random model', () => {
     await assert.rejects(r.rankImages({ text: 'кот', images: [{ ids: [1, 2, 3] }] }), (e: unknown) => e instanceof InputError && /16 image token ids/.test(e.message));
     await assert.rejects(r.classify({ image: { ids: new Array(16).fill(1) }, classes: [] }), InputError);
     await assert.rejects(r.generateText({ template: 'кот', allowedTokens: [100000] }), InputError);
+    await assert.rejects(r.generateText({ template: 'кот', batchSize: 0 }), (e: unknown) => e instanceof InputError && /batchSize/.test(e.message));
+    await assert.rejects(r.generateText({ template: 'кот', seed: -1 }), (e: unknown) => e instanceof InputError && /seed/.test(e.message));
+    await assert.rejects(r.generateText({ template: 'кот', temperature: 1e-300 }), (e: unknown) => e instanceof InputError && /temperature/.test(e.message));
+    await assert.rejects(r.generateText({ template: 'кот', earlyStop: Number.NaN }), (e: unknown) => e instanceof InputError && /earlyStop/.test(e.message));
+    await assert.rejects(r.rankTexts({ image: { ids: new Array(16).fill(1) }, texts: ['кот'], quantile: 2 }), (e: unknown) => e instanceof InputError && /quantile/.test(e.message));
   });
 });

@@ -26,15 +26,15 @@ export interface SamplingCliOptions { seed?: number; topK?: number; topP?: numbe
 
 export function int(name: string, min = 0) {
   return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InputError(`${name} must be an integer ≥ ${min}, got "${v}"`);
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new InputError(`${name} must be an integer ≥ ${min}, got "${v}"`);
     return n;
   };
 }
 
 export function float(name: string) {
   return (v: string): number => {
-    const n = Number(v);
+    const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN;
     if (!Number.isFinite(n)) throw new InputError(`${name} must be a number, got "${v}"`);
     return n;
   };

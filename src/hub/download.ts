@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdir, open, rename, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
+import { writeFully } from '../io/tensor-source.js';
 import {
   COMMIT_HASH_RE,
   blobPath,
@@ -295,7 +296,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
           const { done, value } = await reader.read();
           if (done) break;
           timer.refresh();
-          await handle.write(value).catch((err: unknown) => {
+          await writeFully(handle, value).catch((err: unknown) => {
             throw new DownloadError(`cannot write ${part}: ${err instanceof Error ? err.message : String(err)}`, { ...ref, cause: err });
           });
           received += value.length;

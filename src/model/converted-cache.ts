@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
+import { removeStaleTemps } from '../stale-temps.js';
 import type { RudolphConfig } from './config.js';
 import type { LinearPrecision } from './graph-context.js';
 import { openCheckpoint } from '../io/checkpoint.js';
@@ -147,6 +148,7 @@ async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string
 
 async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
   await fsp.mkdir(path.dirname(dir), { recursive: true });
+  await removeStaleTemps(path.dirname(dir));
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
     if (precision === 'fp32') {

@@ -4,6 +4,7 @@
  * while so their results can be fetched, then dropped so memory stays bounded.
  */
 import { randomUUID } from 'node:crypto';
+import { InputError } from '../errors.js';
 import type { Progress } from '../tasks/context.js';
 import type { JobError, RunMessage, RunOutcome } from './protocol.js';
 import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
@@ -154,7 +155,7 @@ export class JobQueue {
   private readonly keepMs: number;
 
   constructor(private readonly runner: TaskRunner, opts: JobQueueOptions) {
-    if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) throw new RangeError(`maxQueue must be a non-negative integer, got ${opts.maxQueue}`);
+    if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${opts.maxQueue}`);
     this.maxQueue = opts.maxQueue;
     this.keepFinished = opts.keepFinished ?? 100;
     this.keepMs = opts.keepMs ?? 10 * 60_000;

@@ -20,6 +20,8 @@ export interface WorkerOptions {
   threads?: number;
   /** execution provider besides the CPU fallback */
   device?: 'cpu' | 'cuda';
+  precision?: 'fp32' | 'int8';
+  offline?: boolean;
   batchSize?: number;
   /** largest width × height of an uploaded image */
   maxPixels?: number;

@@ -3,6 +3,7 @@
  * SIGINT) stops accepting, cancels queued and running jobs (running ones stop within a
  * decoding step), answers what is in flight, ends the worker.
  */
+import { InputError } from '../errors.js';
 import type { AddressInfo } from 'node:net';
 import type { LoadProgress } from '../rudolph.js';
 import { buildApp } from './app.js';
@@ -27,6 +28,9 @@ export interface ServeOptions {
   threads?: number;
   /** 'cuda' needs onnxruntime-node's CUDA binaries (README) */
   device?: 'cpu' | 'cuda';
+  precision?: 'fp32' | 'int8';
+  /** never use the network (the model must be cached) */
+  offline?: boolean;
   batchSize?: number;
   /** request body limit in bytes (default 16 MiB) */
   bodyLimit?: number;
@@ -46,11 +50,11 @@ export interface RunningServer {
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.log ?? (() => {});
   const maxQueue = opts.maxQueue ?? 16;
-  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new RangeError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
+  if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
   log(`loading ${opts.model}`);
   const worker = await WorkerClient.start({
     model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir,
-    threads: opts.threads, device: opts.device, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
+    threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   }, loadLogger(log));
   const queue = new JobQueue(worker, { maxQueue });
   let app;
@@ -59,6 +63,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
   } catch (e) {
     await worker.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new InputError(`cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 8080}: ${code === 'EADDRINUSE' ? 'the port is in use (pick another with --port)' : code}`);
+    }
     throw e;
   }
   const address = app.server.address() as AddressInfo;

@@ -98,6 +98,7 @@ async function main(): Promise<void> {
       vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir,
       threads: options.threads, batchSize: options.batchSize, onProgress,
       executionProviders: options.device === 'cuda' ? ['cuda'] : undefined,
+      precision: options.precision, offline: options.offline,
     });
   } catch (e) {
     post({ type: 'load-failed', error: toJobError(e) });

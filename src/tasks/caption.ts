@@ -4,7 +4,8 @@
  */
 import { InputError } from '../errors.js';
 import { checkCount, encodeSegment, imageTokens, ProgressReporter, templateSize, type ImageInput, type RunControl, type TaskContext } from './context.js';
-import { randomSeed } from './prng.js';
+import { resolveSeed } from './prng.js';
+import { argsort } from './scoring.js';
 import { concat, rankTexts } from './rank.js';
 import { resolveSampling, type SamplingOptions } from './sampling.js';
 import { captionPicker, sampleTexts, TEXT_SAMPLING } from './text-sampling.js';
@@ -29,8 +30,9 @@ export async function generateCaptions(ctx: TaskContext, o: GenerateCaptionsOpti
   const generations = o.generations ?? 48;
   checkCount(generations, 'generations');
   const sampling = resolveSampling(o, TEXT_SAMPLING, 'caption sampling');
+  if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
   const earlyStop = Math.min(o.earlyStop ?? cfg.r, cfg.r);
-  const seed = o.seed ?? randomSeed();
+  const seed = resolveSeed(o.seed);
   const [code] = await imageTokens(ctx, [o.image], 'image');
   const right = encodeSegment(ctx, o.template ?? 'на картинке', cfg.r, '<RT_I2T>');
   const size = templateSize(right);
@@ -62,7 +64,7 @@ export async function caption(ctx: TaskContext, o: CaptionOptions): Promise<{ ca
   if (candidates.texts.length === 0) return { captions: [], seed: candidates.seed };
   const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight ?? 0.05, truncate: true, signal: o.signal, onProgress: o.onProgress });
   const scores = ranked.scores.map((s, i) => s / candidates.counts[i]);
-  const order = Array.from(scores.keys()).sort((a, b) => (scores[a] - scores[b]) || a - b);
+  const order = argsort(scores);
   return {
     captions: order.slice(0, count).map((i) => ({ text: candidates.texts[i], score: scores[i], count: candidates.counts[i], pplText: ranked.pplText[i], pplImage: ranked.pplImage[i] })),
     seed: candidates.seed,

@@ -107,6 +107,7 @@ export function formatTemplate(template: string, what: string, positional?: stri
 }
 
 export function chunks<T>(items: readonly T[], size: number): T[][] {
+  checkCount(size, 'batchSize');
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

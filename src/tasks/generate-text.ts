@@ -5,7 +5,8 @@
 import { InputError } from '../errors.js';
 import { checkCount, encodeSegment, ProgressReporter, templateSize, type RunControl, type TaskContext } from './context.js';
 import { spanPerplexities } from './perplexity.js';
-import { randomSeed } from './prng.js';
+import { resolveSeed } from './prng.js';
+import { argsort } from './scoring.js';
 import { resolveSampling, type SamplingOptions } from './sampling.js';
 import { sampleTexts, TEXT_SAMPLING, textPicker } from './text-sampling.js';
 
@@ -31,9 +32,10 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   const count = o.count ?? 48;
   checkCount(count, 'count');
   const sampling = resolveSampling(o, TEXT_SAMPLING, 'text sampling');
-  const seed = o.seed ?? randomSeed();
+  const seed = resolveSeed(o.seed);
   const encoded = encodeSegment(ctx, o.template, cfg.l, '<LT_T2T>');
   const size = templateSize(encoded);
+  if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
   const earlyStop = Math.min(o.earlyStop ?? cfg.l, cfg.l);
   if (size >= earlyStop) throw new InputError(`template takes ${size} of the ${earlyStop} left-text tokens: nothing left to generate (shorten the template or raise earlyStop)`);
   const prefix = encoded.subarray(0, size);
@@ -47,6 +49,6 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', true));
   progress.begin('scoring', rowsToScore.length);
   const [ppl] = await spanPerplexities(ctx, rowsToScore, [{ from: 0, to: cfg.l - 1, kind: 'text', ignoreZero: true }], progress);
-  const order = Array.from(ppl.keys()).sort((a, b) => (ppl[a] - ppl[b]) || a - b);
+  const order = argsort(ppl);
   return { texts: order.map((i) => ({ text: counted[i].text, ppl: ppl[i], count: counted[i].count })), seed };
 }

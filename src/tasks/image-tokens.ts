@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { chunks, checkCount, encodeSegment, formatTemplate, ProgressReporter, requireText, type RunControl, type TaskContext } from './context.js';
 import { autoregress } from './autoregress.js';
-import { Rng, randomSeed } from './prng.js';
+import { Rng, resolveSeed } from './prng.js';
 import { drawIndex, filteredLogits, resolveSampling, softmax, type SamplingOptions } from './sampling.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
@@ -68,7 +68,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
   const count = o.count ?? 1;
   checkCount(count, 'count');
   const sampling = resolveSampling(o, IMAGE_SAMPLING, 'image sampling');
-  const seed = o.seed ?? randomSeed();
+  const seed = resolveSeed(o.seed);
   const m = cfg.imageLength, V = cfg.textVocab, W = cfg.imageVocab;
   const known = promptLookup(cfg.imageLength, cfg.imageVocab, o.imagePrompt);
   const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>');

@@ -4,6 +4,8 @@
  * stream on every platform. Each candidate i of a task draws from stream i, so a candidate
  * does not depend on the batch size it was generated in.
  */
+import { InputError } from '../errors.js';
+
 const MASK64 = (1n << 64n) - 1n;
 const MULT = 6364136223846793005n;
 
@@ -54,7 +56,9 @@ export class Rng {
   }
 }
 
-/** A fresh seed when the caller gives none (reported back so results can be reproduced). */
-export function randomSeed(): number {
-  return Math.floor(Math.random() * 2 ** 32);
+/** The caller's seed (checked), or a fresh one reported back so results can be reproduced. */
+export function resolveSeed(seed: number | undefined): number {
+  if (seed === undefined) return Math.floor(Math.random() * 2 ** 32);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new InputError(`seed must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${seed}`);
+  return seed;
 }

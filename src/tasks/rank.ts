@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { encodeSegment, imageTokens, ProgressReporter, requireText, type ImageInput, type RunControl, type TaskContext } from './context.js';
 import { spanPerplexities, type Span } from './perplexity.js';
-import { rerankScores } from './scoring.js';
+import { argsort, rerankScores } from './scoring.js';
 
 export interface RankResult {
   pplText: number[];
@@ -82,6 +82,6 @@ export function concat(...parts: ArrayLike<number>[]): Int32Array {
 }
 
 function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array): RankResult {
-  const order = Array.from(scores.keys()).sort((a, b) => (scores[a] - scores[b]) || a - b);
+  const order = argsort(scores);
   return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order };
 }

@@ -18,7 +18,8 @@ export interface SamplingOptions {
 export function checkSampling(o: SamplingOptions, what: string): void {
   if (!Number.isInteger(o.topK) || o.topK < 0) throw new InputError(`${what}: topK must be a non-negative integer, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw new InputError(`${what}: topP must be in (0, 1], got ${o.topP}`);
-  if (!(o.temperature > 0) || !Number.isFinite(o.temperature)) throw new InputError(`${what}: temperature must be a positive number, got ${o.temperature}`);
+  // below ~1e-4 the divided float32 logits overflow; use topK 1 for greedy decoding
+  if (!(o.temperature >= 1e-4) || !Number.isFinite(o.temperature)) throw new InputError(`${what}: temperature must be a number ≥ 0.0001 (use topK 1 for greedy), got ${o.temperature}`);
 }
 
 /** The caller's sampling options over a task's defaults, checked. */
@@ -90,6 +91,7 @@ export function softmax(logits: Float32Array): Float64Array {
 export function drawIndex(probs: ArrayLike<number>, rng: Rng): number {
   let total = 0;
   for (let i = 0; i < probs.length; i++) total += probs[i];
+  if (!(total > 0) || !Number.isFinite(total)) throw new RangeError(`sampling: probabilities sum to ${total} (non-finite logits?)`);
   let u = rng.next() * total;
   let last = -1;
   for (let i = 0; i < probs.length; i++) {

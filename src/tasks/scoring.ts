@@ -1,6 +1,7 @@
 /**
  * Perplexities and rerank scores exactly as the official API computes them (SPEC §9).
  */
+import { InputError } from '../errors.js';
 
 /**
  * ppl of each row = mean over its non-zero entries of exp(ce) (the official `ce_to_ppl`:
@@ -38,6 +39,8 @@ export function quantile(values: ArrayLike<number>, q: number): number {
  * order. `officialNaN: true` keeps the official NaN.
  */
 export function rerankScores(pplText: ArrayLike<number>, pplImage: ArrayLike<number>, textWeight: number, q = 0.5, officialNaN = false): Float64Array {
+  if (!(textWeight >= 0 && textWeight <= 1)) throw new InputError(`rerank: textWeight must be in [0, 1], got ${textWeight}`);
+  if (!(q > 0 && q <= 1)) throw new InputError(`rerank: quantile must be in (0, 1], got ${q}`);
   const term = (v: ArrayLike<number>) => {
     let min = Infinity;
     for (let i = 0; i < v.length; i++) min = Math.min(min, v[i]);

@@ -79,7 +79,7 @@ export interface DatasetOptions {
   /** what encodes images, for the cache key (e.g. the VQGAN checkpoint's path and size) */
   vqganId?: string;
   onBadLine?: BadLinePolicy;
-  /** called for every bad line that is skipped */
+  /** called for every bad line that is skipped, and for texts cut to fit their segment */
   onWarning?: (bad: BadLine) => void;
   batchSize?: number;
 }
@@ -120,16 +120,23 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   }
   const badLines = new Set(problems.map((p) => p.line));
   if (problems.length && (o.onBadLine ?? 'reject') === 'reject') throw new ManifestError(problems.sort((a, b) => a.line - b.line));
-  for (const p of problems) o.onWarning?.(p);
+  for (const p of problems) o.onWarning?.({ ...p, reason: `${p.reason} (skipped)` });
   const samples: Sample[] = [];
+  // as the official code, a text longer than its segment is cut (and loses its eos): said, not silent
+  const encode = (line: ManifestLine, field: 'left' | 'right', length: number, special: SpecialTokenName): Int32Array => {
+    const spc = specialId(cfg, special);
+    const text = prepareText(line[field] ?? '');
+    const needed = o.tokenizer.encode(text).length + 2 + (spc === null ? 0 : 1);
+    if (needed > length) o.onWarning?.({ file, line: line.line, reason: `${field} text is ${needed} tokens, cut to the model's ${length}` });
+    return encodeText(o.tokenizer, text, length, spc);
+  };
   for (const line of lines) {
     if (badLines.has(line.line)) continue;
     const s = specials(line);
-    const left = encodeText(o.tokenizer, prepareText(line.left ?? ''), cfg.l, specialId(cfg, s.left));
-    const parts: Int32Array[] = [left];
+    const parts: Int32Array[] = [encode(line, 'left', cfg.l, s.left)];
     if (line.image) {
       parts.push(images.get(line.line)!);
-      if (line.right) parts.push(encodeText(o.tokenizer, prepareText(line.right), cfg.r, specialId(cfg, s.right)));
+      if (line.right) parts.push(encode(line, 'right', cfg.r, s.right));
     }
     const ids = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
     let off = 0;

@@ -11,13 +11,14 @@ import { configToJson, type RudolphConfig } from '../model/config.js';
 import { fullMask, MASK_KINDS } from '../model/masks.js';
 import { parameterSpecs, MASK_BUFFER_NAMES, type RudolphWeights } from '../model/weights.js';
 import type { StateDict } from '../tensor.js';
+import { WeightsError } from '../errors.js';
 
 /** The official state_dict: every parameter (official order) plus the bool mask buffers. */
 export function officialStateDict(cfg: RudolphConfig, weights: RudolphWeights): StateDict {
   const sd: StateDict = new Map();
   for (const spec of parameterSpecs(cfg)) {
     const data = weights.get(spec.name);
-    if (!data) throw new Error(`export: missing parameter ${spec.name}`);
+    if (!data) throw new WeightsError(`export: missing parameter ${spec.name}`);
     sd.set(spec.name, { dtype: 'float32', shape: spec.shape, data });
   }
   MASK_KINDS.forEach((kind, i) => {

@@ -8,9 +8,10 @@
  * run resumed from a checkpoint replays exactly what the uninterrupted run did after it.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
+import { removeStaleTemps, staleTemps } from '../stale-temps.js';
 import { LossEvaluator, type LossWeights } from '../model/loss.js';
 import { loadWeights } from '../model/load.js';
 import { RudolphModel } from '../model/rudolph-model.js';
@@ -105,7 +106,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const files = await resolveModelFiles(o.model, { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, revision: o.revision, tokenizer: o.tokenizer, vqgan: o.vqgan, signal: o.signal });
   const { cfg } = files;
   const vqgan = files.vqganFile ? await Vqgan.fromCheckpoint(files.vqganFile, { threads: o.threads }) : undefined;
-  const warn = (b: BadLine) => o.onWarning?.(`${b.file}:${b.line}: ${b.reason} (skipped)`);
+  const warn = (b: BadLine) => o.onWarning?.(`${b.file}:${b.line}: ${b.reason}`);
   const dataOpts = {
     cfg, tokenizer: files.tokenizer, vqgan, cacheDir: path.join(o.out, 'data-cache'),
     vqganId: files.vqganFile ?? '', onBadLine: o.onBadLine, onWarning: warn,
@@ -132,6 +133,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const saved = await readCheckpoint(ckptDir);
     if (saved.state.setup !== setup) throw new TrainingError(`${ckptDir}: the checkpoint was made with other data or options; resume needs the same ones (or start a new --out)`);
     state = saved.state;
+    checkSavedTensors(ckptDir, 'weights.safetensors', saved.weights, weights, (name) => name);
     for (const [name, t] of saved.weights) weights.set(name, t.data as Float32Array);
     moments = saved.moments;
   }
@@ -143,9 +145,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const trainer = await Trainer.create(cfg, weights, { ...trainerOptions, seed: dropoutSeed(seed, state.step) });
   if (moments) {
     const m = new Map<string, { m: Float32Array; v: Float32Array }>();
+    const trainable = new Map(trainer.trainable.map((name) => [name, weights.get(name)!]));
+    for (const kind of ['m', 'v'] as const) {
+      const mine = new Map([...moments].filter(([k]) => k.startsWith(`${kind}/`)));
+      checkSavedTensors(ckptDir, 'optimizer.safetensors', mine, trainable, (key) => key.slice(2));
+    }
     for (const name of trainer.trainable) {
-      const mt = moments.get(`m/${name}`), vt = moments.get(`v/${name}`);
-      if (mt && vt) m.set(name, { m: mt.data as Float32Array, v: vt.data as Float32Array });
+      m.set(name, { m: moments.get(`m/${name}`)!.data as Float32Array, v: moments.get(`v/${name}`)!.data as Float32Array });
     }
     trainer.loadOptimizerState({ step: state.step, moments: m });
   }
@@ -231,12 +237,38 @@ export function dropoutSeed(seed: number, step: number): number {
   return createHash('sha256').update(`${seed}:${step}`).digest().readUInt32LE(0);
 }
 
+/** Keeps the log entries up to the checkpoint's step (a killed run may have logged more, or half a line). */
 async function truncateLog(file: string, step: number, fresh: boolean): Promise<void> {
   if (fresh) { await fsp.rm(file, { force: true }); return; }
   let text = '';
   try { text = await fsp.readFile(file, 'utf8'); } catch { return; }
-  const kept = text.split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+  const kept = text.split('\n').filter((l) => {
+    try {
+      return (JSON.parse(l) as { step: number }).step <= step;
+    } catch {
+      return false;
+    }
+  });
   await fsp.writeFile(file, kept.length ? `${kept.join('\n')}\n` : '');
+}
+
+/**
+ * A checkpoint is untrusted input too: every expected tensor present, float32, of the right size;
+ * nothing else. `nameOf` maps a stored key to the parameter it belongs to.
+ */
+function checkSavedTensors(dir: string, file: string, saved: StateDict, expected: ReadonlyMap<string, Float32Array>, nameOf: (key: string) => string): void {
+  const seen = new Set<string>();
+  for (const [key, t] of saved) {
+    const name = nameOf(key);
+    const want = expected.get(name);
+    if (!want) throw new TrainingError(`${dir}/${file}: unexpected tensor ${key}`);
+    if (t.dtype !== 'float32' || t.data.length !== want.length) {
+      throw new TrainingError(`${dir}/${file}: tensor ${key} is ${t.dtype} with ${t.data.length} values, expected float32 with ${want.length}`);
+    }
+    seen.add(name);
+  }
+  const missing = [...expected.keys()].filter((n) => !seen.has(n));
+  if (missing.length) throw new TrainingError(`${dir}/${file}: ${missing.length} tensor(s) missing, e.g. ${missing[0]}`);
 }
 
 async function writeCheckpoint(dir: string, state: RunState, trainer: Trainer): Promise<void> {
@@ -258,14 +290,27 @@ async function writeCheckpoint(dir: string, state: RunState, trainer: Trainer): 
   const hadOld = await fsp.rename(dir, old).then(() => true, () => false);
   await fsp.rename(tmp, dir);
   if (hadOld) await fsp.rm(old, { recursive: true, force: true });
+  // leftovers of killed runs are only dropped once a complete checkpoint is in place
+  await removeStaleTemps(path.dirname(dir));
 }
 
-async function readCheckpoint(dir: string): Promise<{ state: RunState; weights: StateDict; moments: StateDict }> {
+async function readCheckpoint(wanted: string): Promise<{ state: RunState; weights: StateDict; moments: StateDict }> {
+  // a run killed between the two renames of writeCheckpoint left its previous checkpoint as `.old-<pid>`
+  let dir = wanted;
+  if (!existsSync(dir)) {
+    const olds = (await staleTemps(path.dirname(dir))).filter((t) => t.kind === 'old' && path.basename(t.path).startsWith(`${path.basename(dir)}.`));
+    olds.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    if (olds.length) dir = olds[0].path;
+  }
   let state: RunState;
   try {
     state = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8')) as RunState;
   } catch (e) {
     throw new TrainingError(`--resume: no readable checkpoint in ${dir} (${(e as Error).message})`);
+  }
+  const counter = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (state.version !== 1 || !counter(state.step) || !counter(state.epoch) || !counter(state.batchInEpoch) || typeof state.setup !== 'string') {
+    throw new TrainingError(`--resume: ${dir}/state.json is not a rudolph-ts checkpoint state (version 1 with step, epoch, batchInEpoch, setup)`);
   }
   const read = async (file: string) => {
     const st = await SafetensorsFile.open(path.join(dir, file));

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { formatDuration } from '../../hub/index.js';
 import { finetune } from '../../train/run.js';
 import { float, int } from '../common.js';
-import { printJson, ProgressDisplay } from '../output.js';
+import { EXIT, printJson, ProgressDisplay } from '../output.js';
 
 interface FinetuneCliOptions {
   data: string; val?: string; model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; out: string;
@@ -75,6 +75,7 @@ export function finetuneCommand(): Command {
           onProgress: (p) => display.update('finetune', p.step, p.totalSteps, `loss ${p.loss.toFixed(4)} · ${p.samplesPerSecond.toFixed(2)} samples/s · ETA ${formatDuration(p.etaSeconds)}`),
         });
         display.stop();
+        if (res.interrupted) process.exitCode = EXIT.aborted;
         if (o.json) printJson(res);
         else {
           console.log(`${res.interrupted ? 'interrupted at' : 'trained'} step ${res.steps}: loss ${res.firstLoss.toFixed(4)} → ${res.lastLoss.toFixed(4)}${res.valLoss !== undefined ? `, validation ${res.valLoss.toFixed(4)}` : ''}`);

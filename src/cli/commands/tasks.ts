@@ -26,6 +26,15 @@ async function withModel<T>(o: Opts, fn: (r: Rudolph, display: ProgressDisplay, 
   }
 }
 
+/** Creates (or checks) the output folder before any model work, so a bad --out fails at once. */
+async function outputFolder(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new InputError(`--out ${dir}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
 function task(name: string, description: string, examples: string): Command {
   const cmd = new Command(name).description(description);
   addSamplingOptions(addModelOptions(cmd));
@@ -42,12 +51,12 @@ export function taskCommands(): Command[] {
     .option('--out <dir>', 'folder for the PNG files', '.')
     .option('--guidance <w>', 'classifier-free guidance weight (official 0.2); off when absent', float('--guidance'))
     .action(async (text: string, o: Opts & { images: number; candidates: number; out: string; guidance?: number }) => {
+      await outputFolder(o.out);
       await withModel(o, async (r, display, signal) => {
         const res = await r.dream({
           text, images: o.images, candidates: o.candidates, ...sampling(o), signal, onProgress: taskProgress(display),
           ...(o.guidance !== undefined ? { guidance: { weight: o.guidance } } : {}),
         });
-        await fsp.mkdir(o.out, { recursive: true });
         const files: string[] = [];
         for (const [i, img] of res.images.entries()) {
           const file = path.join(o.out, `dream-${res.seed}-${i}.png`);
