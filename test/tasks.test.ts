@@ -6,7 +6,7 @@ import { Rudolph } from '../src/rudolph.js';
 import { encodeSegment, formatTemplate, imageTokens, type Progress } from '../src/tasks/context.js';
 import { spanPerplexities } from '../src/tasks/perplexity.js';
 import { concat } from '../src/tasks/rank.js';
-import { borderCells } from '../src/tasks/image-tokens.js';
+import { borderCells, guidedProbabilities } from '../src/tasks/image-tokens.js';
 import { Rng } from '../src/tasks/prng.js';
 import { filterTopKTopP, sampleLogits } from '../src/tasks/sampling.js';
 import { ceToPpl, quantile, rerankScores } from '../src/tasks/scoring.js';
@@ -69,6 +69,26 @@ describe('scoring', () => {
     assert.equal(formatTemplate('на картинке {}', 't', 'кошка'), 'на картинке кошка');
     assert.equal(formatTemplate('{{x}} {text}', 't', undefined, { text: 'a' }), '{x} a');
     assert.throws(() => formatTemplate('{cls}', 'class template', 'a'), (e: unknown) => e instanceof InputError && /\{cls\}/.test(e.message));
+  });
+
+  it('guidance mixes filtered probabilities, or filtered logits with late softmax', () => {
+    const off = { topK: 0, topP: 1, temperature: 1 };
+    const cond = Float32Array.of(2, 0, 0), uncond = Float32Array.of(0, 2, 0);
+    const soft = (x: number[]) => { const e = x.map(Math.exp); const s = e.reduce((a, b) => a + b); return e.map((v) => v / s); };
+    const early = guidedProbabilities(cond, uncond, off, 0.25, false);
+    const pc = soft([2, 0, 0]), pu = soft([0, 2, 0]);
+    early.forEach((p, i) => assert.ok(Math.abs(p - (0.75 * pc[i] + 0.25 * pu[i])) < 1e-9));
+    const late = guidedProbabilities(cond, uncond, off, 0.25, true);
+    soft([1.5, 0.5, 0]).forEach((p, i) => assert.ok(Math.abs(late[i] - p) < 1e-6));
+    // late softmax: a token filtered out of either row stays out (−∞ mixes to −∞)
+    const k2 = { topK: 2, topP: 1, temperature: 1 };
+    const cond3 = Float32Array.of(3, 2, 0), uncond3 = Float32Array.of(0, 2, 3);
+    const late2 = guidedProbabilities(cond3, uncond3, k2, 0.5, true);
+    assert.deepEqual(Array.from(late2).map((p) => p > 0), [false, true, false]);
+    // no token in common: probabilities are mixed instead of the official NaN
+    const k1 = { topK: 1, topP: 1, temperature: 1 };
+    assert.deepEqual(Array.from(guidedProbabilities(cond, uncond, k1, 0.25, true)), [0.75, 0.25, 0]);
+    assert.deepEqual(Array.from(guidedProbabilities(cond, uncond, k1, 0.25, false)), [0.75, 0.25, 0]);
   });
 
   it('border cells follow up/down/left/right', () => {

@@ -3,6 +3,7 @@
  * decoded from base64 here and results are encoded back to base64 PNG, so the HTTP thread
  * only moves JSON.
  */
+import { InputError } from '../errors.js';
 import { readImage, encodePng } from '../image/index.js';
 import type { Rudolph } from '../rudolph.js';
 import type { ImageInput, RunControl } from '../tasks/context.js';
@@ -37,6 +38,7 @@ const HANDLERS: { [K in TaskName]: Handler<K> } = {
     let prompt;
     if (imagePrompt) {
       const image = await decodeApiImage(imagePrompt.image, 'imagePrompt.image', limits);
+      if ('ids' in image && imagePrompt.cropFirst) throw new InputError('imagePrompt.cropFirst: encodes a strip of an image; give an image, not token ids');
       prompt = 'ids' in image
         ? { ids: image.ids, cells: borderCells(r.config.n, imagePrompt.borders ?? {}) }
         : await r.imagePrompt(image, imagePrompt.borders ?? {}, imagePrompt.cropFirst ?? false);

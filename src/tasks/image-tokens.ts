@@ -95,22 +95,9 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
         const picks = new Array<number>(prefix.length);
         for (let b = 0; b < B; b++) {
           const row = (r: number) => logits.subarray(r * width + V, r * width + V + W);
-          let id: number;
-          if (!uncond) {
-            id = drawIndex(softmax(filteredLogits(row(b), sampling)), rngs[b]);
-          } else {
-            const fc = filteredLogits(row(b), sampling), fu = filteredLogits(row(B + b), sampling);
-            if (guidance?.lateSoftmax) {
-              const mixed = new Float32Array(W);
-              for (let i = 0; i < W; i++) mixed[i] = fc[i] * (1 - weight) + fu[i] * weight;
-              id = drawIndex(softmax(mixed), rngs[b]);
-            } else {
-              const pc = softmax(fc), pu = softmax(fu);
-              const mixed = new Float64Array(W);
-              for (let i = 0; i < W; i++) mixed[i] = pc[i] * (1 - weight) + pu[i] * weight;
-              id = drawIndex(mixed, rngs[b]);
-            }
-          }
+          const id = drawIndex(uncond
+            ? guidedProbabilities(row(b), row(B + b), sampling, weight, guidance?.lateSoftmax ?? false)
+            : softmax(filteredLogits(row(b), sampling)), rngs[b]);
           picks[b] = id;
           if (uncond) picks[B + b] = id;
         }
@@ -121,6 +108,31 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
     codebooks.push(...rows.slice(0, B));
   }
   return { codebooks, seed };
+}
+
+/**
+ * Classifier-free-guidance mixing of the official `generate_codebooks_cfg`: both rows are
+ * temperature-scaled and top-k/top-p filtered, then their probabilities are mixed (1-w, w) — or,
+ * with `lateSoftmax`, their filtered logits are mixed and softmaxed after (falling back to mixing
+ * probabilities when the two filters keep no token in common).
+ */
+export function guidedProbabilities(cond: Float32Array, uncond: Float32Array, sampling: SamplingOptions, weight: number, lateSoftmax: boolean): Float64Array {
+  const fc = filteredLogits(cond, sampling), fu = filteredLogits(uncond, sampling);
+  if (lateSoftmax) {
+    const mixed = new Float32Array(fc.length);
+    let any = false;
+    for (let i = 0; i < mixed.length; i++) {
+      mixed[i] = fc[i] * (1 - weight) + fu[i] * weight;
+      any ||= mixed[i] > -Infinity;
+    }
+    // no token survived both filters: the official code would softmax all −∞ into NaN and fail;
+    // mix the probabilities instead for this step
+    if (any) return softmax(mixed);
+  }
+  const pc = softmax(fc), pu = softmax(fu);
+  const mixed = new Float64Array(pc.length);
+  for (let i = 0; i < mixed.length; i++) mixed[i] = pc[i] * (1 - weight) + pu[i] * weight;
+  return mixed;
 }
 
 function promptLookup(m: number, vocab: number, prompt?: ImagePrompt): Map<number, number> {
