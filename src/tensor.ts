@@ -34,13 +34,6 @@ export function shapeToString(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-export function float32Tensor(shape: number[], data?: Float32Array): HostTensor {
-  const n = numel(shape);
-  const d = data ?? new Float32Array(n);
-  if (d.length !== n) throw new RangeError(`float32Tensor: ${d.length} values for shape ${shapeToString(shape)}`);
-  return { dtype: 'float32', shape, data: d };
-}
-
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
@@ -58,32 +51,6 @@ export function halfToFloat(h: number): number {
   if (exp === 0x1f) { u32[0] = sign | 0x7f800000 | (mant << 13); return f32[0]; }
   u32[0] = sign | ((exp + 112) << 23) | (mant << 13);
   return f32[0];
-}
-
-/** float32 → IEEE half bits, round-to-nearest-even (as torch's .half()). */
-export function floatToHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
-  return sign | h;
 }
 
 /** Converts any floating or integer tensor to float32 (fp16/bf16 bits decoded exactly). */

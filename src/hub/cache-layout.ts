@@ -56,7 +56,7 @@ export function incompletePath(blob: string): string {
   return `${blob}.incomplete`;
 }
 
-export function snapshotDir(cacheDir: string, repo: string, commit: string): string {
+function snapshotDir(cacheDir: string, repo: string, commit: string): string {
   return path.join(repoDir(cacheDir, repo), 'snapshots', commit);
 }
 

@@ -15,7 +15,7 @@ export interface FileMetadata {
 
 const MAX_REDIRECTS = 5;
 
-export function resolveUrl(endpoint: string, ref: HubFileRef): string {
+function resolveUrl(endpoint: string, ref: HubFileRef): string {
   const file = ref.path.split('/').map(encodeURIComponent).join('/');
   return `${endpoint}/${ref.repo}/resolve/${encodeURIComponent(ref.revision)}/${file}`;
 }
@@ -24,7 +24,7 @@ export function resolveUrl(endpoint: string, ref: HubFileRef): string {
  * The token only ever goes to the endpoint's own origin: LFS/CDN hosts get signed URLs and must
  * not see it (huggingface_hub drops Authorization when the redirect leaves the hub's host).
  */
-export function requestHeaders(url: string, endpoint: string, token: string | undefined, extra: Record<string, string> = {}): Record<string, string> {
+function requestHeaders(url: string, endpoint: string, token: string | undefined, extra: Record<string, string> = {}): Record<string, string> {
   const headers: Record<string, string> = { 'Accept-Encoding': 'identity', 'User-Agent': 'rudolph-ts', ...extra };
   if (token && new URL(url).origin === new URL(endpoint).origin) headers.Authorization = `Bearer ${token}`;
   return headers;
@@ -44,7 +44,7 @@ const UNREACHABLE_CODES = new Set([
 ]);
 
 /** The system error code behind a fetch failure (fetch wraps it in TypeError('fetch failed')). */
-export function networkErrorCode(err: unknown): string | undefined {
+function networkErrorCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     if (typeof e === 'object' && 'code' in e && typeof (e as { code: unknown }).code === 'string') {
       const code = (e as { code: string }).code;

@@ -40,7 +40,7 @@ interface Meta {
 }
 
 /** sha256 of a checkpoint: free for hub blobs (named by their sha256), else hashed once and remembered. */
-export async function checkpointFingerprint(file: string, root: string): Promise<string> {
+async function checkpointFingerprint(file: string, root: string): Promise<string> {
   const real = await fsp.realpath(file);
   const base = path.basename(real);
   if (/^[0-9a-f]{64}$/.test(base)) return base;
@@ -59,7 +59,7 @@ export async function checkpointFingerprint(file: string, root: string): Promise
   return digest;
 }
 
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -82,7 +82,7 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-export function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
   return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
 }
 

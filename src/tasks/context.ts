@@ -126,7 +126,7 @@ export function requireText(text: unknown, what: string): string {
 /** An image (or its ids) as n·n image token ids. */
 export type ImageInput = RgbImage | { ids: ArrayLike<number> };
 
-export function isIds(x: ImageInput): x is { ids: ArrayLike<number> } {
+function isIds(x: ImageInput): x is { ids: ArrayLike<number> } {
   return (x as { ids?: unknown }).ids !== undefined;
 }
 

@@ -15,7 +15,7 @@ export interface SamplingOptions {
   temperature: number;
 }
 
-export function checkSampling(o: SamplingOptions, what: string): void {
+function checkSampling(o: SamplingOptions, what: string): void {
   if (!Number.isInteger(o.topK) || o.topK < 0) throw new InputError(`${what}: topK must be a non-negative integer, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw new InputError(`${what}: topP must be in (0, 1], got ${o.topP}`);
   // below ~1e-4 the divided float32 logits overflow; use topK 1 for greedy decoding

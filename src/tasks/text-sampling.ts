@@ -22,7 +22,7 @@ export interface TextPicker {
 }
 
 /** Sample among `columns` of a logits row, then map. */
-export function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
+function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
   const sub = new Float32Array(picker.columns.length);
   for (let i = 0; i < sub.length; i++) sub[i] = row[picker.columns[i]];
   return picker.map(picker.columns[sampleLogits(sub, sampling, rng)]);
@@ -33,7 +33,7 @@ export function range(from: number, to: number): Int32Array {
 }
 
 /** Validated allowed token ids (sorted, unique) for a text range [0, limit). */
-export function allowedColumns(ids: readonly number[], limit: number): Int32Array {
+function allowedColumns(ids: readonly number[], limit: number): Int32Array {
   if (ids.length === 0) throw new InputError('allowed tokens: the list is empty');
   for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= limit) throw new InputError(`allowed tokens: id ${id} is outside [0, ${limit})`);
   return Int32Array.from(new Set(ids)).sort();

@@ -111,7 +111,7 @@ export interface AdamWHyper {
  * torch's single-tensor AdamW for one parameter: p ← p·(1-lr·wd); m ← β1·m + (1-β1)·g;
  * v ← β2·v + (1-β2)·g²; p ← p - lr/(1-β1ᵗ) · m / (√v/√(1-β2ᵗ) + eps).
  */
-export function adamwUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyper): void {
+function adamwUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, h: AdamWHyper): void {
   const decay = 1 - h.lr * h.weightDecay;
   const stepSize = h.lr / (1 - Math.pow(h.beta1, h.step));
   const invBc2Sqrt = 1 / Math.sqrt(1 - Math.pow(h.beta2, h.step));

@@ -14,7 +14,7 @@ import type { StateDict } from '../tensor.js';
 import { WeightsError } from '../errors.js';
 
 /** The official state_dict: every parameter (official order) plus the bool mask buffers. */
-export function officialStateDict(cfg: RudolphConfig, weights: RudolphWeights): StateDict {
+function officialStateDict(cfg: RudolphConfig, weights: RudolphWeights): StateDict {
   const sd: StateDict = new Map();
   for (const spec of parameterSpecs(cfg)) {
     const data = weights.get(spec.name);

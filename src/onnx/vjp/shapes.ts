@@ -43,7 +43,7 @@ function fromProduct(p: Product): SymDim {
   return p.coef === 1 ? syms.join('*') : [String(p.coef), ...syms].join('*');
 }
 
-export function mulDims(ds: SymDim[]): SymDim {
+function mulDims(ds: SymDim[]): SymDim {
   const out: Product = { coef: 1, syms: [] };
   for (const d of ds) {
     const p = toProduct(d);
@@ -342,7 +342,7 @@ function reduceDims(node: NodeSpec, d0: Dims, axesInput: SymDim[] | undefined): 
   return keep ? d0.map((d, i) => (norm.has(i) ? 1 : d)) : d0.filter((_, i) => !norm.has(i));
 }
 
-export function matmulDims(a: Dims, b: Dims): Dims {
+function matmulDims(a: Dims, b: Dims): Dims {
   if (!a || !b || a.length < 2 || b.length < 2) return null;
   const batch = broadcastDims([a.slice(0, -2), b.slice(0, -2)]);
   return batch ? [...batch, a[a.length - 2], b[b.length - 1]] : null;
