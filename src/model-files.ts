@@ -106,7 +106,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     repo = source;
     const config = await attempt(() => download(source, 'config.json'));
     cfg = config ? await readConfigFile(config) : null;
-    weightsFile = await attempt(() => downloadFirst(source, [...WEIGHT_FILES].reverse(), download, cached));
+    weightsFile = await attempt(() => downloadFirst(source, [...WEIGHT_FILES], download, cached));
   } else {
     throw new ConfigError(`model "${source}" is not a preset (${PRESET_NAMES.join(', ')}), an existing folder with config.json, or a hub repo id (org/name)`);
   }
