@@ -111,10 +111,14 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     cfg, tokenizer: files.tokenizer, vqgan, cacheDir: path.join(o.out, 'data-cache'),
     vqganId: files.vqganFile ?? '', onBadLine: o.onBadLine, onWarning: warn,
   };
-  const train = await loadDataset(o.data, dataOpts);
+  let train, val;
+  try {
+    train = await loadDataset(o.data, dataOpts);
+    val = o.val ? await loadDataset(o.val, dataOpts) : null;
+  } finally {
+    await vqgan?.release();
+  }
   if (train.samples.length === 0) throw new TrainingError(`${o.data}: no training samples`);
-  const val = o.val ? await loadDataset(o.val, dataOpts) : null;
-  await vqgan?.release();
 
   const perEpoch = Math.ceil(epochBatches(train.samples, batchSize, seed, 0).length / gradAccum);
   const totalSteps = o.steps ?? perEpoch * (o.epochs ?? 1);
