@@ -19,7 +19,7 @@ import { resolveModelFiles } from '../model-files.js';
 import type { FromPretrainedOptions } from '../rudolph.js';
 import type { StateDict } from '../tensor.js';
 import { Vqgan } from '../vqgan/index.js';
-import { batchIds, epochBatches, loadDataset, type BadLine, type BadLinePolicy, type Sample } from './data.js';
+import { batchIds, epochBatches, loadDataset, type BadLine, type BadLinePolicy } from './data.js';
 import { TrainingError } from './errors.js';
 import { exportModel } from './export.js';
 import type { ScheduleKind } from './schedule.js';
@@ -326,4 +326,3 @@ async function readCheckpoint(wanted: string): Promise<{ state: RunState; weight
   return { state, weights: await read('weights.safetensors'), moments: await read('optimizer.safetensors') };
 }
 
-export type { Sample };
