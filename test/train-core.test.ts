@@ -11,7 +11,7 @@ import { lossFeeds, lossTargets } from '../src/model/loss.js';
 import { randomWeights, type RudolphWeights } from '../src/model/weights.js';
 import { f32, Session } from '../src/onnx/session.js';
 import { AdamW, clipFactor } from '../src/train/adamw.js';
-import { fullForwardFeeds } from '../src/train/feeds.js';
+import { tokenFeeds } from '../src/model/feeds.js';
 import { globToRegExp, lastLayersPatterns, matchParameters, trainableParameters } from '../src/train/freeze.js';
 import { lrSchedule } from '../src/train/schedule.js';
 import { buildTrainGraph, TRAIN_IO } from '../src/train/train-graph.js';
@@ -149,7 +149,7 @@ describe('training graph', () => {
     const ids = tinyIds(cfg, 2, 1);
     const tg = buildTrainGraph(cfg, weights, { T: cfg.totalLength, lossMode: 'fixed' });
     const session = await Session.create(tg.g.toBytes(), 'train test');
-    const feeds = { ...fullForwardFeeds(cfg, ids, 2), ...lossFeeds(lossTargets(cfg, ids, 2, 'fixed'), 2, { left: 1, image: 7, right: 1 }) };
+    const feeds = { ...tokenFeeds(cfg, ids, 2, 0, ids.length / 2, 0), ...lossFeeds(lossTargets(cfg, ids, 2, 'fixed'), 2, { left: 1, image: 7, right: 1 }) };
     for (const f of tg.g.weightFeeds) feeds[f.name] = f32(f.data as Float32Array, f.dims);
     const out = await session.run(feeds);
     const names = ['text_embeddings.weight', 'transformer.layers.0.attention.query_key_value.weight', 'transformer.layers.1.mlp.dense_h_to_4h.weight', 'to_logits.1.weight'];

@@ -8,11 +8,10 @@ import path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { InputError } from '../errors.js';
 import type { GraphBuilder } from '../onnx/graph.js';
-import { bool, f32, i64, i64From, Session, type Feeds, type SessionOptions } from '../onnx/session.js';
+import { f32, i64, i64From, Session, type Feeds, type SessionOptions } from '../onnx/session.js';
 import type { RudolphConfig } from './config.js';
+import { tokenFeeds } from './feeds.js';
 import { KVCache } from './kv-cache.js';
-import { prepareInputIds } from './layout.js';
-import { layerMaskKinds, stepMask, type MaskKind } from './masks.js';
 import { buildRudolphGraph, GRAPH_IO, type RudolphGraphOptions } from './rudolph-graph.js';
 import type { RudolphWeights } from './weights.js';
 
@@ -51,19 +50,13 @@ export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 
    * then always computes with the current contents of the arrays (evaluation during training).
    */
   liveWeights?: boolean;
-  /** Where to write the converted graph for large models (default: a temp folder, removed after load). */
-  workDir?: string;
 }
 
 /** Graphs above this many weight bytes are loaded by path (RUNTIME.md: faster, leaner than from memory). */
 const LOAD_BY_PATH_BYTES = 256 * 1024 * 1024;
 
 export class RudolphModel {
-  private readonly kinds: MaskKind[];
-
-  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string, private readonly weightFeeds: Feeds = {}) {
-    this.kinds = [...new Set(layerMaskKinds(cfg.numLayers))];
-  }
+  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string, private readonly weightFeeds: Feeds = {}) {}
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
@@ -77,16 +70,16 @@ export class RudolphModel {
     const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
     let bytes = 0;
     for (const w of weights.values()) bytes += w.byteLength;
-    if (bytes < LOAD_BY_PATH_BYTES && !opts.workDir) {
+    if (bytes < LOAD_BY_PATH_BYTES) {
       return new RudolphModel(cfg, await Session.create(g.toBytes(), 'rudolph', opts), opts.precision ?? 'fp32');
     }
-    const dir = opts.workDir ?? await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-graph-'));
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-graph-'));
     try {
       await g.save(dir);
       g.releaseWeights();
       return await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts);
     } finally {
-      if (!opts.workDir) await fsp.rm(dir, { recursive: true, force: true });
+      await fsp.rm(dir, { recursive: true, force: true });
     }
   }
 
@@ -164,12 +157,10 @@ export class RudolphModel {
     const feeds: Feeds = {
       ...this.weightFeeds,
       ...past,
-      [GRAPH_IO.ids]: i64(prepareInputIds(this.cfg, ids, batch, start, k), [batch, k]),
-      [GRAPH_IO.positions]: i64(i64From(Array.from({ length: k }, (_, i) => start + i)), [k]),
+      ...tokenFeeds(this.cfg, ids, batch, start, k, slots),
       [GRAPH_IO.logitsIndex]: i64(i64From(index), [m]),
       [GRAPH_IO.targets]: i64(targets, [batch, m]),
     };
-    for (const kind of this.kinds) feeds[GRAPH_IO.mask(kind)] = bool(stepMask(kind, this.cfg, start, k, slots), [k, slots + k]);
     const wanted = [...fetch, ...(opts.extra ?? [])];
     if (opts.logits !== false) wanted.push(GRAPH_IO.logits);
     if (opts.targets) wanted.push(GRAPH_IO.targetLogits, GRAPH_IO.lseText, GRAPH_IO.lseImage);

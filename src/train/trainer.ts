@@ -6,6 +6,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import type { RudolphConfig } from '../model/config.js';
+import { tokenFeeds } from '../model/feeds.js';
 import { lossFeeds, lossTargets, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from '../model/loss.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
 import { f32, Session, type SessionOptions } from '../onnx/session.js';
@@ -13,7 +14,6 @@ import { InputError } from '../errors.js';
 import { numel } from '../tensor.js';
 import { AdamW, clipFactor, clipFactorOfNorm, type AdamWOptions, type AdamWState } from './adamw.js';
 import { TrainingError } from './errors.js';
-import { fullForwardFeeds } from './feeds.js';
 import { trainableParameters, type FreezeOptions } from './freeze.js';
 import { lrSchedule, type LrSchedule, type ScheduleOptions } from './schedule.js';
 import { buildTrainGraph, TRAIN_IO } from './train-graph.js';
@@ -116,7 +116,7 @@ export class Trainer {
     }
     const ts = await this.sessionFor(T);
     const feeds = {
-      ...fullForwardFeeds(this.cfg, batch.ids, batch.batch),
+      ...tokenFeeds(this.cfg, batch.ids, batch.batch, 0, T, 0),
       ...lossFeeds(lossTargets(this.cfg, batch.ids, batch.batch, this.lossMode), batch.batch, this.lossWeights),
       ...this.weightTensors,
     };
