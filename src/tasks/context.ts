@@ -7,7 +7,7 @@ import type { RgbImage } from '../image/index.js';
 import { preprocessImage } from '../image/index.js';
 import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
 import type { RudolphModel } from '../model/rudolph-model.js';
-import { encodeText, prepareText, type TextTokenizer } from '../tokenizer/text-encoding.js';
+import { encodeText, prepareText, segmentTokenCount, wasCut, type TextTokenizer } from '../tokenizer/text-encoding.js';
 
 /** Image ↔ token ids (the VQGAN). */
 export interface ImageCodec {
@@ -64,13 +64,12 @@ export function specialId(cfg: RudolphConfig, name: SpecialTokenName): number | 
 export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName, truncate = false): Int32Array {
   const spc = specialId(ctx.cfg, special);
   const prepared = prepareText(text);
-  if (!truncate) {
-    const needed = ctx.tokenizer.encode(prepared).length + 2 + (spc === null ? 0 : 1);
-    if (needed > length) {
-      throw new InputError(`text ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is too long: ${needed} tokens with bos/eos${spc === null ? '' : '/special'}, the model's segment holds ${length}`);
-    }
+  const encoded = encodeText(ctx.tokenizer, prepared, length, spc);
+  if (!truncate && wasCut(encoded)) {
+    const needed = segmentTokenCount(ctx.tokenizer, prepared, spc);
+    throw new InputError(`text ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is too long: ${needed} tokens with bos/eos${spc === null ? '' : '/special'}, the model's segment holds ${length}`);
   }
-  return encodeText(ctx.tokenizer, prepared, length, spc);
+  return encoded;
 }
 
 /** Number of leading tokens of an encoded template before its eos (the official `template_size`). */

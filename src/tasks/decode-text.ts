@@ -1,6 +1,6 @@
 /** Generated token rows → distinct texts with counts, as the official API collects them. */
 import type { RudolphConfig } from '../model/config.js';
-import { BOS_ID, EOS_ID, PAD_ID, type TextTokenizer } from '../tokenizer/text-encoding.js';
+import { BOS_ID, EOS_ID, PAD_ID, pythonStrip, type TextTokenizer } from '../tokenizer/text-encoding.js';
 
 const UNK_ID = 1;
 
@@ -9,11 +9,11 @@ export function ignoreIds(cfg: RudolphConfig): number[] {
   return [EOS_ID, BOS_ID, UNK_ID, PAD_ID, ...Object.values(cfg.specialTokens).filter((id) => id >= 0)];
 }
 
-/** Cut at the first eos, decode without ignored ids, strip (Python `strip()`). */
+/** Cut at the first eos, decode without ignored ids, strip (Python `strip()`, as the official code). */
 export function decodeUntilEos(tokenizer: TextTokenizer, cfg: RudolphConfig, tokens: ArrayLike<number>): string {
   let end = tokens.length;
   for (let i = 0; i < tokens.length; i++) if (tokens[i] === EOS_ID) { end = i; break; }
-  return tokenizer.decode(Array.prototype.slice.call(tokens, 0, end) as number[], ignoreIds(cfg)).replace(/^[\s\u0085]+|[\s\u0085]+$/gu, '');
+  return pythonStrip(tokenizer.decode(Array.prototype.slice.call(tokens, 0, end) as number[], ignoreIds(cfg)));
 }
 
 /** Non-empty texts with their counts, in first-seen order (Python Counter). */

@@ -35,12 +35,16 @@ const PYTHON_WHITESPACE = new Set([
  */
 export function prepareText(text: string): string {
   if (typeof text !== 'string') throw new InputError(`text must be a string, got ${text === null ? 'null' : typeof text}`);
-  const lower = text.toLowerCase();
+  return pythonStrip(text.toLowerCase());
+}
+
+/** Python's `str.strip()`: removes Python's whitespace set (see above) from both ends. */
+export function pythonStrip(text: string): string {
   let start = 0;
-  let end = lower.length;
-  while (start < end && PYTHON_WHITESPACE.has(lower.charCodeAt(start))) start++;
-  while (end > start && PYTHON_WHITESPACE.has(lower.charCodeAt(end - 1))) end--;
-  return lower.slice(start, end);
+  let end = text.length;
+  while (start < end && PYTHON_WHITESPACE.has(text.charCodeAt(start))) start++;
+  while (end > start && PYTHON_WHITESPACE.has(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
 }
 
 /**
@@ -55,6 +59,17 @@ export function prepareText(text: string): string {
  *
  * The text is not lowercased here; callers apply `prepareText` where the official code does.
  */
+/** Tokens a text takes in its segment: bos, the special token (if any), its BPE ids, eos. */
+export function segmentTokenCount(tokenizer: TextTokenizer, text: string, specialTokenId: number | null): number {
+  return tokenizer.encode(text).length + 2 + (specialTokenId === null ? 0 : 1);
+}
+
+/** Did `encodeText` cut the text? A text that fits ends in its eos or in padding. */
+export function wasCut(encoded: Int32Array): boolean {
+  const last = encoded[encoded.length - 1];
+  return last !== EOS_ID && last !== PAD_ID;
+}
+
 export function encodeText(tokenizer: TextTokenizer, text: string, length: number, specialTokenId: number | null): Int32Array {
   if (!Number.isInteger(length) || length < 1) throw new InputError(`text length must be a positive integer, got ${length}`);
   if (specialTokenId !== null && !(Number.isInteger(specialTokenId) && specialTokenId >= 0)) {

@@ -12,7 +12,7 @@ import { preprocessImage, readImage } from '../image/index.js';
 import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
 import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
 import { Rng } from '../tasks/prng.js';
-import { encodeText, prepareText, type TextTokenizer } from '../tokenizer/text-encoding.js';
+import { encodeText, prepareText, segmentTokenCount, wasCut, type TextTokenizer } from '../tokenizer/text-encoding.js';
 import { TrainingError } from './errors.js';
 
 export interface ManifestLine { line: number; image?: string; left?: string; right?: string }
@@ -126,9 +126,9 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   const encode = (line: ManifestLine, field: 'left' | 'right', length: number, special: SpecialTokenName): Int32Array => {
     const spc = specialId(cfg, special);
     const text = prepareText(line[field] ?? '');
-    const needed = o.tokenizer.encode(text).length + 2 + (spc === null ? 0 : 1);
-    if (needed > length) o.onWarning?.({ file, line: line.line, reason: `${field} text is ${needed} tokens, cut to the model's ${length}` });
-    return encodeText(o.tokenizer, text, length, spc);
+    const encoded = encodeText(o.tokenizer, text, length, spc);
+    if (wasCut(encoded)) o.onWarning?.({ file, line: line.line, reason: `${field} text is ${segmentTokenCount(o.tokenizer, text, spc)} tokens, cut to the model's ${length}` });
+    return encoded;
   };
   for (const line of lines) {
     if (badLines.has(line.line)) continue;
