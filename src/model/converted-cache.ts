@@ -5,9 +5,10 @@
  * and leanest way into onnxruntime). A stale or damaged conversion is detected and rebuilt.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
+import { hashFile } from '../hub/integrity.js';
 import { removeStaleTemps } from '../stale-temps.js';
 import type { RudolphConfig } from './config.js';
 import type { LinearPrecision } from './graph-context.js';
@@ -50,19 +51,13 @@ async function checkpointFingerprint(file: string, root: string): Promise<string
   let memo: Record<string, string> = {};
   try { memo = JSON.parse(await fsp.readFile(memoFile, 'utf8')) as Record<string, string>; } catch { memo = {}; }
   if (memo[memoKey]) return memo[memoKey];
-  const digest = await sha256File(real);
+  const digest = await hashFile(real, 'sha256');
   memo[memoKey] = digest;
   await fsp.mkdir(root, { recursive: true });
   const tmp = `${memoFile}.${process.pid}.tmp`;
   await fsp.writeFile(tmp, JSON.stringify(memo));
   await fsp.rename(tmp, memoFile);
   return digest;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** A cheap damage check of the big weights file: 64 evenly spread 64 KiB blocks. */
