@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdir, open, rename, rm, stat, symlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm, stat, symlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
-import { writeFully } from '../io/tensor-source.js';
+import { writeFileAtomic, writeFully } from '../io/files.js';
 import {
   COMMIT_HASH_RE,
   blobPath,
@@ -73,13 +73,6 @@ async function sizeOf(file: string): Promise<number | undefined> {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
     throw err;
   }
-}
-
-async function writeFileAtomic(file: string, content: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${randomUUID()}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, file);
 }
 
 /** snapshots/<commit>/<path> → ../../blobs/<etag> (relative, like huggingface_hub); a copy where symlinks fail. */

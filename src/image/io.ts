@@ -16,11 +16,10 @@
  *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
  *   profile rather than PIL's naive formula.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
+import { writeAtomically } from '../io/files.js';
 import { ImageError } from './image-error.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
@@ -104,13 +103,9 @@ export async function encodePng(img: RgbImage): Promise<Buffer> {
 /** Writes a PNG atomically: to a temporary name in the same folder, then renamed over `file`. */
 export async function writePng(file: string, img: RgbImage): Promise<void> {
   const png = await encodePng(img);
-  const temp = path.join(
-    path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeFile(temp, png);
-    await rename(temp, file);
+    await writeAtomically(file, (tmp) => writeFile(tmp, png));
   } catch (err) {
-    await rm(temp, { force: true });
     throw new ImageError(`${file}: cannot write PNG (${errorText(err)})`, { cause: err });
   }
 }

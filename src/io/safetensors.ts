@@ -8,7 +8,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
 import { BYTES_PER_ELEMENT, numel } from '../tensor.js';
 import type { DType, HostTensor, StateDict } from '../tensor.js';
-import { applyReadOptions, asTensorSource, tensorBytes, typedView, writeAtomically, writeFully } from './tensor-source.js';
+import { writeAtomically, writeFully } from './files.js';
+import { applyReadOptions, asTensorSource, tensorBytes, typedView } from './tensor-source.js';
 import type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
 
 /** `__metadata__`: free-form string → string pairs. */

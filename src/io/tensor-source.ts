@@ -2,10 +2,6 @@
  * What checkpoint readers and writers share: the tensor-by-tensor source interface (so multi-GB
  * files can be converted without holding them whole), byte access to a HostTensor, atomic writes.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import path from 'node:path';
 import { CheckpointError } from '../errors.js';
 import { BYTES_PER_ELEMENT, numel, shapeToString, toFloat32 } from '../tensor.js';
 import type { DType, HostTensor, StateDict, TensorData } from '../tensor.js';
@@ -70,36 +66,6 @@ export function tensorBytes(file: string, key: string, t: HostTensor, expected: 
   return new Uint8Array(t.data.buffer, t.data.byteOffset, numel(t.shape) * BYTES_PER_ELEMENT[t.dtype]);
 }
 
-/**
- * Writes `dest` through a temporary file in the same folder: `write` creates and fills `tmpPath`,
- * which is flushed to disk and renamed into place only afterwards; on failure it is removed and
- * `dest` is left untouched.
- */
-export async function writeAtomically(dest: string, write: (tmpPath: string) => Promise<void>): Promise<void> {
-  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await write(tmp);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, dest);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** FileHandle.write may write less than asked; this loops until all of `bytes` is written. */
-export async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done);
-    done += bytesWritten;
-  }
-}
 
 /** The HostTensor typed array for `n` elements of `dtype` over `bytes` (must start aligned). */
 export function typedView(dtype: DType, bytes: Uint8Array, n: number): TensorData {

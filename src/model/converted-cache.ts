@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
 import { hashFile } from '../hub/integrity.js';
+import { writeFileAtomic } from '../io/files.js';
 import { removeStaleTemps } from '../stale-temps.js';
 import type { RudolphConfig } from './config.js';
 import type { LinearPrecision } from './graph-context.js';
@@ -53,10 +54,7 @@ async function checkpointFingerprint(file: string, root: string): Promise<string
   if (memo[memoKey]) return memo[memoKey];
   const digest = await hashFile(real, 'sha256');
   memo[memoKey] = digest;
-  await fsp.mkdir(root, { recursive: true });
-  const tmp = `${memoFile}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(memo));
-  await fsp.rename(tmp, memoFile);
+  await writeFileAtomic(memoFile, JSON.stringify(memo));
   return digest;
 }
 

@@ -9,6 +9,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
 import { preprocessImage, readImage } from '../image/index.js';
+import { writeFileAtomic } from '../io/files.js';
 import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
 import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
 import { Rng } from '../tasks/prng.js';
@@ -157,10 +158,7 @@ async function readCachedIds(dir: string, key: string, length: number): Promise<
 }
 
 async function writeCachedIds(dir: string, key: string, ids: Int32Array): Promise<void> {
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `${key}.ids.${process.pid}.tmp`);
-  await fsp.writeFile(tmp, new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
-  await fsp.rename(tmp, path.join(dir, `${key}.ids`));
+  await writeFileAtomic(path.join(dir, `${key}.ids`), new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
 }
 
 /**

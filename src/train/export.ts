@@ -5,6 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../io/files.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { saveTorchCheckpoint } from '../io/torch-writer.js';
 import { configToJson, type RudolphConfig } from '../model/config.js';
@@ -46,9 +47,7 @@ export async function exportModel(cfg: RudolphConfig, weights: RudolphWeights, d
     written.push(bin);
   }
   const config = path.join(dir, 'config.json');
-  const tmp = `${config}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, `${JSON.stringify(configToJson(cfg), null, 1)}\n`);
-  await fsp.rename(tmp, config);
+  await writeFileAtomic(config, `${JSON.stringify(configToJson(cfg), null, 1)}\n`);
   written.push(config);
   return written;
 }
