@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { promisify } from 'node:util';
 import { readImage } from '../src/image/index.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
-import { REPO_ROOT } from './helpers.js';
+import { builtCli } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+let CLI = '';
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -28,7 +28,7 @@ describe('rudolph CLI', () => {
   let cleanup: () => Promise<void>;
   let model: string[];
   before(async () => {
-    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    CLI = await builtCli();
     ({ dir, cleanup } = await tempDir());
     await writeSmallModel(path.join(dir, 'model'));
     model = ['--model', path.join(dir, 'model'), '--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', path.join(dir, 'cache'), '--threads', '1'];

@@ -19,7 +19,7 @@ import {
   verifyCache,
   type DownloadProgress,
 } from '../src/hub/index.js';
-import { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './helpers.js';
+import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
 import { fetchModelFiles } from '../src/model-files.js';
 import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
 
@@ -484,7 +484,7 @@ describe('cache management', () => {
 
 describe('presets', () => {
   it('PRESET_FILES uses the hub repos SPEC §1 names', () => {
-    const spec = readFileSync(path.join(SHARED_DIR, 'SPEC.md'), 'utf8');
+    const spec = readFileSync(path.join(DATA_DIR, "SPEC.md"), 'utf8');
     const section = spec.slice(spec.indexOf('## 1.'), spec.indexOf('## 2.'));
     for (const [name, files] of Object.entries(PRESET_FILES)) {
       assert.ok(section.includes(`\`${files.model.repo}\``), `${name}: ${files.model.repo} not in SPEC §1`);

@@ -1,7 +1,7 @@
 /**
- * The golden parity suite: reads manifest.json from RUDOLPH_GOLDEN_DIR (default ../shared/golden)
+ * The golden parity suite: reads manifest.json from RUDOLPH_GOLDEN_DIR (default test/data/golden)
  * and runs every case whose kind it implements, for every model listed. Prints
- * `PASS|FAIL|SKIP <model>/<case id> <info>` per case and ends with `N passed, N failed, N skipped`.
+ * `PASS|FAIL|SKIP <model>/<case id> <info>` per case and ends with `N passed, N failed, N skipped`; no case at all is a failure.
  * A case kind the suite does not know is a FAIL: it must never pass silently.
  */
 import { promises as fsp } from 'node:fs';
@@ -85,6 +85,10 @@ async function main(): Promise<number> {
     console.log(`${result.status} ${label} ${result.info}`);
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  if (passed + failed + skipped === 0) {
+    console.error(`no golden case ran from ${path.join(dir, 'manifest.json')}${only ? ` matching "${only}"` : ''}: nothing was checked`);
+    return 1;
+  }
   return failed > 0 ? 1 : 0;
 }
 
