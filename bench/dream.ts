@@ -4,7 +4,7 @@
  * full-config Sber-VQGAN with random weights.
  */
 import path from 'node:path';
-import { presetConfig } from '../src/model/config.js';
+import { presetConfig } from '../src/presets.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights } from '../src/model/weights.js';
 import { dream } from '../src/tasks/dream.js';

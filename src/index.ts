@@ -1,7 +1,8 @@
 /** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime. */
 export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo } from './rudolph.js';
 export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
-export { PRESET_NAMES, presetConfig, configFromJson, makeConfig, type PresetName, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
+export { PRESETS, PRESET_NAMES, presetConfig, type Preset, type PresetName, type HubFile } from './presets.js';
+export { configFromJson, makeConfig, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
 export { RudolphModel, type LogitsSelection, type RunOptions, type StepResult } from './model/rudolph-model.js';
 export { KVCache } from './model/kv-cache.js';
 export { fullMask, layerMaskKind, maskAllows, stepMask, type MaskKind } from './model/masks.js';

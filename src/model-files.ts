@@ -8,11 +8,12 @@ import { existsSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, RudolphError, throwIfAborted } from './errors.js';
 import {
-  DownloadError, downloadFile, OfflineError, PRESET_FILES, resolveCachedFile, resolveHubSettings, TOKENIZER_FILE, VQGAN_FILE,
+  DownloadError, downloadFile, OfflineError, resolveCachedFile, resolveHubSettings,
   type DownloadProgress,
 } from './hub/index.js';
 import { offlineError } from './hub/offline.js';
-import { isPresetName, PRESET_NAMES, presetConfig, type RudolphConfig } from './model/config.js';
+import type { RudolphConfig } from './model/config.js';
+import { isPresetName, PRESETS, presetConfig, presetList, TOKENIZER_FILE, VQGAN_FILE } from './presets.js';
 import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model/load.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import { YttmTokenizer } from './tokenizer/yttm.js';
@@ -96,8 +97,8 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
   let repo: string | null = null;
   if (isPresetName(source)) {
     cfg = presetConfig(source);
-    const files = PRESET_FILES[source];
-    weightsFile = await attempt(() => download(files.model.repo, files.model.file));
+    const { checkpoint } = PRESETS[source];
+    weightsFile = await attempt(() => download(checkpoint.repo, checkpoint.file));
   } else if (existsSync(source) && statSync(source).isDirectory()) {
     localDir = source;
     cfg = await readConfigFile(path.join(source, 'config.json'));
@@ -108,7 +109,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     cfg = config ? await readConfigFile(config) : null;
     weightsFile = await attempt(() => downloadFirst(source, [...WEIGHT_FILES], download, cached));
   } else {
-    throw new ConfigError(`model "${source}" is not a preset (${PRESET_NAMES.join(', ')}), an existing folder with config.json, or a hub repo id (org/name)`);
+    throw new ConfigError(`model "${source}" is not a preset (${presetList()}), an existing folder with config.json, or a hub repo id (org/name)`);
   }
   const tokenizer = await attempt(async () => {
     const t = await findTokenizer(opts.tokenizer, localDir, repo, download, cached);

@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import {
-  PRESET_FILES,
   downloadFile,
   downloadFileInfo,
   downloadFiles,
@@ -21,6 +20,7 @@ import {
 } from '../src/hub/index.js';
 import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
 import { fetchModelFiles } from '../src/model-files.js';
+import { PRESETS } from '../src/presets.js';
 import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
 
 const REPO = 'test-org/rudolph-tiny';
@@ -339,7 +339,8 @@ describe('offline', () => {
 
   it('a preset offline names the checkpoint, tokenizer and VQGAN in one message', async () => {
     const err = await expectCode(fetchModelFiles('350M', { cacheDir, offline: true }), 'OFFLINE');
-    for (const f of Object.values(PRESET_FILES['350M'])) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
+    const { checkpoint, tokenizer, vqgan } = PRESETS['350M'];
+    for (const f of [checkpoint, tokenizer, vqgan]) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
   });
 });
 
@@ -483,22 +484,22 @@ describe('cache management', () => {
 });
 
 describe('presets', () => {
-  it('PRESET_FILES uses the hub repos SPEC §1 names', () => {
+  it('PRESETS use the hub repos SPEC §1 names', () => {
     const spec = readFileSync(path.join(DATA_DIR, "SPEC.md"), 'utf8');
     const section = spec.slice(spec.indexOf('## 1.'), spec.indexOf('## 2.'));
-    for (const [name, files] of Object.entries(PRESET_FILES)) {
-      assert.ok(section.includes(`\`${files.model.repo}\``), `${name}: ${files.model.repo} not in SPEC §1`);
-      assert.equal(files.model.file, 'pytorch_model.bin');
+    for (const [name, files] of Object.entries(PRESETS)) {
+      assert.ok(section.includes(`\`${files.checkpoint.repo}\``), `${name}: ${files.checkpoint.repo} not in SPEC §1`);
+      assert.equal(files.checkpoint.file, 'pytorch_model.bin');
       assert.ok(section.includes(`repo\n\`${files.tokenizer.repo}\``) || section.includes(`\`${files.tokenizer.repo}\``));
       assert.ok(section.includes(`\`${files.tokenizer.file}\``) && section.includes(`\`${files.vqgan.repo}\``) && section.includes(`\`${files.vqgan.file}\``));
     }
-    assert.equal(PRESET_FILES['350M'].model.repo, 'shonenkov-AI/RuDOLPH-350M-v2');
+    assert.equal(PRESETS['350M'].checkpoint.repo, 'shonenkov-AI/RuDOLPH-350M-v2');
   });
 
   it('a preset fetches checkpoint, tokenizer and VQGAN', async () => {
-    const files = PRESET_FILES['350M'];
+    const files = PRESETS['350M'];
     const content = { model: Buffer.from('ckpt'), tokenizer: Buffer.from('bpe'), vqgan: Buffer.alloc(4096, 3) };
-    hub.setRepo(files.model.repo, { files: { [files.model.file]: content.model } });
+    hub.setRepo(files.checkpoint.repo, { files: { [files.checkpoint.file]: content.model } });
     hub.setRepo(files.tokenizer.repo, { files: { [files.tokenizer.file]: content.tokenizer } });
     hub.setRepo(files.vqgan.repo, { files: { [files.vqgan.file]: content.vqgan } });
     const got = await fetchModelFiles('350M', { cacheDir, endpoint: hub.endpoint });

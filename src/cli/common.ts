@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { InputError } from '../errors.js';
 import { formatBytes } from '../hub/index.js';
 import type { LoadProgress } from '../model-files.js';
+import { DEFAULT_PRESET, presetList } from '../presets.js';
 import { Rudolph } from '../rudolph.js';
 import type { Progress } from '../tasks/context.js';
 import type { SamplingOptions } from '../tasks/sampling.js';
@@ -42,7 +43,7 @@ export function float(name: string) {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <dir|preset|repo>', 'model folder, preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
+    .option('-m, --model <dir|preset|repo>', `model folder, preset (${presetList()}) or hub repo id`, DEFAULT_PRESET)
     .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder (default: the model folder\'s, else the hub\'s)')
     .option('--tokenizer <file>', 'bpe.model file (default: the model folder\'s, else the hub\'s)')
     .option('--cache-dir <dir>', 'hub cache folder (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)')

@@ -5,6 +5,7 @@ import { formatDuration } from '../../hub/index.js';
 import { finetune } from '../../train/run.js';
 import { float, int } from '../common.js';
 import { EXIT, printJson, ProgressDisplay } from '../output.js';
+import { DEFAULT_PRESET } from '../../presets.js';
 
 interface FinetuneCliOptions {
   data: string; val?: string; model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; out: string;
@@ -27,7 +28,7 @@ export function finetuneCommand(): Command {
     .description('fine-tune a model on a JSONL manifest ({"image": "path", "left": "text", "right": "text"} per line)')
     .requiredOption('--data <file>', 'training manifest (JSONL)')
     .option('--val <file>', 'validation manifest (JSONL): its loss is logged')
-    .option('-m, --model <dir|preset|repo>', 'model to start from', '350M')
+    .option('-m, --model <dir|preset|repo>', 'model to start from', DEFAULT_PRESET)
     .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder')
     .option('--tokenizer <file>', 'bpe.model file')
     .option('--cache-dir <dir>', 'hub cache folder')

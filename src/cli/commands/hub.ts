@@ -4,14 +4,14 @@ import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { formatCacheListing, formatRemoveResult, formatVerifyReport, listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
 import { fetchModelFiles } from '../../model-files.js';
-import { PRESET_NAMES, presetConfig } from '../../model/config.js';
+import { DEFAULT_PRESET, PRESETS, PRESET_NAMES, presetList } from '../../presets.js';
 import { addModelOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';
 
 export function hubCommands(): Command[] {
   const download = new Command('download')
     .description('download what a model needs (checkpoint, config, tokenizer, VQGAN) into the hub cache')
-    .argument('[model]', 'preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
+    .argument('[model]', `preset (${presetList()}) or hub repo id`, DEFAULT_PRESET)
     .option('--revision <rev>', 'branch, tag or commit of the model repo')
     .option('--cache-dir <dir>', 'hub cache folder')
     .option('--offline', 'only check the cache: name what is missing')
@@ -59,7 +59,7 @@ export function hubCommands(): Command[] {
     .addHelpText('after', '\nПримеры:\n  $ rudolph info --no-load\n  $ rudolph info --model ./моя-модель --json')
     .action(async (o: ModelCliOptions & { load: boolean }) => {
       const base = {
-        presets: Object.fromEntries(PRESET_NAMES.map((p) => [p, presetConfig(p).params])),
+        presets: Object.fromEntries(PRESET_NAMES.map((p) => [p, PRESETS[p].params])),
         cacheDir: resolveHubSettings({ cacheDir: o.cacheDir }).cacheDir,
         runtime: { node: process.version, onnxruntime: ort.env.versions.node, cpus: os.cpus().length },
       };
@@ -73,7 +73,7 @@ export function hubCommands(): Command[] {
       }
       if (o.json) printJson({ ...base, model });
       else {
-        console.log(`presets: ${PRESET_NAMES.join(', ')}`);
+        console.log(`presets: ${presetList()}`);
         console.log(`cache: ${base.cacheDir}`);
         console.log(`runtime: node ${base.runtime.node}, onnxruntime-node ${base.runtime.onnxruntime}, ${base.runtime.cpus} CPUs`);
         if (model) console.log(JSON.stringify(model, null, 1));

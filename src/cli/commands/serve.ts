@@ -2,11 +2,12 @@
 import { Command, Option } from 'commander';
 import { startServer } from '../../server/serve.js';
 import { int } from '../common.js';
+import { DEFAULT_PRESET } from '../../presets.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description('HTTP API (JSON, OpenAPI at /openapi.json) and a web page at / for every task')
-    .option('-m, --model <dir|preset|repo>', 'model folder, preset or hub repo id', '350M')
+    .option('-m, --model <dir|preset|repo>', 'model folder, preset or hub repo id', DEFAULT_PRESET)
     .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder')
     .option('--tokenizer <file>', 'bpe.model file')
     .option('--cache-dir <dir>', 'hub cache folder')
