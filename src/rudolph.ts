@@ -1,19 +1,14 @@
 /**
  * Rudolph: the library's front door. `Rudolph.fromPretrained(presetOrDirOrRepo)` resolves and
- * downloads what it needs (model, tokenizer, VQGAN), opens the converted model, and exposes
- * every task as a method taking an options object and returning plain data.
+ * fetches what it needs (model, tokenizer, VQGAN) through the runtime's loader and exposes every
+ * task as a method taking an options object and returning plain data.
  */
-import path from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { ConfigError, InputError, throwIfAborted } from './errors.js';
+import { InputError } from './errors.js';
 import { preprocessImage, type RgbImage } from './image/index.js';
-import { resolveModelFiles, type LoadProgress, type ModelSourceOptions } from './model-files.js';
+import type { FromPretrainedOptions, LoadedModel, LoadProgress, RudolphInfo } from './load-options.js';
 import type { RudolphConfig } from './model/config.js';
-import { PRESET_NAMES } from './presets.js';
-import { openConvertedModel } from './model/converted-cache.js';
-import type { LinearPrecision } from './model/graph-context.js';
 import type { RudolphModel } from './model/rudolph-model.js';
-import type { ExecutionProvider } from './onnx/session.js';
+import { runtime } from './runtime/current.js';
 import { caption, generateCaptions, type CaptionOptions, type GenerateCaptionsOptions } from './tasks/caption.js';
 import { classify, type ClassifyOptions } from './tasks/classify.js';
 import type { TaskContext } from './tasks/context.js';
@@ -22,35 +17,19 @@ import { generateText, type GenerateTextOptions } from './tasks/generate-text.js
 import { borderCells, generateImageTokens, type Borders, type GenerateImageTokensOptions, type ImagePrompt } from './tasks/image-tokens.js';
 import { rankImages, rankTexts, type RankImagesOptions, type RankTextsOptions } from './tasks/rank.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
-import { Vqgan } from './vqgan/index.js';
+import type { Vqgan } from './vqgan/vqgan-model.js';
 
-export type { LoadProgress };
-
-export interface FromPretrainedOptions extends ModelSourceOptions {
-  /** onnxruntime intra-op threads (default: all cores) */
-  threads?: number;
-  precision?: LinearPrecision;
-  executionProviders?: ExecutionProvider[];
-  /** rows per model call (default 8) */
-  batchSize?: number;
-}
-
-export interface RudolphInfo {
-  source: string;
-  config: RudolphConfig['params'];
-  specialTokens: RudolphConfig['specialTokens'];
-  presets: string[];
-  files: { weights: string; tokenizer: string; vqgan: string | null; converted: string };
-  cacheDir: string;
-  runtime: { onnxruntime: string; executionProviders: string[]; threads: number | 'auto'; precision: LinearPrecision };
-  batchSize: number;
-}
+export type { FromPretrainedOptions, LoadProgress, RudolphInfo };
 
 export class Rudolph {
-  private constructor(
-    private readonly ctx: TaskContext & { vqgan?: Vqgan },
-    private readonly details: RudolphInfo,
-  ) {}
+  private readonly ctx: TaskContext & { vqgan?: Vqgan };
+  private readonly details: RudolphInfo;
+
+  /** A facade over a loaded model (what `fromPretrained` builds; runtimes and tests may build one directly). */
+  constructor(loaded: LoadedModel) {
+    this.ctx = { model: loaded.model, cfg: loaded.cfg, tokenizer: loaded.tokenizer, vqgan: loaded.vqgan, batchSize: loaded.batchSize };
+    this.details = loaded.info;
+  }
 
   get config(): RudolphConfig { return this.ctx.cfg; }
   get tokenizer(): TextTokenizer { return this.ctx.tokenizer; }
@@ -58,40 +37,9 @@ export class Rudolph {
   get vqgan(): Vqgan | undefined { return this.ctx.vqgan; }
   info(): RudolphInfo { return structuredClone(this.details); }
 
+  /** A preset name, a model folder or a hub repo id; see `FromPretrainedOptions`. */
   static async fromPretrained(source: string, opts: FromPretrainedOptions = {}): Promise<Rudolph> {
-    const batchSize = opts.batchSize ?? 8;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
-    if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) throw new InputError(`threads must be a positive integer, got ${opts.threads}`);
-    const { cfg, weightsFile, tokenizer, tokenizerFile, vqganFile, cacheDir } = await resolveModelFiles(source, opts);
-    throwIfAborted(opts.signal);
-    const session = { threads: opts.threads, executionProviders: opts.executionProviders, precision: opts.precision };
-    const root = path.join(cacheDir, '.rudolph-ts', 'converted');
-    const { model, dir } = await openConvertedModel(cfg, weightsFile, {
-      ...session, root,
-      onStage: (stage, detail) => opts.onProgress?.({ stage: stage === 'convert' ? 'convert' : 'load', file: detail }),
-    });
-    let vqgan: Vqgan | undefined;
-    try {
-      if (vqganFile) {
-        opts.onProgress?.({ stage: 'load', file: vqganFile });
-        vqgan = await Vqgan.fromCheckpoint(vqganFile, { threads: opts.threads, executionProviders: opts.executionProviders });
-        if (vqgan.factor !== 8 || vqgan.cfg.nEmbed < cfg.imageVocab) {
-          throw new ConfigError(`VQGAN ${vqganFile} (factor ${vqgan.factor}, ${vqgan.cfg.nEmbed} codes) does not match the model's ${cfg.imageVocab} image tokens at ×8`);
-        }
-      }
-    } catch (e) {
-      await vqgan?.release();
-      await model.release();
-      throw e;
-    }
-    const info: RudolphInfo = {
-      source, config: cfg.params, specialTokens: cfg.specialTokens, presets: PRESET_NAMES,
-      files: { weights: weightsFile, tokenizer: tokenizerFile, vqgan: vqganFile, converted: dir },
-      cacheDir,
-      runtime: { onnxruntime: ort.env.versions.node ?? 'unknown', executionProviders: [...(opts.executionProviders ?? []), 'cpu'], threads: opts.threads ?? 'auto', precision: opts.precision ?? 'fp32' },
-      batchSize,
-    };
-    return new Rudolph({ model, cfg, tokenizer, vqgan, batchSize }, info);
+    return new Rudolph(await runtime().loadPretrained(source, opts));
   }
 
   /** Text → n² image token ids per candidate (no decoding). */

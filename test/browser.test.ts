@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { readImage } from '../src/image/index.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { REPO_ROOT } from './helpers.js';
 import { startSmallServer, testPngBase64, type TestServer } from './server-fixture.js';
 

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { promisify } from 'node:util';
-import { readImage } from '../src/image/index.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
 import { builtCli } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import { Rudolph } from '../src/rudolph.js';
 import { ManifestError, readManifest } from '../src/train/data.js';
 import { TrainingError } from '../src/train/errors.js';
-import { readImage } from '../src/image/index.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { finetune, type FinetuneOptions } from '../src/train/run.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';

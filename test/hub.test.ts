@@ -19,7 +19,7 @@ import {
   type DownloadProgress,
 } from '../src/hub/index.js';
 import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
-import { fetchModelFiles } from '../src/model-files.js';
+import { fetchModelFiles } from '../src/pretrained/model-files.js';
 import { PRESETS } from '../src/presets.js';
 import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
 

@@ -6,7 +6,7 @@ import { CheckpointError, ConfigError, InputError, WeightsError } from '../src/e
 import { configFromJson, makeConfig } from '../src/model/config.js';
 import { presetConfig } from '../src/presets.js';
 import { prepareInputIds, leftPadId, segmentOf } from '../src/model/layout.js';
-import { loadRudolphDir } from '../src/model/load.js';
+import { loadRudolphDir } from '../src/pretrained/model-dir.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';

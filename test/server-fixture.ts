@@ -3,7 +3,8 @@
  * requests, a test image, and a Server-Sent Events reader.
  */
 import path from 'node:path';
-import { encodePng, type RgbImage } from '../src/image/index.js';
+import { type RgbImage } from '../src/image/index.js';
+import { encodePng } from '../src/runtime/node/index.js';
 import { startServer, type RunningServer, type ServeOptions } from '../src/server/serve.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
 

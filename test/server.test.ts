@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { readImage } from '../src/image/index.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { Rudolph } from '../src/rudolph.js';
 import type { JobView } from '../src/server/jobs.js';
 import type { ClassifyOutput, DreamOutput, RankOutput, TextOutput, CaptionOutput } from '../src/server/schemas.js';

@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { InputError } from '../errors.js';
 import { formatBytes } from '../hub/index.js';
-import type { LoadProgress } from '../model-files.js';
+import type { LoadProgress } from '../load-options.js';
 import { DEFAULT_PRESET, presetList } from '../presets.js';
 import { Rudolph } from '../rudolph.js';
 import type { Progress } from '../tasks/context.js';

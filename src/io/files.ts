@@ -1,8 +1,11 @@
 /**
- * Writing files so that no partial file is ever visible: everything goes to a temporary name in
- * the same folder, is flushed, and is renamed into place only when complete.
+ * Writing files and folders so that nothing partial is ever visible: everything goes to a
+ * temporary name in the same folder and is renamed into place only when complete. A process
+ * killed mid-write leaves its temporary (`<name>.tmp-<pid>…`, `<name>.old-<pid>…`) behind; the
+ * next writer in that folder removes the ones whose process is gone.
  */
 import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
 import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -42,4 +45,94 @@ export async function writeFully(fh: FileHandle, bytes: Uint8Array): Promise<voi
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   await writeAtomically(file, (tmp) => writeFile(tmp, data));
+}
+
+export interface FolderWriteOptions {
+  /**
+   * 'replace': an existing folder is swapped out (kept complete until the new one is in place,
+   * as `<name>.old-<pid>` between the two renames: see `recoverFolder`).
+   * 'keep-existing': if the folder appeared meanwhile (another process finished the same work
+   * first), theirs is kept and ours dropped.
+   */
+  existing: 'replace' | 'keep-existing';
+}
+
+/**
+ * Writes the folder `dir` through a temporary sibling: `fill` creates its content in `tmpDir`,
+ * which is renamed into place only when `fill` succeeded; on failure it is removed and `dir` is
+ * left as it was. Afterwards, stale temporaries of dead processes beside `dir` are swept.
+ */
+export async function writeFolderAtomically(dir: string, fill: (tmpDir: string) => Promise<void>, opts: FolderWriteOptions): Promise<void> {
+  const parent = path.dirname(dir);
+  await fsp.mkdir(parent, { recursive: true });
+  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = `${dir}.tmp-${tag}`;
+  try {
+    await fsp.mkdir(tmp);
+    await fill(tmp);
+    if (opts.existing === 'replace') {
+      const old = `${dir}.old-${tag}`;
+      const hadOld = await fsp.rename(dir, old).then(() => true, () => false);
+      await fsp.rename(tmp, dir);
+      if (hadOld) await fsp.rm(old, { recursive: true, force: true });
+    } else {
+      try {
+        await fsp.rename(tmp, dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      }
+    }
+    // leftovers of killed writers go only once a complete folder is in place (an `.old` one may be all there is)
+    await removeStaleTemps(parent);
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `dir`, or — when a process was killed between the two renames of a 'replace' write — the
+ * complete previous version it left as `<name>.old-<pid>…` (the newest such), or null.
+ */
+export async function recoverFolder(dir: string): Promise<string | null> {
+  if (await fsp.stat(dir).then(() => true, () => false)) return dir;
+  const olds = (await staleTemps(path.dirname(dir))).filter((t) => t.kind === 'old' && path.basename(t.path).startsWith(`${path.basename(dir)}.`));
+  olds.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  return olds[0]?.path ?? null;
+}
+
+const TEMP_RE = /\.(tmp|old)-(\d+)(?:-[0-9a-f]+)?$/;
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary siblings of `parent/*` left by processes that no longer run. */
+async function staleTemps(parent: string): Promise<{ path: string; kind: 'tmp' | 'old'; mtimeMs: number }[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(parent);
+  } catch {
+    return [];
+  }
+  const out: { path: string; kind: 'tmp' | 'old'; mtimeMs: number }[] = [];
+  for (const name of names) {
+    const m = TEMP_RE.exec(name);
+    if (!m || alive(Number(m[2]))) continue;
+    const full = path.join(parent, name);
+    const st = await fsp.stat(full).catch(() => null);
+    if (st) out.push({ path: full, kind: m[1] as 'tmp' | 'old', mtimeMs: st.mtimeMs });
+  }
+  return out;
+}
+
+/** Removes the stale temporaries of `parent` (best effort). */
+async function removeStaleTemps(parent: string): Promise<void> {
+  for (const t of await staleTemps(parent)) await fsp.rm(t.path, { recursive: true, force: true }).catch(() => undefined);
 }

@@ -4,7 +4,7 @@
  * only moves JSON.
  */
 import { InputError } from '../errors.js';
-import { readImage, encodePng } from '../image/index.js';
+import { readImage, encodePng } from '../runtime/node/index.js';
 import type { Rudolph } from '../rudolph.js';
 import type { ImageInput, RunControl } from '../tasks/context.js';
 import { borderCells } from '../tasks/image-tokens.js';

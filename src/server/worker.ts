@@ -6,6 +6,7 @@
  * model calls let this thread's event loop turn in between.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import '../runtime/node/index.js';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import { RudolphError } from '../errors.js';
 import { Rudolph, type LoadProgress } from '../rudolph.js';

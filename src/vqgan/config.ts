@@ -3,9 +3,9 @@
  * Sber-VQGAN preset (SPEC §10), a reader for the official YAML config, and the per-level
  * layout (channels, where attention goes) that the weights and the graph are built from.
  */
-import { promises as fsp } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { readText } from '../runtime/current.js';
 
 export interface VqganConfig {
   /** base channel count */
@@ -190,7 +190,7 @@ export function vqganConfigFromYaml(text: string, source = 'vqgan config'): Vqga
 export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
   let text: string;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    text = await readText(file);
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the VQGAN config: ${(e as Error).message}`);
   }

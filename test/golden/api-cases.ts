@@ -14,7 +14,8 @@ import { rankImages, rankTexts } from '../../src/tasks/rank.js';
 import { filterTopKTopP } from '../../src/tasks/sampling.js';
 import { ceToPpl, rerankScores } from '../../src/tasks/scoring.js';
 import { IdListTokenizer } from '../../src/tokenizer/text-encoding.js';
-import { Vqgan } from '../../src/vqgan/index.js';
+import { loadVqgan } from '../../src/pretrained/vqgan-files.js';
+import type { Vqgan } from '../../src/vqgan/index.js';
 import { RudolphModel } from '../../src/model/rudolph-model.js';
 import { goldenRudolph } from './model-cases.js';
 import { countMismatches, FLOAT_TOL, judge, maxAbsDiff, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext } from './types.js';
@@ -26,7 +27,7 @@ function goldenVqgan(ctx: GoldenContext, name: string): Promise<Vqgan> {
   let hit = vqgans.get(name);
   if (!hit) {
     const dir = path.join(ctx.dir, name);
-    hit = Vqgan.fromCheckpoint(path.join(dir, 'vqgan.ckpt'), { threads: 2 });
+    hit = loadVqgan(path.join(dir, 'vqgan.ckpt'), { threads: 2 });
     vqgans.set(name, hit);
   }
   return hit;

@@ -13,7 +13,7 @@
  */
 import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { loadRudolphDir } from '../../src/model/load.js';
+import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
 import type { LossWeights } from '../../src/model/loss.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { Trainer } from '../../src/train/trainer.js';

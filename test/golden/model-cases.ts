@@ -1,7 +1,7 @@
 /** Golden cases of the transformer: masks, forward_*, loss_*, incremental_*. */
 import path from 'node:path';
 import type { RudolphConfig } from '../../src/model/config.js';
-import { loadRudolphDir } from '../../src/model/load.js';
+import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
 import { LossEvaluator } from '../../src/model/loss.js';
 import { fullMask, layerMaskKinds, MASK_KINDS } from '../../src/model/masks.js';
 import { RudolphModel } from '../../src/model/rudolph-model.js';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { formatCacheListing, formatRemoveResult, formatVerifyReport, listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
-import { fetchModelFiles } from '../../model-files.js';
+import { fetchModelFiles } from '../../pretrained/model-files.js';
 import { DEFAULT_PRESET, PRESETS, PRESET_NAMES, presetList } from '../../presets.js';
 import { addModelOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';

@@ -8,18 +8,18 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
-import { hashFile } from '../hub/integrity.js';
-import { writeFileAtomic } from '../io/files.js';
-import { removeStaleTemps } from '../stale-temps.js';
-import type { RudolphConfig } from './config.js';
-import type { LinearPrecision } from './graph-context.js';
 import { openCheckpoint } from '../io/checkpoint.js';
+import { writeFileAtomic, writeFolderAtomically } from '../io/files.js';
+import { hashFile } from '../io/hash.js';
+import type { RudolphConfig } from '../model/config.js';
+import type { LinearPrecision } from '../model/graph-context.js';
+import { buildRudolphGraph } from '../model/rudolph-graph.js';
+import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
+import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
 import type { LazyWeight } from '../onnx/graph.js';
+import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
-import { loadWeights } from './load.js';
-import { buildRudolphGraph } from './rudolph-graph.js';
-import { checkTensorInfos, parameterSpecs } from './weights.js';
-import { RudolphModel, type ModelOptions } from './rudolph-model.js';
+import { loadWeights } from './model-dir.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
 export const CONVERTER_VERSION = 3;
@@ -119,8 +119,17 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
   }
 }
 
-/** Writes the fp32 graph reading one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
-async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string): Promise<void> {
+/**
+ * Writes the graph into `dir`: fp32 reads one tensor at a time from the checkpoint (peak ≈ the
+ * largest tensor); quantised precisions need the weights in memory.
+ */
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision): Promise<void> {
+  if (precision !== 'fp32') {
+    const weights = await loadWeights(cfg, checkpoint);
+    await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
+    weights.clear();
+    return;
+  }
   const reader = await openCheckpoint(checkpoint);
   try {
     const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
@@ -132,43 +141,28 @@ async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string
         load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
       });
     }
-    const g = buildRudolphGraph(cfg, lazy);
-    await g.save(dir);
+    await saveGraph(buildRudolphGraph(cfg, lazy), dir);
   } finally {
     await reader.close();
   }
 }
 
 async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
-  await fsp.mkdir(path.dirname(dir), { recursive: true });
-  await removeStaleTemps(path.dirname(dir));
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
-    if (precision === 'fp32') {
-      await saveStreaming(cfg, checkpoint, tmp);
-    } else {
-      const weights = await loadWeights(cfg, checkpoint);
-      await RudolphModel.saveGraph(cfg, weights, tmp, { precision });
-      weights.clear();
-    }
-    const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
-    const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
-    const meta: Meta = {
-      converterVersion: CONVERTER_VERSION, key, checkpoint, precision,
-      modelSha256: createHash('sha256').update(model).digest('hex'), modelBytes: model.length,
-      weightsBytes: wst.size, weightsSample: await sampleHash(path.join(tmp, 'weights.bin'), wst.size),
-    };
-    await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 1));
-    try {
-      await fsp.rename(tmp, dir);
-    } catch (e) {
-      // another process finished the same conversion first: keep theirs
-      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+    // another process finishing the same conversion first is fine: theirs is kept
+    await writeFolderAtomically(dir, async (tmp) => {
+      await writeGraph(cfg, checkpoint, tmp, precision);
+      const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
+      const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
+      const meta: Meta = {
+        converterVersion: CONVERTER_VERSION, key, checkpoint, precision,
+        modelSha256: createHash('sha256').update(model).digest('hex'), modelBytes: model.length,
+        weightsBytes: wst.size, weightsSample: await sampleHash(path.join(tmp, 'weights.bin'), wst.size),
+      };
+      await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 1));
+    }, { existing: 'keep-existing' });
   } catch (e) {
     if (e instanceof RudolphError) throw e;
     throw new RudolphError('RUNTIME', `converting ${checkpoint} into ${dir} failed: ${(e as Error).message}`, { cause: e });
-  } finally {
-    await fsp.rm(tmp, { recursive: true, force: true });
   }
 }

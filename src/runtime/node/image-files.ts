@@ -1,5 +1,5 @@
 /**
- * Reading images into 8-bit RGB and writing PNGs, through sharp (libvips).
+ * The Node image codec: reading images into 8-bit RGB and writing PNGs, through sharp (libvips).
  *
  * Decoding follows what the official code gets from `PIL.Image.open(f).convert('RGB')`:
  * - alpha is dropped, not composited (PIL's RGBA/LA → RGB just discards the band);
@@ -18,20 +18,14 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { InputError } from '../errors.js';
-import { writeAtomically } from '../io/files.js';
-import { ImageError } from './image-error.js';
-import { assertRgbImage, type RgbImage } from './rgb-image.js';
+import type { DecodeImageOptions } from '../types.js';
+import { InputError } from '../../errors.js';
+import { ImageError } from '../../image/image-error.js';
+import { DEFAULT_MAX_PIXELS } from '../../image/limits.js';
+import { assertRgbImage, type RgbImage } from '../../image/rgb-image.js';
+import { writeAtomically } from '../../io/files.js';
 
-/** Default cap on width × height, against decompression bombs: 100 megapixels. */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
-
-export interface ReadImageOptions {
-  /** Largest width × height accepted (checked from the header, before decoding). */
-  maxPixels?: number;
-  /** How to name the input in error messages (default: the path, or "image data (N bytes)"). */
-  name?: string;
-}
+export type ReadImageOptions = DecodeImageOptions;
 
 /** Decodes PNG, JPEG, WebP, GIF, TIFF, AVIF... (whatever sharp reads) into 8-bit RGB. */
 export async function readImage(input: string | Uint8Array, opts: ReadImageOptions = {}): Promise<RgbImage> {

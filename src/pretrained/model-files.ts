@@ -6,42 +6,18 @@
  */
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, RudolphError, throwIfAborted } from './errors.js';
+import { ConfigError, RudolphError, throwIfAborted } from '../errors.js';
 import {
   DownloadError, downloadFile, OfflineError, resolveCachedFile, resolveHubSettings,
   type DownloadProgress,
-} from './hub/index.js';
-import { offlineError } from './hub/offline.js';
-import type { RudolphConfig } from './model/config.js';
-import { isPresetName, PRESETS, presetConfig, presetList, TOKENIZER_FILE, VQGAN_FILE } from './presets.js';
-import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model/load.js';
-import type { TextTokenizer } from './tokenizer/text-encoding.js';
-import { YttmTokenizer } from './tokenizer/yttm.js';
-
-export interface LoadProgress {
-  stage: 'download' | 'convert' | 'load';
-  /** file being downloaded / converted / loaded */
-  file: string;
-  loaded?: number;
-  total?: number | null;
-  bytesPerSecond?: number;
-  etaSeconds?: number | null;
-}
-
-export interface ModelSourceOptions {
-  /** hub cache folder (default: HF_HUB_CACHE / HF_HOME/hub / ~/.cache/huggingface/hub) */
-  cacheDir?: string;
-  revision?: string;
-  endpoint?: string;
-  token?: string;
-  offline?: boolean;
-  onProgress?: (p: LoadProgress) => void;
-  signal?: AbortSignal;
-  /** a bpe.model file, or any TextTokenizer (default: the folder's / repo's bpe.model, else the hub's) */
-  tokenizer?: string | TextTokenizer;
-  /** a VQGAN checkpoint file or folder; false = no image codec (text-only use) */
-  vqgan?: string | false;
-}
+} from '../hub/index.js';
+import { offlineError } from '../hub/offline.js';
+import type { RudolphConfig } from '../model/config.js';
+import { isPresetName, PRESETS, presetConfig, presetList, TOKENIZER_FILE, VQGAN_FILE } from '../presets.js';
+import type { TextTokenizer } from '../tokenizer/text-encoding.js';
+import { YttmTokenizer } from '../tokenizer/yttm.js';
+import type { LoadProgress, ModelSourceOptions } from '../load-options.js';
+import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model-dir.js';
 
 /** The files of a model, downloaded or found (nothing loaded yet). */
 export interface ModelFileLocations {

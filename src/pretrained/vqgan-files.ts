@@ -6,8 +6,9 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { loadStateDict } from '../io/checkpoint.js';
-import { readVqganConfigFile, SBER_VQGAN_CONFIG, validateVqganConfig, type VqganConfig } from './config.js';
-import { vqganWeightsFromStateDict, type VqganWeights } from './weights.js';
+import { readVqganConfigFile, SBER_VQGAN_CONFIG, validateVqganConfig, type VqganConfig } from '../vqgan/config.js';
+import { Vqgan, type VqganOptions } from '../vqgan/vqgan-model.js';
+import { vqganWeightsFromStateDict, type VqganWeights } from '../vqgan/weights.js';
 
 /** A config object, or the path of an official YAML config. */
 export type VqganConfigSource = VqganConfig | string;
@@ -43,4 +44,15 @@ export async function resolveVqganConfig(source: VqganConfigSource | undefined, 
 export async function loadVqganWeights(cfg: VqganConfig, file: string): Promise<VqganWeights> {
   const sd = await loadStateDict(file, { toFloat32: true });
   return vqganWeightsFromStateDict(cfg, sd, file);
+}
+
+export interface VqganLoadOptions extends VqganOptions {
+  /** a config, or the path of an official YAML config; default: the YAML beside the checkpoint, else the Sber preset */
+  config?: VqganConfigSource;
+}
+
+/** Opens a VQGAN checkpoint file with its config (see `VqganLoadOptions.config`). */
+export async function loadVqgan(file: string, opts: VqganLoadOptions = {}): Promise<Vqgan> {
+  const cfg = await resolveVqganConfig(opts.config, file);
+  return Vqgan.fromWeights(cfg, await loadStateDict(file, { toFloat32: true }), opts, file);
 }

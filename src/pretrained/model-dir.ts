@@ -6,8 +6,8 @@ import { promises as fsp, existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, RudolphError } from '../errors.js';
 import { loadStateDict } from '../io/checkpoint.js';
-import { configFromJson, type RudolphConfig } from './config.js';
-import { weightsFromStateDict, type RudolphWeights } from './weights.js';
+import { configFromJson, type RudolphConfig } from '../model/config.js';
+import { weightsFromStateDict, type RudolphWeights } from '../model/weights.js';
 
 export const WEIGHT_FILES = ['pytorch_model.bin', 'model.safetensors'] as const;
 
