@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { InputError } from '../errors.js';
+import { readAllBytes } from '../runtime/current.js';
 import { MergeRules, WordMerger } from './bpe-merge.js';
 import { TokenIdError, TokenizerError } from './errors.js';
 import { parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
@@ -93,9 +93,9 @@ export class YttmTokenizer {
   private symbols = new Int32Array(256);
 
   static async fromFile(path: string, options: YttmTokenizerOptions = {}): Promise<YttmTokenizer> {
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
-      bytes = await readFile(path);
+      bytes = await readAllBytes(path);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       throw new TokenizerError(`cannot read tokenizer model ${path}: ${reason}`, { file: path }, { cause });
