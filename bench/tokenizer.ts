@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TOKENIZER_DIR } from '../test/helpers.js';
-import { seededRandom } from '../src/tokenizer/random.js';
+import { uniformSource } from '../src/util/random.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 
 const MODEL_PATH = path.join(TOKENIZER_DIR, 'bpe-16384.model');
@@ -21,7 +21,7 @@ const CYRILLIC = /^[а-яё]+$/;
 const LEXICON_SIZE = 120_000;
 
 function buildCorpus(tok: YttmTokenizer, seed: number): string[] {
-  const rand = seededRandom(seed);
+  const rand = uniformSource(seed);
   const vocab = tok.vocab();
   const stems = vocab.filter((p) => p.startsWith('▁') && CYRILLIC.test(p.slice(1)) && p.length >= 3).map((p) => p.slice(1));
   const endings = vocab.filter((p) => CYRILLIC.test(p) && p.length <= 4);

@@ -26,5 +26,5 @@ export { downloadFile, listCache, removeFromCache, verifyCache } from './hub/ind
 export type { Progress, RunControl, ImageInput } from './tasks/context.js';
 export type { SamplingOptions } from './tasks/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
-export { Rng } from './tasks/prng.js';
+export { Rng } from './util/random.js';
 export { startServer } from './server/serve.js';

@@ -7,7 +7,7 @@ import { encodeSegment, formatTemplate, imageTokens, type Progress } from '../sr
 import { spanPerplexities } from '../src/tasks/perplexity.js';
 import { concat } from '../src/tasks/rank.js';
 import { borderCells, guidedProbabilities } from '../src/tasks/image-tokens.js';
-import { Rng } from '../src/tasks/prng.js';
+import { Rng } from '../src/util/random.js';
 import { filterTopKTopP, sampleLogits } from '../src/tasks/sampling.js';
 import { ceToPpl, quantile, rerankScores } from '../src/tasks/scoring.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';

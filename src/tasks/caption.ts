@@ -4,7 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { checkCount, encodeSegment, imageTokens, ProgressReporter, templateSize, type ImageInput, type RunControl, type TaskContext } from './context.js';
-import { resolveSeed } from './prng.js';
+import { resolveSeed } from '../util/random.js';
 import { argsort } from './scoring.js';
 import { concat, rankTexts } from './rank.js';
 import { resolveSampling, type SamplingOptions } from './sampling.js';

@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { checkCount, encodeSegment, ProgressReporter, templateSize, type RunControl, type TaskContext } from './context.js';
 import { spanPerplexities } from './perplexity.js';
-import { resolveSeed } from './prng.js';
+import { resolveSeed } from '../util/random.js';
 import { argsort } from './scoring.js';
 import { resolveSampling, type SamplingOptions } from './sampling.js';
 import { sampleTexts, TEXT_SAMPLING, textPicker } from './text-sampling.js';

@@ -5,7 +5,7 @@
 import { InputError } from '../errors.js';
 import { chunks, checkCount, encodeSegment, formatTemplate, ProgressReporter, requireText, type RunControl, type TaskContext } from './context.js';
 import { autoregress } from './autoregress.js';
-import { Rng, resolveSeed } from './prng.js';
+import { Rng, resolveSeed } from '../util/random.js';
 import { drawIndex, filteredLogits, resolveSampling, softmax, type SamplingOptions } from './sampling.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */

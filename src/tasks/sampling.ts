@@ -4,7 +4,7 @@
  * softmax and one draw from the seeded generator.
  */
 import { InputError } from '../errors.js';
-import type { Rng } from './prng.js';
+import type { Rng } from '../util/random.js';
 
 export interface SamplingOptions {
   /** keep the k highest logits (ties with the k-th are kept); 0 = off */

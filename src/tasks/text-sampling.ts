@@ -7,7 +7,7 @@ import { EOS_ID } from '../tokenizer/text-encoding.js';
 import { autoregress } from './autoregress.js';
 import { chunks, type ProgressReporter, type TaskContext } from './context.js';
 import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
-import { Rng } from './prng.js';
+import { Rng } from '../util/random.js';
 import { concat } from './rank.js';
 import { sampleLogits, type SamplingOptions } from './sampling.js';
 

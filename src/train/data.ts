@@ -13,7 +13,7 @@ import { readImage } from '../runtime/node/index.js';
 import { writeFileAtomic } from '../io/files.js';
 import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
 import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
-import { Rng } from '../tasks/prng.js';
+import { Rng } from '../util/random.js';
 import { encodeText, prepareText, segmentTokenCount, wasCut, type TextTokenizer } from '../tokenizer/text-encoding.js';
 import { TrainingError } from './errors.js';
 

@@ -7,6 +7,7 @@
 import { WeightsError } from '../errors.js';
 import { numel, shapeToString, toFloat32, type StateDict } from '../tensor.js';
 import { bottleneckChannels, decoderLevels, encoderLevels, type VqganConfig } from './config.js';
+import { Rng } from '../util/random.js';
 
 export interface VqganParam { shape: number[]; data: Float32Array }
 /** Name → float32 parameter, official names. */
@@ -113,8 +114,7 @@ export function vqganWeightsFromStateDict(cfg: VqganConfig, sd: StateDict, sourc
  * norms 1/0, codebook ~ U(±1/n_embed) as GumbelQuantize's init.
  */
 export function randomVqganStateDict(cfg: VqganConfig, seed = 1): StateDict {
-  let s = seed >>> 0 || 1;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const rng = new Rng(seed);
   const out: StateDict = new Map();
   let fanIn = 1; // of the conv weight just made: its bias comes next in the spec list
   for (const spec of vqganParameterSpecs(cfg)) {
@@ -125,7 +125,7 @@ export function randomVqganStateDict(cfg: VqganConfig, seed = 1): StateDict {
     } else {
       if (spec.shape.length === 4) fanIn = numel(spec.shape.slice(1));
       const bound = spec.name === 'quantize.embed.weight' ? 1 / cfg.nEmbed : 1 / Math.sqrt(fanIn);
-      for (let i = 0; i < data.length; i++) data[i] = (2 * next() - 1) * bound;
+      rng.fillUniform(data, -bound, bound);
     }
     out.set(spec.name, { dtype: 'float32', shape: spec.shape, data });
   }
