@@ -11,9 +11,9 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TOKENIZER_DIR } from '../test/helpers.js';
-import { uniformSource } from '../src/util/random.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
+import { uniformSource } from '../src/util/random.js';
+import { TOKENIZER_DIR } from '../test/helpers.js';
 
 const MODEL_PATH = path.join(TOKENIZER_DIR, 'bpe-16384.model');
 const CORPUS_BYTES = 5 * 1024 * 1024;

@@ -5,8 +5,8 @@
  * BENCH_TRAIN_LAYERS=n runs an n-layer variant of the same widths (quick probes).
  */
 import { makeConfig } from '../src/model/config.js';
-import { PRESETS } from '../src/presets.js';
 import { randomWeights } from '../src/model/weights.js';
+import { PRESETS } from '../src/presets.js';
 import { Trainer } from '../src/train/trainer.js';
 
 export interface TrainBenchOptions { batches?: number[]; steps?: number; layers?: number; threads?: number }

@@ -8,11 +8,11 @@ import yauzl from 'yauzl';
 import yazl from 'yazl';
 import { CheckpointError } from '../src/errors.js';
 import { iterateTensors, loadStateDict, openCheckpoint } from '../src/io/checkpoint.js';
-import { PickleObject, PickleDict, unpickle } from '../src/io/pickle.js';
 import { PickleWriter } from '../src/io/pickle-writer.js';
+import { PickleDict, PickleObject, unpickle } from '../src/io/pickle.js';
 import { SafetensorsFile, saveSafetensors } from '../src/io/safetensors.js';
-import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
+import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import type { HostTensor, StateDict } from '../src/tensor.js';
 import { GOLDEN_DIR } from './helpers.js';
 

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { readImage } from '../src/runtime/node/index.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 import { builtCli } from './helpers.js';
 
 const run = promisify(execFile);

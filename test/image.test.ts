@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { RudolphError } from '../src/errors.js';
-import { composeGrid, cropImage, fromFloatCHW, ImageError, preprocessImage, resizeBilinearPil, squareCropBox, toFloatCHW, type RgbImage } from '../src/image/index.js';
+import { composeGrid, cropImage, fromFloatCHW, ImageError, preprocessImage, resizeBilinearPil, type RgbImage, squareCropBox, toFloatCHW } from '../src/image/index.js';
 import { encodePng, readImage, writePng } from '../src/runtime/node/index.js';
 
 // ---------- helpers ----------

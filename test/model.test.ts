@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { CheckpointError, ConfigError, InputError, WeightsError } from '../src/errors.js';
+import { loadStateDict } from '../src/io/checkpoint.js';
 import { configFromJson, makeConfig } from '../src/model/config.js';
-import { presetConfig } from '../src/presets.js';
-import { prepareInputIds, leftPadId, segmentOf } from '../src/model/layout.js';
-import { loadRudolphDir } from '../src/pretrained/model-dir.js';
+import { leftPadId, prepareInputIds, segmentOf } from '../src/model/layout.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
-import { loadStateDict } from '../src/io/checkpoint.js';
+import { presetConfig } from '../src/presets.js';
+import { loadRudolphDir } from '../src/pretrained/model-dir.js';
 import { SMALL_PARAMS, tempDir, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';
 

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { RudolphError } from '../src/errors.js';
-import { Rudolph, type LoadProgress } from '../src/rudolph.js';
-import { startMockHub, type MockHub } from './mock-hub.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { type LoadProgress, Rudolph } from '../src/rudolph.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 import { builtCli } from './helpers.js';
+import { type MockHub, startMockHub } from './mock-hub.js';
 
 const run = promisify(execFile);
 

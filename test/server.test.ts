@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { readImage } from '../src/runtime/node/index.js';
 import { Rudolph } from '../src/rudolph.js';
+import { readImage } from '../src/runtime/node/index.js';
 import type { JobView } from '../src/server/jobs.js';
-import type { ClassifyOutput, DreamOutput, RankOutput, TextOutput, CaptionOutput } from '../src/server/schemas.js';
+import type { CaptionOutput, ClassifyOutput, DreamOutput, RankOutput, TextOutput } from '../src/server/schemas.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR } from './fixtures.js';
 import { REPO_ROOT } from './helpers.js';
-import { postJson, readEvents, request, sleep, startSmallServer, testPngBase64, waitFor, type SseEvent, type TestServer } from './server-fixture.js';
+import { postJson, readEvents, request, sleep, type SseEvent, startSmallServer, testPngBase64, type TestServer, waitFor } from './server-fixture.js';
 
 const BODY_LIMIT = 512 * 1024;
 /** ~1 ms per decoding step at batch 1: many seconds unless cancelled */

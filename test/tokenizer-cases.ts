@@ -8,10 +8,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import './setup.js';
 import { TokenIdError } from '../src/tokenizer/errors.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { TOKENIZER_DIR } from './helpers.js';
+import './setup.js';
 
 type CaseRecord = Record<string, unknown> & { n?: number; kind?: string };
 

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { InputError, RudolphError } from '../src/errors.js';
 import { TokenIdError, TokenizerError } from '../src/tokenizer/errors.js';
-import { uniformSource } from '../src/util/random.js';
 import { encodeText, IdListTokenizer, prepareText } from '../src/tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
+import { uniformSource } from '../src/util/random.js';
 import { TOKENIZER_DIR } from './helpers.js';
 
 const MODEL_16384 = path.join(TOKENIZER_DIR, 'bpe-16384.model');

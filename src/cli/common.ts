@@ -1,12 +1,12 @@
 /** Options every model command shares and the loading of the model they name. */
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { InputError } from '../errors.js';
+import type { SamplingOptions } from '../generation/sampling.js';
 import { formatBytes } from '../hub/index.js';
 import type { LoadProgress } from '../load-options.js';
 import { DEFAULT_PRESET, presetList } from '../presets.js';
 import { Rudolph } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
-import type { SamplingOptions } from '../tasks/sampling.js';
+import type { Progress } from '../util/progress.js';
 import { ProgressDisplay } from './output.js';
 
 export interface ModelCliOptions {

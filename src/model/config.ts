@@ -69,6 +69,12 @@ export const PARAM_DEFAULTS = {
   cogview_sandwich_layernorm: true, cogview_pb_relax: true,
 } as const;
 
+/** The id of a special token, or null when the model has no text special tokens. */
+export function specialId(cfg: RudolphConfig, name: SpecialTokenName): number | null {
+  const id = cfg.specialTokens[name];
+  return id >= 0 ? id : null;
+}
+
 /** The official id of special token k: (vocab_size - l) + (k mod text_special_tokens). */
 export function defaultSpecialTokens(p: RudolphParams): SpecialTokens {
   const out = {} as SpecialTokens;

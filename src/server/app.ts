@@ -5,16 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RudolphError } from '../errors.js';
 import type { RudolphInfo } from '../rudolph.js';
-import { HttpError, statusFor, validationError, type SchemaError } from './http-errors.js';
-import { QueueFullError, ShuttingDownError, type Job, type JobQueue } from './jobs.js';
+import { HttpError, type SchemaError, statusFor, validationError } from './http-errors.js';
+import { type Job, type JobQueue, QueueFullError, ShuttingDownError } from './jobs.js';
 import { multipartBody } from './multipart.js';
 import { buildOpenApi } from './openapi.js';
-import { INPUT_SCHEMAS, JOB_PARAMS, JOB_REQUEST, TASKS, type JobRequest, type TaskInputs, type TaskName } from './schemas.js';
+import { INPUT_SCHEMAS, JOB_PARAMS, JOB_REQUEST, type JobRequest, type TaskInputs, type TaskName, TASKS } from './schemas.js';
 import { streamJobEvents } from './sse.js';
 
 /** Default request body limit: 16 MiB (JSON with base64 images, or multipart uploads). */

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
-import type { Progress } from '../tasks/context.js';
+import type { Progress } from '../util/progress.js';
 import type { JobError, RunMessage, RunOutcome } from './protocol.js';
 import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
 import type { TaskRunner } from './worker-client.js';

@@ -8,7 +8,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
+import type { Progress } from '../util/progress.js';
 import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
 
 export interface WorkerOptions {

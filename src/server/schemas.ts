@@ -7,9 +7,9 @@
  * (PNG/JPEG/WebP, a `data:` URL prefix allowed) or as image token ids `{ids: [...]}`.
  */
 
-import type { RunControl } from '../tasks/context.js';
+import type { SamplingOptions } from '../generation/sampling.js';
 import type { GenerateTextOptions } from '../tasks/generate-text.js';
-import type { SamplingOptions } from '../tasks/sampling.js';
+import type { RunControl } from '../util/progress.js';
 
 export const TASKS = ['dream', 'caption', 'classify', 'text', 'rank-images', 'rank-texts'] as const;
 export type TaskName = (typeof TASKS)[number];

@@ -3,8 +3,8 @@
  * SIGINT) stops accepting, cancels queued and running jobs (running ones stop within a
  * decoding step), answers what is in flight, ends the worker.
  */
-import { InputError } from '../errors.js';
 import type { AddressInfo } from 'node:net';
+import { InputError } from '../errors.js';
 import type { LoadProgress } from '../rudolph.js';
 import { buildApp } from './app.js';
 import { JobQueue } from './jobs.js';

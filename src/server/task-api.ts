@@ -4,10 +4,11 @@
  * only moves JSON.
  */
 import { InputError } from '../errors.js';
-import { readImage, encodePng } from '../runtime/node/index.js';
 import type { Rudolph } from '../rudolph.js';
-import type { ImageInput, RunControl } from '../tasks/context.js';
+import { encodePng, readImage } from '../runtime/node/image-files.js';
 import { borderCells } from '../tasks/image-tokens.js';
+import type { ImageInput } from '../tasks/inputs.js';
+import type { RunControl } from '../util/progress.js';
 import type { ApiImage, TaskInputs, TaskName, TaskOutputs } from './schemas.js';
 
 export interface TaskLimits {

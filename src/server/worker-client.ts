@@ -3,10 +3,10 @@
  * time with progress and cancellation, and restarts the worker if it dies mid-job (the job
  * fails; the service keeps going).
  */
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { RudolphError } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
+import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, RunMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
 
 export interface RunControl {

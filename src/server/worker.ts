@@ -6,11 +6,11 @@
  * model calls let this thread's event loop turn in between.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import '../runtime/node/index.js';
-import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import { RudolphError } from '../errors.js';
-import { Rudolph, type LoadProgress } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
+import { DEFAULT_MAX_PIXELS } from '../image/index.js';
+import { type LoadProgress, Rudolph } from '../rudolph.js';
+import '../runtime/node/index.js';
+import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
 import { runTask, type TaskLimits } from './task-api.js';
 

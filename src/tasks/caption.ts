@@ -3,12 +3,15 @@
  * image and a template, then rerank them by image, divided by how often each was sampled.
  */
 import { InputError } from '../errors.js';
-import { checkCount, encodeSegment, imageTokens, ProgressReporter, templateSize, type ImageInput, type RunControl, type TaskContext } from './context.js';
+import { resolveSampling, type SamplingOptions } from '../generation/sampling.js';
+import { captionPicker, sampleTexts, TEXT_SAMPLING } from '../generation/text-sampling.js';
+import { checkCount, concat } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed } from '../util/random.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, type ImageInput, imageTokens, templateSize } from './inputs.js';
+import { rankTexts } from './rank.js';
 import { argsort } from './scoring.js';
-import { concat, rankTexts } from './rank.js';
-import { resolveSampling, type SamplingOptions } from './sampling.js';
-import { captionPicker, sampleTexts, TEXT_SAMPLING } from './text-sampling.js';
 
 export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOptions> {
   image: ImageInput;

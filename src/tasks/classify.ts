@@ -4,9 +4,11 @@
  * the prediction is the lowest perplexity.
  */
 import { InputError } from '../errors.js';
-import { encodeSegment, formatTemplate, imageTokens, ProgressReporter, requireText, type ImageInput, type RunControl, type TaskContext } from './context.js';
+import { concat } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, formatTemplate, type ImageInput, imageTokens, requireText } from './inputs.js';
 import { spanPerplexities } from './perplexity.js';
-import { concat } from './rank.js';
 
 export interface ClassifyOptions extends RunControl {
   image: ImageInput;

@@ -4,8 +4,10 @@
  */
 import { InputError } from '../errors.js';
 import type { RgbImage } from '../image/index.js';
-import { checkCount, formatTemplate, type TaskContext } from './context.js';
+import { checkCount } from '../util/arrays.js';
+import type { TaskContext } from './context.js';
 import { generateImageTokens, type GenerateImageTokensOptions } from './image-tokens.js';
+import { formatTemplate } from './inputs.js';
 import { rankImages } from './rank.js';
 
 export interface DreamOptions extends GenerateImageTokensOptions {

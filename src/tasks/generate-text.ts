@@ -3,12 +3,15 @@
  * with allowed tokens; distinct results are ranked by their left-text perplexity.
  */
 import { InputError } from '../errors.js';
-import { checkCount, encodeSegment, ProgressReporter, templateSize, type RunControl, type TaskContext } from './context.js';
-import { spanPerplexities } from './perplexity.js';
+import { resolveSampling, type SamplingOptions } from '../generation/sampling.js';
+import { sampleTexts, TEXT_SAMPLING, textPicker } from '../generation/text-sampling.js';
+import { checkCount } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed } from '../util/random.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, templateSize } from './inputs.js';
+import { spanPerplexities } from './perplexity.js';
 import { argsort } from './scoring.js';
-import { resolveSampling, type SamplingOptions } from './sampling.js';
-import { sampleTexts, TEXT_SAMPLING, textPicker } from './text-sampling.js';
 
 export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions> {
   template: string;

@@ -3,10 +3,13 @@
  * optional image prompts (known border cells) and classifier-free-guidance mixing.
  */
 import { InputError } from '../errors.js';
-import { chunks, checkCount, encodeSegment, formatTemplate, ProgressReporter, requireText, type RunControl, type TaskContext } from './context.js';
-import { autoregress } from './autoregress.js';
-import { Rng, resolveSeed } from '../util/random.js';
-import { drawIndex, filteredLogits, resolveSampling, softmax, type SamplingOptions } from './sampling.js';
+import { autoregress } from '../generation/autoregress.js';
+import { drawIndex, filteredLogits, resolveSampling, type SamplingOptions, softmax } from '../generation/sampling.js';
+import { checkCount, chunks } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
+import { resolveSeed, Rng } from '../util/random.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, formatTemplate, requireText } from './inputs.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
 export const IMAGE_SAMPLING: SamplingOptions = { topK: 768, topP: 0.99, temperature: 1.0 };

@@ -3,8 +3,11 @@
  * (official `self_reranking_by_image`), both by perplexity; lower scores are better.
  */
 import { InputError } from '../errors.js';
-import { encodeSegment, imageTokens, ProgressReporter, requireText, type ImageInput, type RunControl, type TaskContext } from './context.js';
-import { spanPerplexities, type Span } from './perplexity.js';
+import { concat } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, type ImageInput, imageTokens, requireText } from './inputs.js';
+import { type Span, spanPerplexities } from './perplexity.js';
 import { argsort, rerankScores } from './scoring.js';
 
 export interface RankResult {
@@ -72,13 +75,6 @@ export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<
   const progress = new ProgressReporter(o, 'rankTexts', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
   return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.05, o.quantile ?? 0.5, o.officialNaN));
-}
-
-export function concat(...parts: ArrayLike<number>[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
 }
 
 function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array): RankResult {

@@ -5,16 +5,16 @@
  * summed, then averaged, clipped and applied in `apply` (or all at once in `step`).
  */
 import type * as ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import { tokenFeeds } from '../model/feeds.js';
-import { lossFeeds, lossTargets, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from '../model/loss.js';
+import { lossFeeds, type LossMode, lossTargets, type LossWeights, OFFICIAL_LOSS_WEIGHTS } from '../model/loss.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
 import { f32, Session, type SessionOptions } from '../onnx/session.js';
-import { InputError } from '../errors.js';
 import { numel } from '../tensor.js';
-import { AdamW, clipFactor, clipFactorOfNorm, type AdamWOptions, type AdamWState } from './adamw.js';
+import { AdamW, type AdamWOptions, type AdamWState, clipFactor, clipFactorOfNorm } from './adamw.js';
 import { TrainingError } from './errors.js';
-import { trainableParameters, type FreezeOptions } from './freeze.js';
+import { type FreezeOptions, trainableParameters } from './freeze.js';
 import { lrSchedule, type LrSchedule, type ScheduleOptions } from './schedule.js';
 import { buildTrainGraph, TRAIN_IO } from './train-graph.js';
 

@@ -45,7 +45,14 @@ export interface GridShape {
 
 export type VqganOptions = SessionOptions;
 
-export class Vqgan {
+/** Images ↔ image token ids: what tasks and fine-tuning need of the VQGAN. */
+export interface ImageTokenizer {
+  /** RGB images of equal size (a multiple of 8) → ids [B, (h/8)·(w/8)] */
+  encode(images: RgbImage[]): Promise<Int32Array>;
+  decodeToImages(ids: ArrayLike<number>, batch: number): Promise<RgbImage[]>;
+}
+
+export class Vqgan implements ImageTokenizer {
   /** pixels of image side per code (8 for Sber-VQGAN) */
   readonly factor: number;
 

@@ -6,15 +6,15 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import '../setup.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { HostTensor } from '../../src/tensor.js';
 import { GOLDEN_DIR } from '../helpers.js';
+import '../setup.js';
 import { apiCaseHandlers } from './api-cases.js';
 import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
+import { type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, isTensorRef, type Manifest } from './types.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
-import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
 
 /** Case id → kind: the id's prefix before the first underscore-separated variant. */
 export function caseKind(id: string): string {

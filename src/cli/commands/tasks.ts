@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { InputError } from '../../errors.js';
-import { readImage, writePng } from '../../runtime/node/index.js';
+import { readImage, writePng } from '../../runtime/node/image-files.js';
 import type { Rudolph } from '../../rudolph.js';
 import { addModelOptions, addSamplingOptions, float, int, loadModel, sampling, taskProgress, type ModelCliOptions, type SamplingCliOptions } from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';

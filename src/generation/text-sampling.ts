@@ -4,11 +4,12 @@
 import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import { EOS_ID } from '../tokenizer/text-encoding.js';
-import { autoregress } from './autoregress.js';
-import { chunks, type ProgressReporter, type TaskContext } from './context.js';
-import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
+import { chunks, concat } from '../util/arrays.js';
+import type { ProgressReporter } from '../util/progress.js';
 import { Rng } from '../util/random.js';
-import { concat } from './rank.js';
+import { autoregress } from './autoregress.js';
+import type { ModelContext } from './context.js';
+import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
 import { sampleLogits, type SamplingOptions } from './sampling.js';
 
 /** Official text sampling defaults: top-k 64, top-p 0.8, temperature 0.9. */
@@ -69,7 +70,7 @@ export interface TextSamplingSpec {
 }
 
 /** Samples `count` continuations (candidate i from stream i) and returns distinct texts with counts. */
-export async function sampleTexts(ctx: TaskContext, spec: TextSamplingSpec, progress: ProgressReporter): Promise<{ text: string; count: number }[]> {
+export async function sampleTexts(ctx: ModelContext, spec: TextSamplingSpec, progress: ProgressReporter): Promise<{ text: string; count: number }[]> {
   const texts: string[] = [];
   for (const chunk of chunks(Array.from({ length: spec.count }, (_, i) => i), spec.batchSize)) {
     const rngs = chunk.map((i) => new Rng(spec.seed, i));

@@ -3,7 +3,8 @@
  * take known tokens (image prompts) or sample from the last position's logits; known tokens
  * are fed together with the next model call (the cache grows by several tokens at once).
  */
-import type { ProgressReporter, TaskContext } from './context.js';
+import type { ProgressReporter } from '../util/progress.js';
+import type { ModelContext } from './context.js';
 
 export interface DecodeSpec {
   /** rows × prefix tokens, all rows the same length */
@@ -21,7 +22,7 @@ export interface DecodeSpec {
 }
 
 /** Returns the generated tokens per row (length `steps`, or fewer on an early stop). */
-export async function autoregress(ctx: TaskContext, spec: DecodeSpec, progress?: ProgressReporter): Promise<Int32Array[]> {
+export async function autoregress(ctx: ModelContext, spec: DecodeSpec, progress?: ProgressReporter): Promise<Int32Array[]> {
   const B = spec.prefix.length;
   const start = spec.prefix[0].length;
   const cache = ctx.model.newCache(B, Math.min(ctx.cfg.totalLength, start + spec.steps));
