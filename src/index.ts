@@ -5,7 +5,7 @@ export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInf
 export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
 export { PRESETS, PRESET_NAMES, presetConfig, type Preset, type PresetName, type HubFile } from './presets.js';
 export { configFromJson, makeConfig, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
-export { RudolphModel, type LogitsSelection, type RunOptions, type StepResult } from './model/rudolph-model.js';
+export { RudolphModel, type LogitsSelection, type RunOptions, type ModelOutputs } from './model/rudolph-model.js';
 export { KVCache } from './model/kv-cache.js';
 export { fullMask, layerMaskKind, maskAllows, stepMask, type MaskKind } from './model/masks.js';
 export { LossEvaluator, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from './model/loss.js';

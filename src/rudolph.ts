@@ -3,23 +3,26 @@
  * fetches what it needs (model, tokenizer, VQGAN) through the runtime's loader and exposes every
  * task as a method taking an options object and returning plain data.
  */
-import { InputError } from './errors.js';
-import { preprocessImage, type RgbImage } from './image/index.js';
+import type { RgbImage } from './image/index.js';
 import type { FromPretrainedOptions, LoadedModel, LoadProgress, RudolphInfo } from './load-options.js';
 import type { RudolphConfig } from './model/config.js';
 import type { RudolphModel } from './model/rudolph-model.js';
 import { runtime } from './runtime/current.js';
-import { caption, generateCaptions, type CaptionOptions, type GenerateCaptionsOptions } from './tasks/caption.js';
-import { classify, type ClassifyOptions } from './tasks/classify.js';
+import { type CaptionCandidates, generateCaptions, type GenerateCaptionsOptions } from './tasks/caption.js';
 import type { TaskContext } from './tasks/context.js';
-import { dream, type DreamOptions } from './tasks/dream.js';
-import { generateText, type GenerateTextOptions } from './tasks/generate-text.js';
-import { borderCells, generateImageTokens, type Borders, type GenerateImageTokensOptions, type ImagePrompt } from './tasks/image-tokens.js';
-import { rankImages, rankTexts, type RankImagesOptions, type RankTextsOptions } from './tasks/rank.js';
+import { resolveImagePrompt } from './tasks/image-prompt.js';
+import { type Borders, generateImageTokens, type GenerateImageTokensOptions, type ImagePrompt, type ImageTokensResult } from './tasks/image-tokens.js';
+import { TASK_METHODS, type TaskMethod, type TaskOptions, type TaskResult, TASKS } from './tasks/registry.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import type { Vqgan } from './vqgan/vqgan-model.js';
 
 export type { FromPretrainedOptions, LoadProgress, RudolphInfo };
+
+/** One method per registered task (tasks/registry.ts): `rudolph.dream(options)`, `rudolph.caption(options)`, … */
+type TaskMethods = { [M in TaskMethod]: (options: TaskOptions<M>) => Promise<TaskResult<M>> };
+
+// the task methods are added to the prototype below, from the registry
+export interface Rudolph extends TaskMethods {}
 
 export class Rudolph {
   private readonly ctx: TaskContext & { vqgan?: Vqgan };
@@ -42,32 +45,20 @@ export class Rudolph {
     return new Rudolph(await runtime().loadPretrained(source, opts));
   }
 
-  /** Text → n² image token ids per candidate (no decoding). */
-  generateImageTokens(o: GenerateImageTokensOptions) { return generateImageTokens(this.ctx, o); }
-  /** Text → images: candidates generated, reranked by the text, the best decoded. */
-  dream(o: DreamOptions) { return dream(this.ctx, o); }
-  rankImages(o: RankImagesOptions) { return rankImages(this.ctx, o); }
-  rankTexts(o: RankTextsOptions) { return rankTexts(this.ctx, o); }
-  /** Image → captions reranked by the image. */
-  caption(o: CaptionOptions) { return caption(this.ctx, o); }
-  generateCaptions(o: GenerateCaptionsOptions) { return generateCaptions(this.ctx, o); }
-  classify(o: ClassifyOptions) { return classify(this.ctx, o); }
-  generateText(o: GenerateTextOptions) { return generateText(this.ctx, o); }
+  /** Text → n² image token ids per candidate (no reranking, no decoding); image prompts as ids + cells. */
+  generateImageTokens(o: GenerateImageTokensOptions): Promise<ImageTokensResult> { return generateImageTokens(this.ctx, o); }
+  /** Distinct sampled captions and their counts, before reranking (official `generate_captions`). */
+  generateCaptions(o: GenerateCaptionsOptions): Promise<CaptionCandidates> { return generateCaptions(this.ctx, o); }
 
-  /**
-   * An image prompt for generation: the image's token ids and the cells kept by `borders`.
-   * `cropFirst` encodes only the top strip (only an `up` border is allowed then).
-   */
-  async imagePrompt(image: RgbImage, borders: Borders, cropFirst = false): Promise<ImagePrompt> {
-    const vqgan = this.requireVqgan('image prompts');
-    const { n } = this.ctx.cfg;
-    const square = preprocessImage(image, 8 * n);
-    if (!cropFirst) return { ids: await vqgan.encode([square]), cells: borderCells(n, borders) };
-    if ((borders.down ?? 0) || (borders.left ?? 0) || (borders.right ?? 0)) throw new InputError('image prompt: cropFirst takes only an up border');
-    const up = borders.up ?? 0;
-    if (up < 1 || up > n) throw new InputError(`image prompt: cropFirst needs an up border in [1, ${n}], got ${up}`);
-    const strip: RgbImage = { width: square.width, height: up * 8, data: square.data.subarray(0, square.width * up * 8 * 3) };
-    return { ids: await vqgan.encode([strip]), cells: Array.from({ length: up * n }, (_, i) => i) };
+  /** An image prompt's known cells: the image's token ids and the cells kept by `borders`. */
+  imagePrompt(image: RgbImage, borders: Borders, cropFirst = false): Promise<ImagePrompt> {
+    return resolveImagePrompt(this.ctx, { image, borders, cropFirst });
+  }
+
+  /** Runs a registered task by method name (the CLI and the server call tasks this way). */
+  run<M extends TaskMethod>(method: M, options: TaskOptions<M>): Promise<TaskResult<M>> {
+    const task = TASKS[method] as unknown as { run: (ctx: TaskContext, o: TaskOptions<M>) => Promise<TaskResult<M>> };
+    return task.run(this.ctx, options);
   }
 
   async release(): Promise<void> {
@@ -75,9 +66,12 @@ export class Rudolph {
     await this.ctx.vqgan?.release();
   }
 
-  private requireVqgan(what: string): Vqgan {
-    if (!this.ctx.vqgan) throw new InputError(`${what} need a VQGAN; load the model with one`);
-    return this.ctx.vqgan;
-  }
 }
 
+for (const method of TASK_METHODS) {
+  Object.defineProperty(Rudolph.prototype, method, {
+    value(this: Rudolph, options: TaskOptions<typeof method>) { return this.run(method, options); },
+    writable: true,
+    configurable: true,
+  });
+}

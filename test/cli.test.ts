@@ -103,9 +103,9 @@ describe('rudolph CLI', () => {
     const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /no-such-model/);
-    const emptyNumber = await rudolph(['text', 'кот', '--allowed', '12,,57', ...model]);
+    const emptyNumber = await rudolph(['text', 'кот', '--allowed-tokens', '12,,57', ...model]);
     assert.equal(emptyNumber.code, 2);
-    assert.match(emptyNumber.stderr, /--allowed must be an integer/);
+    assert.match(emptyNumber.stderr, /--allowed-tokens must be an integer/);
     const outIsFile = await rudolph(['dream', 'кот', '--out', path.join(dir, 'junk.png'), ...model]);
     assert.equal(outIsFile.code, 2);
     assert.match(outIsFile.stderr, /--out .*junk\.png/);

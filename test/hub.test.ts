@@ -1,27 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import {
-  downloadFile,
-  downloadFileInfo,
-  downloadFiles,
-  formatCacheListing,
-  formatVerifyReport,
-  listCache,
-  removeFromCache,
-  resolveCachedFile,
-  verifyCache,
-  type DownloadProgress,
-} from '../src/hub/index.js';
-import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
-import { fetchModelFiles } from '../src/pretrained/model-files.js';
+import { formatCacheListing, formatVerifyReport } from '../src/cli/hub-format.js';
+import { downloadFile, downloadFileInfo, downloadFiles, type DownloadProgress, listCache, removeFromCache, resolveCachedFile, verifyCache } from '../src/hub/index.js';
 import { PRESETS } from '../src/presets.js';
-import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
+import { fetchModelFiles } from '../src/pretrained/model-files.js';
+import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
+import { gitBlobSha1, type MockHub, sha256Hex, startMockHub } from './mock-hub.js';
 
 const REPO = 'test-org/rudolph-tiny';
 const PRIVATE_REPO = 'test-org/private-model';

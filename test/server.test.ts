@@ -10,7 +10,15 @@ import { after, before, describe, it } from 'node:test';
 import { Rudolph } from '../src/rudolph.js';
 import { readImage } from '../src/runtime/node/index.js';
 import type { JobView } from '../src/server/jobs.js';
-import type { CaptionOutput, ClassifyOutput, DreamOutput, RankOutput, TextOutput } from '../src/server/schemas.js';
+import type { TaskMethod, TaskResult } from '../src/tasks/registry.js';
+import type { ResultJson } from '../src/tasks/spec.js';
+
+type Out<M extends TaskMethod> = ResultJson<TaskResult<M>>;
+type CaptionOutput = Out<'caption'>;
+type ClassifyOutput = Out<'classify'>;
+type DreamOutput = Out<'dream'>;
+type RankOutput = Out<'rankImages'>;
+type TextOutput = Out<'generateText'>;
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR } from './fixtures.js';
 import { REPO_ROOT } from './helpers.js';
 import { postJson, readEvents, request, sleep, type SseEvent, startSmallServer, testPngBase64, type TestServer, waitFor } from './server-fixture.js';

@@ -26,11 +26,3 @@ export {
   type VerifyOptions,
   type VerifyReport,
 } from './cache.js';
-export {
-  defaultCacheDir,
-  formatBytes,
-  formatCacheListing,
-  formatDuration,
-  formatRemoveResult,
-  formatVerifyReport,
-} from './commands.js';

@@ -1,4 +1,4 @@
-export { ImageError } from './image-error.js';
+export { ImageError } from './errors.js';
 export { assertRgbImage, type RgbImage } from './rgb-image.js';
 export { DEFAULT_MAX_PIXELS } from './limits.js';
 export { resizeBilinearPil } from './pil-resample.js';

@@ -4,7 +4,7 @@
  * positions asked for, so sampling loops never pay for logits they don't use.
  */
 import { InputError } from '../errors.js';
-import { f32, i64, i64From, Session, type Feeds, type SessionOptions } from '../onnx/session.js';
+import { f32, type Feeds, i64, i64From, Session, type SessionOptions } from '../onnx/session.js';
 import type { RudolphConfig } from './config.js';
 import { tokenFeeds } from './feeds.js';
 import { KVCache } from './kv-cache.js';
@@ -22,7 +22,7 @@ export interface RunOptions {
   extra?: string[];
 }
 
-export interface StepResult {
+export interface ModelOutputs {
   batch: number;
   /** number of selected positions */
   positions: number;
@@ -74,7 +74,7 @@ export class RudolphModel {
   }
 
   /** Full forward over a prefix: ids [batch, length] (row-major) → outputs for the selected positions. */
-  async forward(ids: ArrayLike<number>, batch: number, opts: RunOptions = {}): Promise<StepResult> {
+  async forward(ids: ArrayLike<number>, batch: number, opts: RunOptions = {}): Promise<ModelOutputs> {
     const length = ids.length / batch;
     if (!Number.isInteger(length) || length < 1) throw new InputError(`forward: ${ids.length} ids do not form ${batch} rows`);
     const { heads: H, headDim: d } = this.cfg;
@@ -90,7 +90,7 @@ export class RudolphModel {
   }
 
   /** Feeds k new tokens per row (ids [batch, k]) at positions [cache.length, +k), updating the cache. */
-  async step(cache: KVCache, ids: ArrayLike<number>, opts: RunOptions = {}): Promise<StepResult> {
+  async step(cache: KVCache, ids: ArrayLike<number>, opts: RunOptions = {}): Promise<ModelOutputs> {
     const k = ids.length / cache.batch;
     if (!Number.isInteger(k) || k < 1) throw new InputError(`step: ${ids.length} ids do not form ${cache.batch} rows`);
     if (cache.length + k > cache.slots) throw new InputError(`step: ${cache.length} cached + ${k} new tokens exceed the cache's ${cache.slots} slots`);
@@ -139,7 +139,7 @@ export class RudolphModel {
     const data = (name: string) => (out[name] ? (out[name].data as Float32Array) : undefined);
     const extra: Record<string, Float32Array> = {};
     for (const name of opts.extra ?? []) extra[name] = data(name)!;
-    const result: StepResult = {
+    const result: ModelOutputs = {
       batch, positions: m, width: this.cfg.logitsWidth,
       logits: data(GRAPH_IO.logits),
       targetLogits: data(GRAPH_IO.targetLogits), lseText: data(GRAPH_IO.lseText), lseImage: data(GRAPH_IO.lseImage),

@@ -3,13 +3,12 @@
  * validation of a loaded state dict (missing / misshapen tensors are typed errors).
  */
 import { WeightsError } from '../errors.js';
-import { numel, shapeToString, toFloat32, type DType, type StateDict } from '../tensor.js';
+import { type DType, numel, type ParamSpec, shapeToString, type StateDict, toFloat32 } from '../tensor.js';
 
 interface TensorInfo { dtype: DType; shape: readonly number[] }
 import type { RudolphConfig } from './config.js';
 import { Rng } from '../util/random.js';
 
-export interface ParamSpec { name: string; shape: number[] }
 
 /** Every trainable parameter in the official order (mask buffers excluded). */
 export function parameterSpecs(cfg: RudolphConfig): ParamSpec[] {

@@ -7,16 +7,13 @@
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, RudolphError, throwIfAborted } from '../errors.js';
-import {
-  DownloadError, downloadFile, OfflineError, resolveCachedFile, resolveHubSettings,
-  type DownloadProgress,
-} from '../hub/index.js';
+import { DownloadError, downloadFile, type DownloadProgress, OfflineError, resolveCachedFile, resolveHubSettings } from '../hub/index.js';
 import { offlineError } from '../hub/offline.js';
+import type { LoadProgress, ModelSourceOptions } from '../load-options.js';
 import type { RudolphConfig } from '../model/config.js';
-import { isPresetName, PRESETS, presetConfig, presetList, TOKENIZER_FILE, VQGAN_FILE } from '../presets.js';
+import { isPresetName, presetConfig, presetList, PRESETS, TOKENIZER_FILE, VQGAN_FILE } from '../presets.js';
 import type { TextTokenizer } from '../tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../tokenizer/yttm.js';
-import type { LoadProgress, ModelSourceOptions } from '../load-options.js';
 import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model-dir.js';
 
 /** The files of a model, downloaded or found (nothing loaded yet). */

@@ -12,12 +12,16 @@ import type { TaskContext } from './context.js';
 import { encodeSegment, type ImageInput, imageTokens, templateSize } from './inputs.js';
 import { rankTexts } from './rank.js';
 import { argsort } from './scoring.js';
+import { applyDefaults, defineTask, samplingFields, SEED_FIELD, WEIGHT_FIELD } from './spec.js';
+
+/** The official defaults of `image_captioning`. */
+const DEFAULTS = { template: 'на картинке', generations: 48, count: 5, textWeight: 0.05 };
 
 export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOptions> {
   image: ImageInput;
-  /** right-text template the captions continue (official 'на картинке') */
+  /** right-text template the captions continue */
   template?: string;
-  /** sampled captions (official 48) */
+  /** sampled captions */
   generations?: number;
   /** max right-text tokens incl. the template (official 64 = r) */
   earlyStop?: number;
@@ -28,16 +32,17 @@ export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOpt
 export interface CaptionCandidates { texts: string[]; counts: number[]; seed: number }
 
 /** Official `generate_captions`: distinct sampled captions and their counts. */
-export async function generateCaptions(ctx: TaskContext, o: GenerateCaptionsOptions): Promise<CaptionCandidates> {
+export async function generateCaptions(ctx: TaskContext, options: GenerateCaptionsOptions): Promise<CaptionCandidates> {
   const { cfg } = ctx;
-  const generations = o.generations ?? 48;
+  const o = applyDefaults(DEFAULTS, options);
+  const { generations } = o;
   checkCount(generations, 'generations');
   const sampling = resolveSampling(o, TEXT_SAMPLING, 'caption sampling');
   if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
   const earlyStop = Math.min(o.earlyStop ?? cfg.r, cfg.r);
   const seed = resolveSeed(o.seed);
   const [code] = await imageTokens(ctx, [o.image], 'image');
-  const right = encodeSegment(ctx, o.template ?? 'на картинке', cfg.r, '<RT_I2T>');
+  const right = encodeSegment(ctx, o.template, cfg.r, '<RT_I2T>');
   const size = templateSize(right);
   if (size >= earlyStop) throw new InputError(`caption template takes ${size} of the ${earlyStop} right-text tokens: nothing left to generate`);
   const prefix = concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>'), code, right.subarray(0, size));
@@ -50,22 +55,25 @@ export async function generateCaptions(ctx: TaskContext, o: GenerateCaptionsOpti
 }
 
 export interface CaptionOptions extends GenerateCaptionsOptions {
-  /** captions returned (official 5) */
+  /** captions returned */
   count?: number;
-  /** weight of the text perplexity in the rerank score (official 0.05) */
+  /** weight of the text perplexity in the rerank score */
   textWeight?: number;
 }
 
 export interface Caption { text: string; score: number; count: number; pplText: number; pplImage: number }
 
-export async function caption(ctx: TaskContext, o: CaptionOptions): Promise<{ captions: Caption[]; seed: number }> {
-  const count = o.count ?? 5;
+export interface CaptionResult { captions: Caption[]; seed: number }
+
+export async function caption(ctx: TaskContext, options: CaptionOptions): Promise<CaptionResult> {
+  const o = applyDefaults(DEFAULTS, options);
+  const { count } = o;
   checkCount(count, 'count');
   const [code] = await imageTokens(ctx, [o.image], 'image');
   const image = { ids: code };
   const candidates = await generateCaptions(ctx, { ...o, image });
   if (candidates.texts.length === 0) return { captions: [], seed: candidates.seed };
-  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight ?? 0.05, truncate: true, signal: o.signal, onProgress: o.onProgress });
+  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight, truncate: true, signal: o.signal, onProgress: o.onProgress });
   const scores = ranked.scores.map((s, i) => s / candidates.counts[i]);
   const order = argsort(scores);
   return {
@@ -73,3 +81,38 @@ export async function caption(ctx: TaskContext, o: CaptionOptions): Promise<{ ca
     seed: candidates.seed,
   };
 }
+
+export const captionTask = defineTask<CaptionOptions, CaptionResult>({
+  name: 'caption',
+  summary: 'image → captions reranked by the image',
+  fields: {
+    image: { type: 'image', description: 'the image to describe', cli: { positional: true } },
+    template: { type: 'string', maxLength: 4000, default: DEFAULTS.template, description: 'the text every caption continues', label: { ru: 'Начало подписи', en: 'Caption start' } },
+    generations: { type: 'integer', minimum: 1, maximum: 1024, default: DEFAULTS.generations, description: 'captions sampled before reranking', label: { ru: 'Сэмплов', en: 'Samples' } },
+    count: { type: 'integer', minimum: 1, maximum: 256, default: DEFAULTS.count, description: 'captions returned', cli: { short: '-n' }, label: { ru: 'Подписей', en: 'Captions' } },
+    earlyStop: { type: 'integer', minimum: 1, maximum: 4096, description: 'most right-text tokens, template included (default: the model\'s right-text length)' },
+    seed: SEED_FIELD,
+    ...samplingFields(TEXT_SAMPLING),
+    textWeight: WEIGHT_FIELD('weight of the text perplexity in the rerank score', DEFAULTS.textWeight),
+  },
+  required: ['image'],
+  run: caption,
+  output: {
+    type: 'object', additionalProperties: false, required: ['captions', 'seed'],
+    properties: {
+      captions: {
+        type: 'array',
+        items: {
+          type: 'object', additionalProperties: false, required: ['text', 'score', 'count', 'pplText', 'pplImage'],
+          properties: {
+            text: { type: 'string' }, score: { type: ['number', 'null'], description: 'rerank score, lower is better' },
+            count: { type: 'integer', description: 'how often it was sampled' }, pplText: { type: 'number' }, pplImage: { type: 'number' },
+          },
+        },
+      },
+      seed: { type: 'integer' },
+    },
+  },
+  format: (r) => r.captions.map((c) => `${c.text}\tscore ${c.score.toFixed(4)}\tcount ${c.count}`),
+  examples: ['rudolph caption фото.jpg', 'rudolph caption фото.jpg --template "на фотографии" --generations 24 --json'],
+});

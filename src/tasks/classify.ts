@@ -9,13 +9,17 @@ import { ProgressReporter, type RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
 import { encodeSegment, formatTemplate, type ImageInput, imageTokens, requireText } from './inputs.js';
 import { spanPerplexities } from './perplexity.js';
+import { applyDefaults, defineTask } from './spec.js';
+
+/** The official defaults of `zs_clf`. */
+const DEFAULTS = { template: '{}', leftTemplate: '' };
 
 export interface ClassifyOptions extends RunControl {
   image: ImageInput;
   classes: string[];
-  /** right text per class, `{}` = the class (official '{}') */
+  /** right text per class, `{}` = the class */
   template?: string;
-  /** left text per class (official '') */
+  /** left text per class */
   leftTemplate?: string;
 }
 
@@ -27,12 +31,13 @@ export interface ClassifyResult {
   ppl: number[];
 }
 
-export async function classify(ctx: TaskContext, o: ClassifyOptions): Promise<ClassifyResult> {
+export async function classify(ctx: TaskContext, options: ClassifyOptions): Promise<ClassifyResult> {
   const { cfg } = ctx;
+  const o = applyDefaults(DEFAULTS, options);
   if (!Array.isArray(o.classes) || o.classes.length === 0) throw new InputError('classify: classes must be a non-empty list');
   o.classes.forEach((c, i) => requireText(c, `class ${i}`));
-  const rightTexts = o.classes.map((c) => formatTemplate(o.template ?? '{}', 'class template', c));
-  const leftTexts = o.classes.map((c) => formatTemplate(o.leftTemplate ?? '', 'left template', c));
+  const rightTexts = o.classes.map((c) => formatTemplate(o.template, 'class template', c));
+  const leftTexts = o.classes.map((c) => formatTemplate(o.leftTemplate, 'left template', c));
   const [code] = await imageTokens(ctx, [o.image], 'image');
   const rows = o.classes.map((_, i) => concat(
     encodeSegment(ctx, leftTexts[i], cfg.l, '<LT_I2T>'), code, encodeSegment(ctx, rightTexts[i], cfg.r, '<RT_I2T>'),
@@ -57,3 +62,26 @@ export async function classify(ctx: TaskContext, o: ClassifyOptions): Promise<Cl
   for (let i = 1; i < scores.length; i++) if (scores[i] < scores[label]) label = i;
   return { label, class: o.classes[label], scores, ppl: Array.from(ppl) };
 }
+
+export const classifyTask = defineTask<ClassifyOptions, ClassifyResult>({
+  name: 'classify',
+  summary: 'zero-shot image classification by perplexity',
+  fields: {
+    image: { type: 'image', description: 'the image to classify', cli: { positional: true } },
+    classes: { type: 'strings', maxItems: 256, maxLength: 1000, description: 'class names', label: { ru: 'Классы', en: 'Classes' } },
+    template: { type: 'string', maxLength: 4000, default: DEFAULTS.template, description: 'right text per class, {} is the class', label: { ru: 'Шаблон', en: 'Template' } },
+    leftTemplate: { type: 'string', maxLength: 4000, default: DEFAULTS.leftTemplate, description: 'left text per class, {} is the class' },
+  },
+  required: ['image', 'classes'],
+  run: classify,
+  output: {
+    type: 'object', additionalProperties: false, required: ['label', 'class', 'scores', 'ppl'],
+    properties: {
+      label: { type: 'integer', description: 'index of the predicted class' }, class: { type: 'string' },
+      scores: { type: 'array', items: { type: 'number' }, description: 'softmax of the L2-normalised perplexities: lower = more likely' },
+      ppl: { type: 'array', items: { type: 'number' } },
+    },
+  },
+  format: (r, input) => [r.class, ...r.scores.map((s, i) => `  ${input.classes[i]}\t${s.toFixed(4)}`)],
+  examples: ['rudolph classify фото.jpg --classes "кошка,собака,птица"', 'rudolph classify фото.jpg --classes "кошка,собака" --template "на картинке изображено: {}"'],
+});

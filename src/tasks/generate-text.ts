@@ -12,10 +12,14 @@ import type { TaskContext } from './context.js';
 import { encodeSegment, templateSize } from './inputs.js';
 import { spanPerplexities } from './perplexity.js';
 import { argsort } from './scoring.js';
+import { applyDefaults, defineTask, samplingFields, SEED_FIELD } from './spec.js';
+
+/** The official defaults of `generate_texts`. */
+const DEFAULTS = { count: 48 };
 
 export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions> {
   template: string;
-  /** sampled continuations (official 48) */
+  /** sampled continuations */
   count?: number;
   /** max left-text tokens incl. the template (official default l) */
   earlyStop?: number;
@@ -29,10 +33,13 @@ export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions
 
 export interface GeneratedText { text: string; ppl: number; count: number }
 
-export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Promise<{ texts: GeneratedText[]; seed: number }> {
+export interface GenerateTextResult { texts: GeneratedText[]; seed: number }
+
+export async function generateText(ctx: TaskContext, options: GenerateTextOptions): Promise<GenerateTextResult> {
   const { cfg } = ctx;
+  const o = applyDefaults(DEFAULTS, options);
   if (typeof o.template !== 'string') throw new InputError('template must be a string');
-  const count = o.count ?? 48;
+  const { count } = o;
   checkCount(count, 'count');
   const sampling = resolveSampling(o, TEXT_SAMPLING, 'text sampling');
   const seed = resolveSeed(o.seed);
@@ -55,3 +62,34 @@ export async function generateText(ctx: TaskContext, o: GenerateTextOptions): Pr
   const order = argsort(ppl);
   return { texts: order.map((i) => ({ text: counted[i].text, ppl: ppl[i], count: counted[i].count })), seed };
 }
+
+export const generateTextTask = defineTask<GenerateTextOptions, GenerateTextResult>({
+  name: 'text',
+  summary: 'text → text: continue a template, rank the results by perplexity',
+  fields: {
+    template: { type: 'string', minLength: 1, maxLength: 4000, description: 'the beginning of the text', cli: { positional: true }, label: { ru: 'Начало текста', en: 'Text start' } },
+    count: { type: 'integer', minimum: 1, maximum: 1024, default: DEFAULTS.count, description: 'continuations sampled', cli: { short: '-n' }, label: { ru: 'Вариантов', en: 'Samples' } },
+    earlyStop: { type: 'integer', minimum: 1, maximum: 4096, description: 'most left-text tokens, template included (default: the model\'s left-text length)' },
+    allowedTokens: { type: 'integers', maxItems: 100000, minimum: 0, description: 'sample only these token ids' },
+    officialRange: { type: 'boolean', default: false, description: 'sample from the official range [0, V), special and pad ids included' },
+    seed: SEED_FIELD,
+    ...samplingFields(TEXT_SAMPLING),
+  },
+  required: ['template'],
+  run: generateText,
+  output: {
+    type: 'object', additionalProperties: false, required: ['texts', 'seed'],
+    properties: {
+      texts: {
+        type: 'array',
+        items: {
+          type: 'object', additionalProperties: false, required: ['text', 'ppl', 'count'],
+          properties: { text: { type: 'string' }, ppl: { type: 'number' }, count: { type: 'integer' } },
+        },
+      },
+      seed: { type: 'integer' },
+    },
+  },
+  format: (r) => r.texts.map((t) => `${t.text}\tppl ${t.ppl.toFixed(2)}\tcount ${t.count}`),
+  examples: ['rudolph text "вопрос: что такое море? ответ:"', 'rudolph text "погода сегодня" --allowed-tokens "12,57,301" --count 8 --json'],
+});

@@ -10,6 +10,7 @@ import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed, Rng } from '../util/random.js';
 import type { TaskContext } from './context.js';
 import { encodeSegment, formatTemplate, requireText } from './inputs.js';
+import { applyDefaults } from './spec.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
 export const IMAGE_SAMPLING: SamplingOptions = { topK: 768, topP: 0.99, temperature: 1.0 };
@@ -40,8 +41,11 @@ export function borderCells(n: number, b: Borders): number[] {
   return cells;
 }
 
+/** The official defaults of `generate_codebooks_cfg`. */
+export const GUIDANCE_DEFAULTS = { weight: 0.2, template: '', lateSoftmax: false };
+
 export interface GuidanceOptions {
-  /** weight of the unconditional prompt's probabilities (official 0.2) */
+  /** weight of the unconditional prompt's probabilities */
   weight?: number;
   /** the unconditional prompt, formatted with {text} (official default '') */
   template?: string;
@@ -75,14 +79,12 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
   const m = cfg.imageLength, V = cfg.textVocab, W = cfg.imageVocab;
   const known = promptLookup(cfg.imageLength, cfg.imageVocab, o.imagePrompt);
   const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>');
-  const guidance = o.guidance;
+  const guidance = o.guidance ? applyDefaults(GUIDANCE_DEFAULTS, o.guidance) : null;
   let uncond: Int32Array | null = null;
   if (guidance) {
-    const w = guidance.weight ?? 0.2;
-    if (!(w >= 0 && w <= 1)) throw new InputError(`guidance weight must be in [0, 1], got ${w}`);
-    uncond = encodeSegment(ctx, formatTemplate(guidance.template ?? '', 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>');
+    if (!(guidance.weight >= 0 && guidance.weight <= 1)) throw new InputError(`guidance weight must be in [0, 1], got ${guidance.weight}`);
+    uncond = encodeSegment(ctx, formatTemplate(guidance.template, 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>');
   }
-  const weight = guidance?.weight ?? 0.2;
   const bs = Math.max(1, Math.floor((o.batchSize ?? ctx.batchSize) / (uncond ? 2 : 1)));
   const progress = new ProgressReporter(o, 'generateImageTokens', 'image tokens', count * m);
   const codebooks: Int32Array[] = [];
@@ -99,7 +101,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
         for (let b = 0; b < B; b++) {
           const row = (r: number) => logits.subarray(r * width + V, r * width + V + W);
           const id = drawIndex(uncond
-            ? guidedProbabilities(row(b), row(B + b), sampling, weight, guidance?.lateSoftmax ?? false)
+            ? guidedProbabilities(row(b), row(B + b), sampling, guidance!.weight, guidance!.lateSoftmax)
             : softmax(filteredLogits(row(b), sampling)), rngs[b]);
           picks[b] = id;
           if (uncond) picks[B + b] = id;

@@ -9,6 +9,7 @@ import type { TaskContext } from './context.js';
 import { encodeSegment, type ImageInput, imageTokens, requireText } from './inputs.js';
 import { type Span, spanPerplexities } from './perplexity.js';
 import { argsort, rerankScores } from './scoring.js';
+import { applyDefaults, defineTask, type JsonSchema, WEIGHT_FIELD } from './spec.js';
 
 export interface RankResult {
   pplText: number[];
@@ -19,25 +20,30 @@ export interface RankResult {
   order: number[];
 }
 
+/** The official defaults of `self_reranking_by_text` / `self_reranking_by_image`. */
+const IMAGES_DEFAULTS = { textWeight: 0.95, quantile: 0.5, leftTemplate: '', officialNaN: false };
+const TEXTS_DEFAULTS = { textWeight: 0.05, quantile: 0.5, officialNaN: false, truncate: false };
+
 export interface RankImagesOptions extends RunControl {
   text: string;
   images: ImageInput[];
-  /** weight of the text perplexity in the score (official 0.95) */
+  /** weight of the text perplexity in the score */
   textWeight?: number;
-  /** quantile for normalisation (official 0.5) */
+  /** quantile for normalisation */
   quantile?: number;
-  /** left text (official l_template '') */
+  /** left text (official l_template) */
   leftTemplate?: string;
   /** keep the official NaN scores when all candidates tie */
   officialNaN?: boolean;
 }
 
-export async function rankImages(ctx: TaskContext, o: RankImagesOptions): Promise<RankResult> {
+export async function rankImages(ctx: TaskContext, options: RankImagesOptions): Promise<RankResult> {
   const { cfg } = ctx;
+  const o = applyDefaults(IMAGES_DEFAULTS, options);
   requireText(o.text, 'text');
   if (!Array.isArray(o.images) || o.images.length === 0) throw new InputError('rankImages: images must be a non-empty list');
   const codes = await imageTokens(ctx, o.images, 'image');
-  const left = encodeSegment(ctx, o.leftTemplate ?? '', cfg.l, '<LT_I2T>');
+  const left = encodeSegment(ctx, o.leftTemplate, cfg.l, '<LT_I2T>');
   const right = encodeSegment(ctx, o.text, cfg.r, '<RT_I2T>');
   const rows = codes.map((c) => concat(left, c, right));
   const T = cfg.totalLength, l = cfg.l, m = cfg.imageLength;
@@ -47,13 +53,13 @@ export async function rankImages(ctx: TaskContext, o: RankImagesOptions): Promis
   ];
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.95, o.quantile ?? 0.5, o.officialNaN));
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN));
 }
 
 export interface RankTextsOptions extends RunControl {
   image: ImageInput;
   texts: string[];
-  /** weight of the text perplexity in the score (official 0.05) */
+  /** weight of the text perplexity in the score */
   textWeight?: number;
   quantile?: number;
   officialNaN?: boolean;
@@ -61,8 +67,9 @@ export interface RankTextsOptions extends RunControl {
   truncate?: boolean;
 }
 
-export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<RankResult> {
+export async function rankTexts(ctx: TaskContext, options: RankTextsOptions): Promise<RankResult> {
   const { cfg } = ctx;
+  const o = applyDefaults(TEXTS_DEFAULTS, options);
   if (!Array.isArray(o.texts) || o.texts.length === 0) throw new InputError('rankTexts: texts must be a non-empty list');
   o.texts.forEach((t, i) => requireText(t, `text ${i}`));
   const [code] = await imageTokens(ctx, [o.image], 'image');
@@ -74,10 +81,59 @@ export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<
   ];
   const progress = new ProgressReporter(o, 'rankTexts', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.05, o.quantile ?? 0.5, o.officialNaN));
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN));
 }
 
 function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array): RankResult {
   const order = argsort(scores);
   return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order };
 }
+
+const RANK_OUTPUT: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['pplText', 'pplImage', 'scores', 'order'],
+  properties: {
+    pplText: { type: 'array', items: { type: 'number' } },
+    pplImage: { type: 'array', items: { type: 'number' } },
+    scores: { type: 'array', items: { type: ['number', 'null'] }, description: 'rerank scores, lower is better' },
+    order: { type: 'array', items: { type: 'integer' }, description: 'indices by ascending score' },
+  },
+};
+
+const QUANTILE_FIELD = { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.5, description: 'quantile the perplexities are normalised by' } as const;
+const OFFICIAL_NAN_FIELD = { type: 'boolean', default: false, description: 'keep the official NaN scores when all candidates tie (default: ties score 0)' } as const;
+
+export const rankImagesTask = defineTask<RankImagesOptions, RankResult>({
+  name: 'rank-images',
+  summary: 'rank images by how well they fit a text (lower score = better)',
+  fields: {
+    text: { type: 'string', minLength: 1, maxLength: 4000, description: 'the text', cli: { positional: true } },
+    images: { type: 'images', maxItems: 256, description: 'the candidate images', cli: { positional: 'variadic' } },
+    textWeight: WEIGHT_FIELD('weight of the text perplexity in the score', IMAGES_DEFAULTS.textWeight),
+    quantile: { ...QUANTILE_FIELD, default: IMAGES_DEFAULTS.quantile },
+    leftTemplate: { type: 'string', maxLength: 4000, default: IMAGES_DEFAULTS.leftTemplate, description: 'left text' },
+    officialNaN: { ...OFFICIAL_NAN_FIELD, default: IMAGES_DEFAULTS.officialNaN },
+  },
+  required: ['text', 'images'],
+  run: rankImages,
+  output: RANK_OUTPUT,
+  format: (r, _, files) => r.order.map((i) => `${files[i] ?? i}\tscore ${r.scores[i].toFixed(4)}\tppl_txt ${r.pplText[i].toFixed(2)}\tppl_img ${r.pplImage[i].toFixed(2)}`),
+  examples: ['rudolph rank-images "рыжая кошка" a.png b.png c.png'],
+});
+
+export const rankTextsTask = defineTask<RankTextsOptions, RankResult>({
+  name: 'rank-texts',
+  summary: 'rank texts by how well they fit an image (lower score = better)',
+  fields: {
+    image: { type: 'image', description: 'the image', cli: { positional: true } },
+    texts: { type: 'strings', maxItems: 256, maxLength: 4000, description: 'the candidate texts', cli: { positional: 'variadic' } },
+    textWeight: WEIGHT_FIELD('weight of the text perplexity in the score', TEXTS_DEFAULTS.textWeight),
+    quantile: { ...QUANTILE_FIELD, default: TEXTS_DEFAULTS.quantile },
+    officialNaN: { ...OFFICIAL_NAN_FIELD, default: TEXTS_DEFAULTS.officialNaN },
+    truncate: { type: 'boolean', default: TEXTS_DEFAULTS.truncate, description: 'cut texts that do not fit the left text instead of refusing them' },
+  },
+  required: ['image', 'texts'],
+  run: rankTexts,
+  output: RANK_OUTPUT,
+  format: (r, input) => r.order.map((i) => `${input.texts[i]}\tscore ${r.scores[i].toFixed(4)}`),
+  examples: ['rudolph rank-texts фото.jpg "кошка на диване" "собака в парке"'],
+});

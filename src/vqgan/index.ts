@@ -7,4 +7,4 @@ export {
   Vqgan, type EncodeResult, type FloatImages, type FloatTensor, type GridShape, type VqganImageInput,
   type VqganOptions,
 } from './vqgan-model.js';
-export { randomVqganStateDict, vqganParameterSpecs, vqganWeightsFromStateDict, type ParamSpec, type VqganParam, type VqganWeights } from './weights.js';
+export { randomVqganStateDict, vqganParameterSpecs, vqganWeightsFromStateDict, type VqganParam, type VqganWeights } from './weights.js';

@@ -5,14 +5,13 @@
  * strict=False)` does; an unknown key inside a model module means another config.
  */
 import { WeightsError } from '../errors.js';
-import { numel, shapeToString, toFloat32, type StateDict } from '../tensor.js';
-import { bottleneckChannels, decoderLevels, encoderLevels, type VqganConfig } from './config.js';
+import { numel, type ParamSpec, shapeToString, type StateDict, toFloat32 } from '../tensor.js';
 import { Rng } from '../util/random.js';
+import { bottleneckChannels, decoderLevels, encoderLevels, type VqganConfig } from './config.js';
 
 export interface VqganParam { shape: number[]; data: Float32Array }
 /** Name → float32 parameter, official names. */
 export type VqganWeights = Map<string, VqganParam>;
-export interface ParamSpec { name: string; shape: number[] }
 
 const MODEL_PREFIXES = ['encoder.', 'decoder.', 'quantize.', 'quant_conv.', 'post_quant_conv.'];
 

@@ -2,10 +2,11 @@
 import os from 'node:os';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import { formatCacheListing, formatRemoveResult, formatVerifyReport, listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
+import { listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
+import { DEFAULT_PRESET, PRESET_NAMES, presetList, PRESETS } from '../../presets.js';
 import { fetchModelFiles } from '../../pretrained/model-files.js';
-import { DEFAULT_PRESET, PRESETS, PRESET_NAMES, presetList } from '../../presets.js';
-import { addModelOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
+import { addModelSourceOptions, addOutputOptions, addRuntimeOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
+import { formatCacheListing, formatRemoveResult, formatVerifyReport } from '../hub-format.js';
 import { printJson, ProgressDisplay } from '../output.js';
 
 export function hubCommands(): Command[] {
@@ -54,7 +55,7 @@ export function hubCommands(): Command[] {
       if (!report.ok) process.exitCode = 1;
     });
 
-  const info = addModelOptions(new Command('info').description('model, presets, cache, runtime and threads'))
+  const info = addOutputOptions(addRuntimeOptions(addModelSourceOptions(new Command('info').description('model, presets, cache, runtime and threads'))))
     .option('--no-load', 'do not load the model: only presets, cache and runtime')
     .addHelpText('after', '\nПримеры:\n  $ rudolph info --no-load\n  $ rudolph info --model ./моя-модель --json')
     .action(async (o: ModelCliOptions & { load: boolean }) => {

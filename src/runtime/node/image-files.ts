@@ -18,12 +18,12 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { DecodeImageOptions } from '../types.js';
 import { InputError } from '../../errors.js';
-import { ImageError } from '../../image/image-error.js';
+import { ImageError } from '../../image/errors.js';
 import { DEFAULT_MAX_PIXELS } from '../../image/limits.js';
 import { assertRgbImage, type RgbImage } from '../../image/rgb-image.js';
 import { writeAtomically } from '../../io/files.js';
+import type { DecodeImageOptions } from '../types.js';
 
 export type ReadImageOptions = DecodeImageOptions;
 

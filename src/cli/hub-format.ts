@@ -1,5 +1,4 @@
-import type { CacheListing, RemoveResult, VerifyReport } from './cache.js';
-import { resolveHubSettings } from './settings.js';
+import type { CacheListing, RemoveResult, VerifyReport } from '../hub/index.js';
 
 /** Text for `rudolph cache ls|rm|verify` and sizes/durations for progress lines: they return text, the CLI prints. */
 
@@ -65,9 +64,4 @@ export function formatVerifyReport(report: VerifyReport): string {
 export function formatRemoveResult(result: RemoveResult): string {
   const what = result.commit === undefined ? result.repo : `${result.repo} revision ${result.commit.slice(0, 8)}`;
   return `removed ${what}: ${formatBytes(result.removedBytes)} freed`;
-}
-
-/** The cache folder commands use when no --cache-dir is given (for messages and `cache ls`). */
-export function defaultCacheDir(): string {
-  return resolveHubSettings().cacheDir;
 }
