@@ -3,11 +3,11 @@
  * fetches what it needs (model, tokenizer, VQGAN) through the runtime's loader and exposes every
  * task as a method taking an options object and returning plain data.
  */
+import { RudolphError } from './errors.js';
 import type { RgbImage } from './image/index.js';
-import type { FromPretrainedOptions, LoadedModel, LoadProgress, RudolphInfo } from './load-options.js';
+import type { FromPretrainedOptions, LoadedModel, LoadProgress, ModelLoader, RudolphInfo } from './load-options.js';
 import type { RudolphConfig } from './model/config.js';
 import type { RudolphModel } from './model/rudolph-model.js';
-import { runtime } from './runtime/current.js';
 import { type CaptionCandidates, generateCaptions, type GenerateCaptionsOptions } from './tasks/caption.js';
 import type { TaskContext } from './tasks/context.js';
 import { resolveImagePrompt } from './tasks/image-prompt.js';
@@ -17,6 +17,13 @@ import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import type { Vqgan } from './vqgan/vqgan-model.js';
 
 export type { FromPretrainedOptions, LoadProgress, RudolphInfo };
+
+let loader: ModelLoader | undefined;
+
+/** Registers how `fromPretrained` finds and opens models on this platform (the runtime's entry point does). */
+export function useModelLoader(l: ModelLoader): void {
+  loader = l;
+}
 
 /** One method per registered task (tasks/registry.ts): `rudolph.dream(options)`, `rudolph.caption(options)`, … */
 type TaskMethods = { [M in TaskMethod]: (options: TaskOptions<M>) => Promise<TaskResult<M>> };
@@ -42,7 +49,8 @@ export class Rudolph {
 
   /** A preset name, a model folder or a hub repo id; see `FromPretrainedOptions`. */
   static async fromPretrained(source: string, opts: FromPretrainedOptions = {}): Promise<Rudolph> {
-    return new Rudolph(await runtime().loadPretrained(source, opts));
+    if (!loader) throw new RudolphError('RUNTIME', 'no model loader registered: import the library through its entry point (rudolph-ts in Node)');
+    return new Rudolph(await loader(source, opts));
   }
 
   /** Text → n² image token ids per candidate (no reranking, no decoding); image prompts as ids + cells. */

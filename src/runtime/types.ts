@@ -7,7 +7,6 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import type { RgbImage } from '../image/rgb-image.js';
-import type { ModelLoader } from '../load-options.js';
 import type { GraphBuilder } from '../onnx/graph.js';
 
 export type { InferenceSession, Tensor };
@@ -59,6 +58,4 @@ export interface Runtime {
   decodeImage(bytes: Uint8Array, opts?: DecodeImageOptions): Promise<RgbImage>;
   /** lossless PNG of an RGB image */
   encodePng(image: RgbImage): Promise<Uint8Array>;
-  /** `Rudolph.fromPretrained`'s loader: resolves, fetches and opens a model on this platform */
-  loadPretrained: ModelLoader;
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { GraphBuilder } from '../../onnx/graph.js';
 import { loadPretrained } from '../../pretrained/load-pretrained.js';
+import { useModelLoader } from '../../rudolph.js';
 import { useRuntime } from '../current.js';
 import type { Runtime, SessionOptions } from '../types.js';
 import { openFileBytes } from './byte-source.js';
@@ -62,10 +63,10 @@ export const nodeRuntime: Runtime = {
     const png = await encodePng(image);
     return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
   },
-  loadPretrained,
 };
 
 useRuntime(nodeRuntime);
+useModelLoader(loadPretrained);
 
 export { readImage, writePng, encodePng } from './image-files.js';
 export { saveGraph } from './graph-files.js';
