@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { bundleForBrowser } from '../../scripts/build-web.js';
 import { REPO_ROOT } from '../helpers.js';
 import { launchChromium, type Launched } from './chromium.js';
-import type { RudolphTestApi } from './page-entry.js';
+import type { RudolphTestApi } from './api.js';
 import { startStaticServer, type StaticServer, type StaticServerOptions } from './static-server.js';
 
 export const PAGE_BUILD = path.join(REPO_ROOT, 'artifacts', 'browser-page');

@@ -4,11 +4,12 @@
  */
 import { generateText } from '../../src/tasks/generate-text.js';
 import { generateImageTokens } from '../../src/tasks/image-tokens.js';
+import { openBrowserCache } from '../../src/runtime/web/cache.js';
+import { openUrlBytes } from '../../src/runtime/web/byte-source.js';
+import { decodeImageWeb, encodePngWeb } from '../../src/runtime/web/image-codec.js';
+import type { PageError, PageImage, PageInfo, RangeReads, RudolphTestApi, TokenRun } from './api.js';
 import { IdListTokenizer, makeConfig, RudolphModel, randomWeights, runtime, type RudolphParams } from '../../src/web.js';
 
-export interface TokenRun { imageIds: number[][]; textIds: string[]; seedUsed: number }
-
-/** Seeded random model, then seeded image-token and text generation: the ids Node must reproduce. */
 async function tokensFromRandom(params: RudolphParams, weightSeed: number, taskSeed: number): Promise<TokenRun> {
   const cfg = makeConfig(params);
   const model = await RudolphModel.fromWeights(cfg, randomWeights(cfg, weightSeed), {});
@@ -22,11 +23,47 @@ async function tokensFromRandom(params: RudolphParams, weightSeed: number, taskS
   }
 }
 
-function info() {
+async function info(): Promise<PageInfo> {
   return { runtime: runtime().name, onnxruntime: runtime().onnxruntimeVersion, isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency };
 }
 
-const api = { tokensFromRandom, info };
-export type RudolphTestApi = typeof api;
+function asError(e: unknown): PageError {
+  const err = e as Error & { code?: string };
+  return { error: { name: err.name, code: err.code, message: err.message } };
+}
+
+async function decodeImage(bytes: number[], maxPixels?: number): Promise<PageImage | PageError> {
+  try {
+    const img = await decodeImageWeb(Uint8Array.from(bytes), { maxPixels, name: 'upload' });
+    return { width: img.width, height: img.height, data: Array.from(img.data) };
+  } catch (e) {
+    return asError(e);
+  }
+}
+
+async function encodePng(image: PageImage): Promise<number[]> {
+  return Array.from(await encodePngWeb({ width: image.width, height: image.height, data: Uint8Array.from(image.data) }));
+}
+
+async function readRanges(url: string, ranges: [number, number][], cacheName: string): Promise<RangeReads | PageError> {
+  try {
+    const cache = await openBrowserCache(cacheName);
+    const src = await openUrlBytes(url, { cache });
+    const reads: number[][] = [];
+    for (const [offset, length] of ranges) reads.push(Array.from(await src.read(offset, length)));
+    let fromCacheOffline: number[] | PageError;
+    try {
+      const again = await openUrlBytes(url, { cache, offline: true });
+      fromCacheOffline = Array.from(await again.read(ranges[0][0], ranges[0][1]));
+    } catch (e) {
+      fromCacheOffline = asError(e);
+    }
+    return { size: src.size, reads, fromCacheOffline };
+  } catch (e) {
+    return asError(e);
+  }
+}
+
+const api: RudolphTestApi = { tokensFromRandom, info, decodeImage, encodePng, readRanges };
 (globalThis as unknown as { rudolphTest: RudolphTestApi }).rudolphTest = api;
 (globalThis as unknown as { rudolphReady: boolean }).rudolphReady = true;
