@@ -13,31 +13,46 @@ import { launchChromium, type Launched } from './chromium.js';
 import type { RudolphTestApi } from './api.js';
 import { startStaticServer, type StaticServer, type StaticServerOptions } from './static-server.js';
 
-export const PAGE_BUILD = path.join(REPO_ROOT, 'artifacts', 'browser-page');
-let built: Promise<void> | undefined;
+export const TEST_PAGE_ENTRY = path.join(REPO_ROOT, 'test', 'browser', 'page-entry.ts');
+const built = new Map<string, Promise<string>>();
 
-/** Builds the test page once per process. */
-export function buildTestPage(): Promise<void> {
-  built ??= (async () => {
-    await bundleForBrowser({ 'page-entry': path.join(REPO_ROOT, 'test', 'browser', 'page-entry.ts') }, PAGE_BUILD, false);
-    await fsp.copyFile(path.join(REPO_ROOT, 'test', 'browser', 'index.html'), path.join(PAGE_BUILD, 'index.html'));
-  })();
-  return built;
+/** Builds a page (index.html loading `page-entry.js` bundled from `entry`) once per process; returns its folder. */
+export function buildTestPage(entry = TEST_PAGE_ENTRY): Promise<string> {
+  let hit = built.get(entry);
+  if (!hit) {
+    const dir = path.join(REPO_ROOT, 'artifacts', 'browser-pages', path.basename(entry, '.ts'));
+    hit = (async () => {
+      await bundleForBrowser({ 'page-entry': entry }, dir, false);
+      await fsp.copyFile(path.join(REPO_ROOT, 'test', 'browser', 'index.html'), path.join(dir, 'index.html'));
+      return dir;
+    })();
+    built.set(entry, hit);
+  }
+  return hit;
 }
 
-export interface TestPage {
+export interface TestPage<Api = RudolphTestApi> {
   page: Page;
   server: StaticServer;
   browser: Launched;
   errors: string[];
   /** Calls `rudolphTest[name](...args)` in the page. */
-  call<K extends keyof RudolphTestApi>(name: K, ...args: Parameters<RudolphTestApi[K]>): Promise<Awaited<ReturnType<RudolphTestApi[K]>>>;
+  call<K extends keyof Api>(name: K, ...args: Api[K] extends (...a: infer A) => unknown ? A : never): Promise<Api[K] extends (...a: never[]) => infer R ? Awaited<R> : never>;
   close(): Promise<void>;
 }
 
-export async function openTestPage(opts: { mounts?: StaticServerOptions['mounts']; repos?: StaticServerOptions['repos']; webgpu?: boolean; log?: (line: string) => void } = {}): Promise<TestPage> {
-  await buildTestPage();
-  const server = await startStaticServer({ mounts: { '/': PAGE_BUILD, ...opts.mounts }, repos: opts.repos });
+export interface TestPageOptions {
+  /** the page's entry module (default: test/browser/page-entry.ts) */
+  entry?: string;
+  mounts?: StaticServerOptions['mounts'];
+  repos?: StaticServerOptions['repos'];
+  webgpu?: boolean;
+  log?: (line: string) => void;
+}
+
+export async function openTestPage<Api = RudolphTestApi>(opts: TestPageOptions = {}): Promise<TestPage<Api>> {
+  const dir = await buildTestPage(opts.entry);
+  const server = await startStaticServer({ mounts: { '/': dir, ...opts.mounts }, repos: opts.repos });
   const browser = await launchChromium({ webgpu: opts.webgpu });
   const page = await browser.context.newPage();
   const errors: string[] = [];
