@@ -10,7 +10,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RudolphError } from '../errors.js';
 import type { RudolphInfo } from '../rudolph.js';
-import { taskCatalog } from '../tasks/registry.js';
+import { taskByName, taskCatalog } from '../tasks/registry.js';
 import { HttpError, type SchemaError, statusFor, validationError } from './errors.js';
 import { type Job, type JobQueue, QueueFullError, ShuttingDownError } from './jobs.js';
 import { multipartBody } from './multipart.js';
@@ -134,6 +134,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   function submit(task: TaskName, input: ApiInput, sync: boolean): Job {
+    // the checks that need no model answer at once, before the job queues
+    (taskByName(task)!.task.check as (o: unknown) => void)(input);
     try {
       return queue.submit(task, input, { sync });
     } catch (e) {
