@@ -1,0 +1,35 @@
+/**
+ * The golden suite in headless Chromium: the golden folder served at /golden/ by the test
+ * server (Range requests, like the hub), the page (browser-entry.ts) runs the cases on
+ * onnxruntime-web and hands back its lines, printed here as they would be on Node.
+ */
+import path from 'node:path';
+import { chromiumMissing } from '../browser/chromium.js';
+import { openTestPage } from '../browser/harness.js';
+import { REPO_ROOT } from '../helpers.js';
+import type { SuiteSummary } from './suite.js';
+
+export interface GoldenPageApi {
+  runGolden(base: string, only: string | undefined, nodeKinds: string[]): Promise<{ lines: string[]; summary: SuiteSummary }>;
+}
+
+export async function runInBrowser(dir: string, only: string | undefined, nodeKinds: string[], print: (line: string) => void): Promise<SuiteSummary> {
+  const missing = chromiumMissing();
+  if (missing) {
+    print(`SKIP browser/all ${missing}`);
+    return { passed: 0, failed: 0, skipped: 1 };
+  }
+  const page = await openTestPage<GoldenPageApi>({ entry: path.join(REPO_ROOT, 'test', 'golden', 'browser-entry.ts'), mounts: { '/golden/': path.resolve(dir) } });
+  try {
+    const { lines, summary } = await page.call('runGolden', `${page.server.url}/golden/`, only, nodeKinds);
+    lines.forEach(print);
+    const errors = page.errors.filter((e) => !/404 \(Not Found\)/.test(e));
+    if (errors.length) {
+      print(`FAIL browser/page errors in the page: ${errors.join('; ')}`);
+      summary.failed++;
+    }
+    return summary;
+  } finally {
+    await page.close();
+  }
+}
