@@ -58,11 +58,16 @@ export async function bundleSizes(dir: string, files: string[]): Promise<Record<
   return out;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await fsp.rm(WEB_DIST, { recursive: true, force: true });
+/** web/dist: the library, the local-mode worker and onnxruntime-web's files. */
+export async function buildWebSite(out = WEB_DIST): Promise<void> {
+  await fsp.rm(out, { recursive: true, force: true });
   await bundleForBrowser({
     'rudolph-web': path.join(REPO_ROOT, 'src', 'web.ts'),
     'local-worker': path.join(REPO_ROOT, 'src', 'runtime', 'web', 'worker.ts'),
-  }, WEB_DIST);
+  }, out);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await buildWebSite();
   console.log(JSON.stringify(await bundleSizes(WEB_DIST, ['rudolph-web.js', 'local-worker.js', ...ORT_FILES]), null, 1));
 }

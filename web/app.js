@@ -558,8 +558,16 @@ const local = {
     this.start();
     const id = this.nextId++;
     const result = new Promise((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress }));
-    this.worker.postMessage({ ...message, id });
-    return { result, cancel: () => this.worker.postMessage({ type: 'cancel', id }) };
+    // a busy worker reads messages only between tasks: a shared flag reaches it mid-task (isolated pages)
+    const cancelFlag = globalThis.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    this.worker.postMessage({ ...message, id, cancelFlag });
+    return {
+      result,
+      cancel: () => {
+        if (cancelFlag) Atomics.store(cancelFlag, 0, 1);
+        this.worker.postMessage({ type: 'cancel', id });
+      },
+    };
   },
   run(task, input, onProgress) {
     if (!this.ready) return { result: Promise.reject(new Error(t('needModel'))), cancel() {} };
@@ -574,6 +582,8 @@ async function loadLocalModel() {
   if (localLoad) return;
   const precision = $('local-precision').value;
   const options = { endpoint: $('local-endpoint').value.trim() || undefined, device: $('local-device').value, precision: precision || undefined };
+  // a VQGAN checkpoint URL other than the hub's (e.g. a small one for tests), from ?vqgan=
+  if (params.has('vqgan')) options.vqgan = params.get('vqgan');
   showError('local-error', null);
   $('local-note').hidden = true;
   $('local-load').disabled = true;

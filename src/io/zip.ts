@@ -17,6 +17,8 @@ export interface ZipEntry {
   readonly compressedSize: number;
   readonly uncompressedSize: number;
   readonly localHeaderOffset: number;
+  /** bytes of the name as stored (the local header repeats it) */
+  readonly nameBytes: number;
 }
 
 const EOCD_SIG = 0x06054b50;
@@ -30,8 +32,12 @@ const MAX_TAIL = 22 + 0xffff;
 const MAX_DIRECTORY_BYTES = 64 * 2 ** 20;
 /** Deflate cannot expand data more than ~1032:1; an entry that claims more is forged. */
 export const MAX_DEFLATE_RATIO = 1032;
-/** Local header (30) + name (≤ 65535) + extra (≤ 65535): read ahead with the data, never more. */
-const LOCAL_HEADER_READAHEAD = 4096;
+/**
+ * How far past the central directory's name length the local header is read ahead with the data:
+ * torch's local extra field is its 64-byte alignment padding, so one read usually covers both; a
+ * longer header costs a second read.
+ */
+const LOCAL_EXTRA_READAHEAD = 256;
 
 /** Little-endian u64 that must fit in a safe integer. */
 function u64(view: DataView, at: number): number {
@@ -114,7 +120,7 @@ export class ZipArchive {
         throw fail(`${name} claims to inflate ${compressedSize} bytes into ${uncompressedSize}, more than deflate can (a forged or bomb zip)`);
       }
       if (localHeaderOffset + 30 + compressedSize > size) throw fail(`${name} reaches past the end of the file (truncated?)`);
-      entries.set(name, { name, method, compressedSize, uncompressedSize, localHeaderOffset });
+      entries.set(name, { name, method, compressedSize, uncompressedSize, localHeaderOffset, nameBytes: nameLen });
       at = end;
     }
     return new ZipArchive(source, entries);
@@ -131,8 +137,9 @@ export class ZipArchive {
     const want = Math.min(entry.uncompressedSize, limit);
     const stored = entry.method === 0 ? want : entry.compressedSize;
     const headAt = entry.localHeaderOffset;
-    const span = Math.min(this.source.size - headAt, LOCAL_HEADER_READAHEAD + stored);
+    const span = Math.min(this.source.size - headAt, 30 + entry.nameBytes + LOCAL_EXTRA_READAHEAD + stored);
     const first = await this.source.read(headAt, span);
+    if (first.byteLength < 30) throw new CheckpointError(`${where}: local header at ${headAt} is cut off (truncated file?)`);
     const lv = new DataView(first.buffer, first.byteOffset, first.byteLength);
     if (lv.getUint32(0, true) !== LOCAL_SIG) throw new CheckpointError(`${where}: no local header at ${headAt} (corrupt zip)`);
     const dataAt = 30 + lv.getUint16(26, true) + lv.getUint16(28, true);

@@ -35,7 +35,13 @@ const TYPES: Record<string, string> = {
 export const ISOLATION_HEADERS = {
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-embedder-policy': 'require-corp',
-  'cross-origin-resource-policy': 'same-origin',
+};
+
+/** What the hub sends so pages on other origins can read files by Range (CORS). */
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'content-range, content-length, accept-ranges, etag',
+  'cross-origin-resource-policy': 'cross-origin',
 };
 
 function resolveFile(opts: StaticServerOptions, pathname: string): string | null {
@@ -59,7 +65,12 @@ export async function startStaticServer(opts: StaticServerOptions): Promise<Stat
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const range = req.headers.range;
     const log = (status: number) => requests.push({ method: req.method ?? 'GET', url: url.pathname, range, status });
-    const headers: Record<string, string> = { ...ISOLATION_HEADERS, 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
+    const headers: Record<string, string> = { ...ISOLATION_HEADERS, ...CORS_HEADERS, 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
+    if (req.method === 'OPTIONS') {
+      log(204);
+      res.writeHead(204, { ...headers, 'access-control-allow-headers': 'range, authorization', 'access-control-allow-methods': 'GET, HEAD' }).end();
+      return;
+    }
     let file = resolveFile(opts, url.pathname);
     let st = file ? await fsp.stat(file).catch(() => null) : null;
     if (st?.isDirectory() && file) { file = path.join(file, 'index.html'); st = await fsp.stat(file).catch(() => null); }

@@ -29,7 +29,7 @@ function taskContext(ctx: GoldenContext, name: string): Promise<TaskContext> {
       const entry = ctx.manifest.models[name];
       const base = await goldenRudolph(ctx, name);
       const cfg = makeConfig(base.cfg.params, entry.spc_tokens as Partial<SpecialTokens> | undefined);
-      const model = await RudolphModel.fromWeights(cfg, base.weights, { threads: 2 });
+      const model = await RudolphModel.fromWeights(cfg, base.weights, ctx.session);
       const vqgan = entry.paired_vqgan ? await goldenVqgan(ctx, entry.paired_vqgan) : undefined;
       return { model, cfg, tokenizer: new IdListTokenizer(cfg.textVocab), vqgan, batchSize: 2 };
     })();

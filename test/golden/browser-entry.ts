@@ -4,18 +4,18 @@
  */
 import '../../src/web.js';
 import { apiCaseHandlers } from './api-cases.js';
-import type { GoldenPageApi } from './browser-run.js';
 import { modelCaseHandlers } from './model-cases.js';
-import { goldenContext, runCases } from './suite.js';
+import { type GoldenPageApi, goldenContext, runCases } from './suite.js';
 import type { CaseHandler, Manifest } from './types.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
 
 const handlers: Record<string, CaseHandler> = { ...modelCaseHandlers, ...apiCaseHandlers, ...vqganCaseHandlers };
 
 const api: GoldenPageApi = {
-  async runGolden(base, only, nodeKinds) {
+  async runGolden(base, only, nodeKinds, device = 'wasm') {
     const manifest = await (await fetch(new URL('manifest.json', base))).json() as Manifest;
-    const ctx = goldenContext(manifest, base, (...parts) => new URL(parts.join('/'), base).href);
+    const session = { threads: 2, executionProviders: device === 'webgpu' ? ['webgpu' as const] : [] };
+    const ctx = goldenContext(manifest, base, (...parts) => new URL(parts.join('/'), base).href, session);
     const elsewhere = Object.fromEntries(nodeKinds.filter((k) => !handlers[k]).map((k) => [k, `runs on Node only (${k}: training is not part of the browser build)`]));
     const lines: string[] = [];
     const summary = await runCases(ctx, handlers, { only, elsewhere, print: (line) => { lines.push(line); console.log(line); } });

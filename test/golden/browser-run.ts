@@ -7,21 +7,17 @@ import path from 'node:path';
 import { chromiumMissing } from '../browser/chromium.js';
 import { openTestPage } from '../browser/harness.js';
 import { REPO_ROOT } from '../helpers.js';
-import type { SuiteSummary } from './suite.js';
+import type { GoldenPageApi, SuiteSummary } from './suite.js';
 
-export interface GoldenPageApi {
-  runGolden(base: string, only: string | undefined, nodeKinds: string[]): Promise<{ lines: string[]; summary: SuiteSummary }>;
-}
-
-export async function runInBrowser(dir: string, only: string | undefined, nodeKinds: string[], print: (line: string) => void): Promise<SuiteSummary> {
+export async function runInBrowser(dir: string, only: string | undefined, nodeKinds: string[], print: (line: string) => void, device: 'webgpu' | 'wasm' = 'wasm'): Promise<SuiteSummary> {
   const missing = chromiumMissing();
   if (missing) {
     print(`SKIP browser/all ${missing}`);
     return { passed: 0, failed: 0, skipped: 1 };
   }
-  const page = await openTestPage<GoldenPageApi>({ entry: path.join(REPO_ROOT, 'test', 'golden', 'browser-entry.ts'), mounts: { '/golden/': path.resolve(dir) } });
+  const page = await openTestPage<GoldenPageApi>({ entry: path.join(REPO_ROOT, 'test', 'golden', 'browser-entry.ts'), mounts: { '/golden/': path.resolve(dir) }, webgpu: device === 'webgpu' });
   try {
-    const { lines, summary } = await page.call('runGolden', `${page.server.url}/golden/`, only, nodeKinds);
+    const { lines, summary } = await page.call('runGolden', `${page.server.url}/golden/`, only, nodeKinds, device);
     lines.forEach(print);
     const errors = page.errors.filter((e) => !/404 \(Not Found\)/.test(e));
     if (errors.length) {

@@ -18,8 +18,8 @@ export function goldenRudolph(ctx: GoldenContext, name: string): Promise<LoadedR
     hit = (async () => {
       const cfg = configFromJson(JSON.parse(await readText(ctx.file(name, 'config.json'))), `${name}/config.json`);
       const weights = weightsFromStateDict(cfg, await loadStateDict(ctx.file(name, 'pytorch_model.bin'), { toFloat32: true }), `${name}/pytorch_model.bin`);
-      const model = await RudolphModel.fromWeights(cfg, weights, { threads: 2 });
-      const debug = await RudolphModel.fromWeights(cfg, weights, { threads: 2, debugOutputs: true });
+      const model = await RudolphModel.fromWeights(cfg, weights, ctx.session);
+      const debug = await RudolphModel.fromWeights(cfg, weights, { ...ctx.session, debugOutputs: true });
       return { cfg, weights, model, debug };
     })();
     loaded.set(name, hit);

@@ -7,6 +7,7 @@
  * RUDOLPH_GOLDEN_RUNTIME=browser runs the cases inside headless Chromium on onnxruntime-web
  * (WASM, fp32): the golden folder is served over HTTP with Range support, like the hub, and the
  * page reads every checkpoint and golden file by Range requests (browser-run.ts).
+ * RUDOLPH_GOLDEN_DEVICE=webgpu runs them on WebGPU instead (Chromium's SwiftShader adapter here).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -36,7 +37,8 @@ async function main(): Promise<number> {
   const runtime = process.env.RUDOLPH_GOLDEN_RUNTIME ?? 'node';
   let sum: SuiteSummary;
   if (runtime === 'browser') {
-    sum = await runInBrowser(dir, only, Object.keys(NODE_HANDLERS), (line) => console.log(line));
+    const device = process.env.RUDOLPH_GOLDEN_DEVICE === 'webgpu' ? 'webgpu' : 'wasm';
+    sum = await runInBrowser(dir, only, Object.keys(NODE_HANDLERS), (line) => console.log(line), device);
   } else if (runtime === 'node') {
     const manifest = JSON.parse(await fsp.readFile(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
     sum = await runCases(goldenContext(manifest, dir, (...parts) => path.join(dir, ...parts)), NODE_HANDLERS, { only, print: (line) => console.log(line) });

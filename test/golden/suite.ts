@@ -18,12 +18,13 @@ export function caseKind(id: string): string {
 }
 
 /** A golden context over a folder named by `file(...)` locations (paths on Node, URLs in a browser). */
-export function goldenContext(manifest: Manifest, dir: string, file: (...parts: string[]) => string): GoldenContext {
+export function goldenContext(manifest: Manifest, dir: string, file: (...parts: string[]) => string, session: GoldenContext['session'] = { threads: 2 }): GoldenContext {
   const goldenCache = new Map<string, Promise<Map<string, HostTensor>>>();
   const ctx: GoldenContext = {
     dir,
     manifest,
     file,
+    session,
     golden(model) {
       let hit = goldenCache.get(model);
       if (!hit) {
@@ -59,6 +60,11 @@ export interface SuiteOptions {
 }
 
 export interface SuiteSummary { passed: number; failed: number; skipped: number }
+
+/** What the golden page (browser-entry.ts) offers the Node side. */
+export interface GoldenPageApi {
+  runGolden(base: string, only: string | undefined, nodeKinds: string[], device?: 'webgpu' | 'wasm'): Promise<{ lines: string[]; summary: SuiteSummary }>;
+}
 
 export async function runCases(ctx: GoldenContext, handlers: Readonly<Record<string, CaseHandler>>, opts: SuiteOptions): Promise<SuiteSummary> {
   const sum: SuiteSummary = { passed: 0, failed: 0, skipped: 0 };

@@ -33,7 +33,7 @@ export function goldenVqgan(ctx: GoldenContext, model: string): Promise<Vqgan> {
     hit = (async () => {
       const files = await vqganModelFiles(ctx, model);
       const cfg = files.config ? await readVqganConfigFile(files.config) : { ...SBER_VQGAN_CONFIG };
-      return Vqgan.fromWeights(cfg, await loadStateDict(files.checkpoint, { toFloat32: true }), { threads: 2 }, files.checkpoint);
+      return Vqgan.fromWeights(cfg, await loadStateDict(files.checkpoint, { toFloat32: true }), ctx.session, files.checkpoint);
     })();
     loaded.set(model, hit);
   }

@@ -78,10 +78,20 @@ export async function openUrlBytes(url: string, opts: UrlSourceOptions = {}): Pr
   const sizeKey = rangeKey(url, -1, -1);
   let size: number | null = null;
   const cachedSize = await opts.cache?.get(sizeKey);
-  if (cachedSize) size = Number(new TextDecoder().decode(cachedSize));
+  const cachedText = cachedSize ? new TextDecoder().decode(cachedSize) : null;
+  // a file found missing before stays missing: optional files (a repo's own bpe.model, a YAML
+  // beside a checkpoint) cost no request on the next visit, and it works offline
+  if (cachedText === 'missing') throw new FetchError(url, 404, `${name}: not found (HTTP 404, remembered)`);
+  if (cachedText !== null) size = Number(cachedText);
   if (size === null || !Number.isSafeInteger(size)) {
     if (opts.offline) throw new FetchError(url, null, `${name}: not in the browser cache and offline`);
-    const res = await request(url, { headers: { ...headers, Range: 'bytes=0-0' }, signal: opts.signal }, name);
+    let res: Response;
+    try {
+      res = await request(url, { headers: { ...headers, Range: 'bytes=0-0' }, signal: opts.signal }, name);
+    } catch (e) {
+      if (e instanceof FetchError && e.status === 404) await opts.cache?.put(sizeKey, new TextEncoder().encode('missing'));
+      throw e;
+    }
     if (res.status === 206) {
       size = totalFromContentRange(res.headers.get('content-range'));
       await res.body?.cancel();

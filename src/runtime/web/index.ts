@@ -4,12 +4,12 @@
  * from the hub's official files. Importing this module registers it (the `rudolph-ts/web` entry does).
  */
 import * as ort from 'onnxruntime-web';
-// import { useModelLoader } from '../../rudolph.js';
+import { useModelLoader } from '../../rudolph.js';
 import { useRuntime } from '../current.js';
 import type { Runtime } from '../types.js';
 import { openUrlBytes } from './byte-source.js';
 import { decodeImageWeb, encodePngWeb } from './image-codec.js';
-// import { loadPretrainedWeb } from './loader.js';
+import { loadPretrainedWeb } from './loader.js';
 import { createWebSession, webSessionOnGraph } from './sessions.js';
 
 export interface WebRuntimeSettings {
@@ -50,4 +50,4 @@ export const webRuntime: Runtime = {
 };
 
 useRuntime(webRuntime);
-// useModelLoader(loadPretrainedWeb);
+useModelLoader(loadPretrainedWeb);

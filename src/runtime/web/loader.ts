@@ -7,7 +7,7 @@
  * the Cache API, so a second visit runs without a request. Progress and AbortSignal as on Node.
  */
 import { ConfigError, InputError, RudolphError, throwIfAborted } from '../../errors.js';
-import { openCheckpointSource, type CheckpointReader } from '../../io/checkpoint.js';
+import { openCheckpoint, type CheckpointReader } from '../../io/checkpoint.js';
 import type { FromPretrainedOptions, LoadedModel, LoadProgress, RudolphInfo } from '../../load-options.js';
 import { configFromJson, type RudolphConfig } from '../../model/config.js';
 import type { LinearPrecision } from '../../model/graph-context.js';
@@ -64,7 +64,8 @@ function makeFetcher(opts: FromPretrainedOptions, cache: FetchCache | undefined)
     return openUrlBytes(url, {
       headers, signal: opts.signal, cache, offline: opts.offline, name,
       onNetworkBytes: (n) => {
-        loaded += n;
+        // reads overlap a little (a zip entry's local header comes with its data): never past the file
+        loaded = Math.min(total || Infinity, loaded + n);
         const seconds = (Date.now() - t0) / 1000;
         const bytesPerSecond = seconds > 0 ? loaded / seconds : 0;
         opts.onProgress?.({ stage: 'download', file, loaded, total, bytesPerSecond, etaSeconds: bytesPerSecond > 0 ? Math.max(0, total - loaded) / bytesPerSecond : null });
@@ -165,7 +166,7 @@ function lazyWeights(cfg: RudolphConfig, reader: CheckpointReader, signal: Abort
 async function loadVqganFrom(urls: string[], configUrls: string[], f: Fetcher, opts: FromPretrainedOptions, progress: (p: LoadProgress) => void): Promise<{ vqgan: Vqgan; url: string }> {
   const src = await f.first(urls, 'VQGAN checkpoint');
   const cfg = await vqganConfig(configUrls, f);
-  const reader = await openCheckpointSource(src);
+  const reader = await openCheckpoint(src);
   try {
     progress({ stage: 'load', file: src.name });
     // only the model's own tensors: the official checkpoint's loss.* (discriminator, LPIPS) are never fetched
@@ -210,7 +211,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
   }
 
   const weightsSource = await f.first(where.weights, `${source}: model weights`);
-  const reader = await openCheckpointSource(weightsSource);
+  const reader = await openCheckpoint(weightsSource);
   let model: RudolphModel;
   try {
     checkTensorInfos(cfg, new Map(reader.keys().map((k: string) => [k, reader.info(k)])), weightsSource.name);

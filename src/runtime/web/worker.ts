@@ -5,6 +5,10 @@
  *   worker → page: {type: 'progress', id, progress} | {type: 'done', id, result} | {type: 'failed', id, error: {code, message}}
  * `load` answers with the model's info, the device it runs on and, when WebGPU was asked for but
  * cannot run, a note saying why it fell back to WASM.
+ * Cancelling: a running task keeps the worker's thread busy (onnxruntime-web's WASM runs resolve
+ * as microtasks), so a `cancel` message may only be read when the task is over. A request may
+ * therefore carry `cancelFlag`, an Int32Array on a SharedArrayBuffer (cross-origin isolated
+ * pages): the page sets element 0 to 1 and the worker sees it at the task's next progress tick.
  * Usage: new Worker(new URL('rudolph-ts/web/worker', import.meta.url), {type: 'module'}).
  */
 import { RudolphError } from '../../errors.js';
@@ -36,8 +40,8 @@ export interface WorkerLoadOptions {
 }
 
 export type WorkerRequest =
-  | { type: 'load'; id: number; source: string; options?: WorkerLoadOptions }
-  | { type: 'run'; id: number; task: string; input: Record<string, unknown> }
+  | { type: 'load'; id: number; source: string; options?: WorkerLoadOptions; cancelFlag?: Int32Array }
+  | { type: 'run'; id: number; task: string; input: Record<string, unknown>; cancelFlag?: Int32Array }
   | { type: 'catalog'; id: number }
   | { type: 'cancel'; id: number };
 
@@ -52,7 +56,15 @@ const running = new Map<number, AbortController>();
 let rudolph: Rudolph | undefined;
 let maxPixels: number | undefined;
 
-async function load(id: number, source: string, o: WorkerLoadOptions, signal: AbortSignal) {
+/** Progress to the page, after checking the page's shared cancel flag. */
+function reporter(id: number, ctl: AbortController, flag: Int32Array | undefined) {
+  return (progress: unknown) => {
+    if (flag && Atomics.load(flag, 0) !== 0 && !ctl.signal.aborted) ctl.abort(new Error('cancelled'));
+    scope.postMessage({ type: 'progress', id, progress });
+  };
+}
+
+async function load(id: number, source: string, o: WorkerLoadOptions, signal: AbortSignal, report: (p: unknown) => void) {
   if (o.threads) configureWebRuntime({ threads: o.threads });
   let device: 'webgpu' | 'wasm' = o.device ?? 'wasm';
   let note: string | undefined;
@@ -62,7 +74,7 @@ async function load(id: number, source: string, o: WorkerLoadOptions, signal: Ab
   }
   const base: FromPretrainedOptions = {
     endpoint: o.endpoint, revision: o.revision, token: o.token, offline: o.offline, batchSize: o.batchSize, threads: o.threads,
-    vqgan: o.vqgan, tokenizer: o.tokenizer, signal, onProgress: (p) => scope.postMessage({ type: 'progress', id, progress: p }),
+    vqgan: o.vqgan, tokenizer: o.tokenizer, signal, onProgress: report,
   };
   await rudolph?.release();
   rudolph = undefined;
@@ -80,7 +92,7 @@ async function load(id: number, source: string, o: WorkerLoadOptions, signal: Ab
   return { info: rudolph.info(), device, note, onnxruntime: runtime().onnxruntimeVersion, isolated: globalThis.crossOriginIsolated === true };
 }
 
-async function run(id: number, task: string, input: Record<string, unknown>, signal: AbortSignal) {
+async function run(task: string, input: Record<string, unknown>, signal: AbortSignal, report: (p: unknown) => void) {
   if (!rudolph) throw new RudolphError('RUNTIME', 'no model loaded yet');
   const found = taskByName(task);
   if (!found) throw new RudolphError('INPUT', `no task ${task}`);
@@ -94,7 +106,7 @@ async function run(id: number, task: string, input: Record<string, unknown>, sig
     return runtime().decodeImage(bytes, { name: field, maxPixels });
   };
   const options = await taskOptionsFromJson(found.task.fields as Readonly<Record<string, Field>>, input, decode);
-  const result = await rudolph.run(found.method, { ...options, signal, onProgress: (p: Progress) => scope.postMessage({ type: 'progress', id, progress: p }) } as never);
+  const result = await rudolph.run(found.method, { ...options, signal, onProgress: (p: Progress) => report(p) } as never);
   return taskResultToJson(result);
 }
 
@@ -103,8 +115,9 @@ scope.addEventListener('message', (e) => {
   if (m.type === 'cancel') { running.get(m.id)?.abort(new Error('cancelled')); return; }
   const ctl = new AbortController();
   running.set(m.id, ctl);
-  const work = m.type === 'load' ? load(m.id, m.source, m.options ?? {}, ctl.signal)
-    : m.type === 'run' ? run(m.id, m.task, m.input, ctl.signal)
+  const report = reporter(m.id, ctl, m.type === 'catalog' ? undefined : m.cancelFlag);
+  const work = m.type === 'load' ? load(m.id, m.source, m.options ?? {}, ctl.signal, report)
+    : m.type === 'run' ? run(m.task, m.input, ctl.signal, report)
       : Promise.resolve({ tasks: taskCatalog() });
   work.then(
     (result) => scope.postMessage({ type: 'done', id: m.id, result }),
