@@ -52,7 +52,7 @@ async function bundle(): Promise<Record<string, number>> {
 }
 
 const page = await openTestPage<BrowserBenchApi>({ entry: path.join(REPO_ROOT, 'bench', 'browser-page.ts') });
-let browser: Record<string, number | string>;
+let browser: Record<string, number | string | boolean>;
 try {
   browser = await page.call('decode', opts);
   const tab = await rendererMemory(page.browser.profile);
