@@ -21,3 +21,5 @@ export type { SamplingOptions } from './tasks/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
 export { Rng } from './tasks/prng.js';
 export { startServer } from './server/serve.js';
+export { SuperResolution, Upscaler, UPSCALE_SCALES, type SuperResolutionOptions, type TilingOptions, type UpscaleRequest, type UpscaleScale, type UpscalerOptions } from './upscale/index.js';
+export { fetchRealEsrganWeights, hubUpscalerWeights, realEsrganFile, REALESRGAN_REPO, type UpscalerSourceOptions } from './upscale-files.js';

@@ -12,6 +12,7 @@ import { GOLDEN_DIR } from '../helpers.js';
 import { apiCaseHandlers } from './api-cases.js';
 import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
+import { upscaleCaseHandlers } from './upscale-cases.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
 import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
 
@@ -29,6 +30,7 @@ const handlers: Record<string, CaseHandler> = {
   ...apiCaseHandlers,
   ...vqganCaseHandlers,
   ...gradCaseHandlers,
+  ...upscaleCaseHandlers,
 };
 
 async function main(): Promise<number> {
@@ -67,7 +69,8 @@ async function main(): Promise<number> {
   for (const c of manifest.cases) {
     const label = `${c.model ?? 'misc'}/${c.id}`;
     if (only && !label.includes(only)) continue;
-    const kind = caseKind(c.id);
+    // a case may name its kind (the Real-ESRGAN set does); else the id says it
+    const kind = typeof c.kind === 'string' ? c.kind : caseKind(c.id);
     const handler = handlers[kind];
     let result: CaseResult;
     if (!handler) {
