@@ -81,7 +81,7 @@ function pickTiling(r: TilingOptions): TilingOptions {
 /** Finds (or downloads) the weight file of a scale; `signal` cancels a download. */
 export type UpscalerWeights = (scale: UpscaleScale, ctl: { signal?: AbortSignal }) => Promise<string>;
 
-export interface SuperResolutionOptions extends Omit<UpscalerOptions, 'config'> {
+export interface SuperResolutionOptions extends UpscalerOptions {
   /** weight files per scale, or a function that finds them (e.g. `hubUpscalerWeights()`: the hub, on first use) */
   weights: Partial<Record<UpscaleScale, string>> | UpscalerWeights;
 }
