@@ -183,6 +183,7 @@ describe('upscale inputs', () => {
     await assert.rejects(up.upscale(seededImage(14, 40, 1)), (e: unknown) => e instanceof InputError && /at least padSize = 15/.test(e.message));
     await assert.rejects(up.upscale({ width: 20, height: 20, data: new Uint8Array(20) }), ImageError);
     await assert.rejects(up.upscale({ width: 0, height: 20, data: new Uint8Array(0) }), ImageError);
+    await assert.rejects(up.upscale({ image: undefined as unknown as RgbImage }), InputError);
   });
 
   it('refuses bad tiling options', async () => {

@@ -32,6 +32,7 @@ export interface PredictResult {
 }
 
 export async function predict(net: RrdbNet, image: RgbImage, tiling: Tiling, ctl: PredictControl = {}): Promise<PredictResult> {
+  if (typeof image !== 'object' || image === null) throw new InputError('upscale: image must be an RgbImage { width, height, data }');
   assertRgbImage(image, 'upscale: image');
   const s = net.scale;
   const q = tiling.padSize;
