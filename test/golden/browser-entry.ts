@@ -16,7 +16,7 @@ const api: GoldenPageApi = {
     const manifest = await (await fetch(new URL('manifest.json', base))).json() as Manifest;
     const session = { threads: 2, executionProviders: device === 'webgpu' ? ['webgpu' as const] : [] };
     const ctx = goldenContext(manifest, base, (...parts) => new URL(parts.join('/'), base).href, session);
-    const elsewhere = Object.fromEntries(nodeKinds.filter((k) => !handlers[k]).map((k) => [k, `runs on Node only (${k}: training is not part of the browser build)`]));
+    const elsewhere = Object.fromEntries(nodeKinds.filter((k) => !handlers[k]).map((k) => [k, `runs on Node only (${k} is not part of the browser build)`]));
     const lines: string[] = [];
     const summary = await runCases(ctx, handlers, { only, elsewhere, print: (line) => { lines.push(line); console.log(line); } });
     return { lines, summary };

@@ -19,6 +19,7 @@ import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
 import { goldenContext, runCases, type SuiteSummary } from './suite.js';
 import type { CaseHandler, Manifest } from './types.js';
+import { upscaleCaseHandlers } from './upscale-cases.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
 
 export { caseKind } from './suite.js';
@@ -29,6 +30,7 @@ export const NODE_HANDLERS: Record<string, CaseHandler> = {
   ...apiCaseHandlers,
   ...vqganCaseHandlers,
   ...gradCaseHandlers,
+  ...upscaleCaseHandlers,
 };
 
 async function main(): Promise<number> {

@@ -71,7 +71,8 @@ export async function runCases(ctx: GoldenContext, handlers: Readonly<Record<str
   for (const c of ctx.manifest.cases) {
     const label = `${c.model ?? 'misc'}/${c.id}`;
     if (opts.only && !label.includes(opts.only)) continue;
-    const kind = caseKind(c.id);
+    // a case may name its kind (the Real-ESRGAN set does); else the id says it
+    const kind = typeof c.kind === 'string' ? c.kind : caseKind(c.id);
     const handler = handlers[kind];
     let result: CaseResult;
     if (!handler) {
