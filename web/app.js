@@ -163,7 +163,9 @@ async function api(path, init = {}) {
 // ---- modes: server (HTTP API) or local (the library in a worker) -----------------------------
 
 const params = new URLSearchParams(location.search);
-let mode = params.get('mode') ?? localStorage.getItem('rudolph-mode') ?? 'server';
+/** chosen by the URL or earlier by the user; otherwise a page without a server (a static host) goes local */
+const chosenMode = params.get('mode') ?? localStorage.getItem('rudolph-mode');
+let mode = chosenMode ?? 'server';
 
 /** Runs a task in the current mode. Returns {result, cancel}. */
 function runJob(task, input, onProgress) {
@@ -513,6 +515,7 @@ async function refreshStatus() {
     health = await api('/v1/health');
   } catch {
     health = false;
+    if (!chosenMode && !local.worker) { enterMode('local', false); return; }
   }
   renderStatus();
 }
@@ -621,9 +624,9 @@ async function loadLocalModel() {
 $('local-form').addEventListener('submit', (e) => { e.preventDefault(); void loadLocalModel(); });
 $('local-cancel').addEventListener('click', () => localLoad?.cancel());
 
-function enterMode(next) {
+function enterMode(next, remember = true) {
   mode = next;
-  localStorage.setItem('rudolph-mode', mode);
+  if (remember) localStorage.setItem('rudolph-mode', mode);
   $('local-bar').hidden = mode !== 'local';
   formsBuilt = false;
   for (const box of document.querySelectorAll('[data-task-options]')) box.replaceChildren();
@@ -637,7 +640,6 @@ $('mode').addEventListener('click', () => enterMode(mode === 'local' ? 'server' 
 for (const [param, id] of [['model', 'local-model'], ['endpoint', 'local-endpoint'], ['device', 'local-device'], ['precision', 'local-precision']]) {
   if (params.has(param)) $(id).value = params.get(param);
 }
-if (!params.has('device') && !('gpu' in navigator)) $('local-device').value = 'wasm';
 
 applyLanguage();
 enterMode(mode);
