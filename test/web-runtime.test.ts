@@ -21,6 +21,8 @@ import type { PageError, PageImage } from './browser/api.js';
 import { chromiumMissing } from './browser/chromium.js';
 import { openTestPage, type TestPage } from './browser/harness.js';
 import { SMALL_PARAMS } from './fixtures.js';
+import { runInBrowser } from './golden/browser-run.js';
+import { GOLDEN_DIR } from './helpers.js';
 import { testImage } from './server-fixture.js';
 
 const skip = chromiumMissing();
@@ -120,6 +122,19 @@ describe('web runtime in Chromium', { skip }, () => {
     assert.ok(isError(missing));
     assert.equal(missing.error.code, 'DOWNLOAD');
     assert.match(missing.error.message, /not found \(HTTP 404\)/);
+  });
+
+  it('runs the golden forward and incremental cases on WebGPU (Chromium\'s SwiftShader adapter), within 1e-3', { timeout: 600_000 }, async () => {
+    const lines: string[] = [];
+    const sum = await runInBrowser(GOLDEN_DIR, 'rudolph-tiny/', [], (line) => lines.push(line), 'webgpu', /\/(forward|incremental)_/);
+    const cases = lines.filter((l) => /\/(forward|incremental)_/.test(l));
+    assert.equal(cases.length, 8, lines.join('\n'));
+    for (const line of cases) {
+      const err = Number(/max abs ([\d.e+-]+)/.exec(line)?.[1]);
+      // GPU shaders sum in other orders than the CPU: 1e-3 here, the suite's 1e-4 on WASM
+      assert.ok(err <= 1e-3, line);
+    }
+    assert.equal(sum.failed - cases.filter((l) => l.startsWith('FAIL')).length, 0, lines.join('\n'));
   });
 
   it('leaves no errors in the page console', () => {

@@ -12,13 +12,13 @@ import { vqganCaseHandlers } from './vqgan-cases.js';
 const handlers: Record<string, CaseHandler> = { ...modelCaseHandlers, ...apiCaseHandlers, ...vqganCaseHandlers };
 
 const api: GoldenPageApi = {
-  async runGolden(base, only, nodeKinds, device = 'wasm') {
+  async runGolden(base, only, nodeKinds, device = 'wasm', cases) {
     const manifest = await (await fetch(new URL('manifest.json', base))).json() as Manifest;
     const session = { threads: 2, executionProviders: device === 'webgpu' ? ['webgpu' as const] : [] };
     const ctx = goldenContext(manifest, base, (...parts) => new URL(parts.join('/'), base).href, session);
     const elsewhere = Object.fromEntries(nodeKinds.filter((k) => !handlers[k]).map((k) => [k, `runs on Node only (${k} is not part of the browser build)`]));
     const lines: string[] = [];
-    const summary = await runCases(ctx, handlers, { only, elsewhere, print: (line) => { lines.push(line); console.log(line); } });
+    const summary = await runCases(ctx, handlers, { only, match: cases ? new RegExp(cases) : undefined, elsewhere, print: (line) => { lines.push(line); console.log(line); } });
     return { lines, summary };
   },
 };

@@ -9,7 +9,7 @@ import { openTestPage } from '../browser/harness.js';
 import { REPO_ROOT } from '../helpers.js';
 import type { GoldenPageApi, SuiteSummary } from './suite.js';
 
-export async function runInBrowser(dir: string, only: string | undefined, nodeKinds: string[], print: (line: string) => void, device: 'webgpu' | 'wasm' = 'wasm'): Promise<SuiteSummary> {
+export async function runInBrowser(dir: string, only: string | undefined, nodeKinds: string[], print: (line: string) => void, device: 'webgpu' | 'wasm' = 'wasm', cases?: RegExp): Promise<SuiteSummary> {
   const missing = chromiumMissing();
   if (missing) {
     print(`SKIP browser/all ${missing}`);
@@ -17,7 +17,7 @@ export async function runInBrowser(dir: string, only: string | undefined, nodeKi
   }
   const page = await openTestPage<GoldenPageApi>({ entry: path.join(REPO_ROOT, 'test', 'golden', 'browser-entry.ts'), mounts: { '/golden/': path.resolve(dir) }, webgpu: device === 'webgpu' });
   try {
-    const { lines, summary } = await page.call('runGolden', `${page.server.url}/golden/`, only, nodeKinds, device);
+    const { lines, summary } = await page.call('runGolden', `${page.server.url}/golden/`, only, nodeKinds, device, cases?.source);
     lines.forEach(print);
     const errors = page.errors.filter((e) => !/404 \(Not Found\)/.test(e));
     if (errors.length) {

@@ -53,6 +53,8 @@ export function goldenContext(manifest: Manifest, dir: string, file: (...parts: 
 export interface SuiteOptions {
   /** only cases whose `<model>/<id>` contains this */
   only?: string;
+  /** and matches this */
+  match?: RegExp;
   /** kinds handled elsewhere (the other runtime): SKIP with this reason instead of FAIL */
   elsewhere?: Readonly<Record<string, string>>;
   /** each line as it is decided */
@@ -63,7 +65,7 @@ export interface SuiteSummary { passed: number; failed: number; skipped: number 
 
 /** What the golden page (browser-entry.ts) offers the Node side. */
 export interface GoldenPageApi {
-  runGolden(base: string, only: string | undefined, nodeKinds: string[], device?: 'webgpu' | 'wasm'): Promise<{ lines: string[]; summary: SuiteSummary }>;
+  runGolden(base: string, only: string | undefined, nodeKinds: string[], device?: 'webgpu' | 'wasm', cases?: string): Promise<{ lines: string[]; summary: SuiteSummary }>;
 }
 
 export async function runCases(ctx: GoldenContext, handlers: Readonly<Record<string, CaseHandler>>, opts: SuiteOptions): Promise<SuiteSummary> {
@@ -71,6 +73,7 @@ export async function runCases(ctx: GoldenContext, handlers: Readonly<Record<str
   for (const c of ctx.manifest.cases) {
     const label = `${c.model ?? 'misc'}/${c.id}`;
     if (opts.only && !label.includes(opts.only)) continue;
+    if (opts.match && !opts.match.test(label)) continue;
     // a case may name its kind (the Real-ESRGAN set does); else the id says it
     const kind = typeof c.kind === 'string' ? c.kind : caseKind(c.id);
     const handler = handlers[kind];

@@ -49,5 +49,8 @@ export const webRuntime: Runtime = {
   encodePng: encodePngWeb,
 };
 
+// onnxruntime-web's own warnings go to the console as errors; sessions log errors only (sessions.ts)
+ort.env.logLevel = 'error';
+
 useRuntime(webRuntime);
 useModelLoader(loadPretrainedWeb);

@@ -39,6 +39,8 @@ function sessionOptions(opts: SessionOptions, externalData?: Uint8Array): ort.In
     executionProviders: webExecutionProviders(opts.executionProviders),
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    // warnings (e.g. shape ops kept on the CPU beside WebGPU) would reach the console as errors
+    logSeverityLevel: 3,
     ...(externalData ? { externalData: [{ path: WEIGHTS_FILE, data: externalData }] } : {}),
   };
 }
