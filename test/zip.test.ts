@@ -26,7 +26,7 @@ function bytes(n: number, seed: number): Buffer {
 async function writeZip(file: string, entries: [string, Buffer, boolean][], zip64 = false): Promise<void> {
   const zip = new yazl.ZipFile();
   for (const [name, data, compress] of entries) zip.addBuffer(data, name, { compress, forceZip64Format: zip64 });
-  zip.end({ forceZip64Format: zip64 });
+  zip.end({ forceZip64Format: zip64, comment: '' });
   await new Promise<void>((resolve, reject) => {
     zip.outputStream.pipe(createWriteStream(file)).on('close', () => resolve()).on('error', reject);
   });

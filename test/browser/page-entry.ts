@@ -23,6 +23,16 @@ async function tokensFromRandom(params: RudolphParams, weightSeed: number, taskS
   }
 }
 
+async function forwardLogits(params: RudolphParams, weightSeed: number, precision: 'fp32' | 'int8', ids: number[]): Promise<number[]> {
+  const cfg = makeConfig(params);
+  const model = await RudolphModel.fromWeights(cfg, randomWeights(cfg, weightSeed), { precision });
+  try {
+    return Array.from((await model.forward(ids, 1)).logits!);
+  } finally {
+    await model.release();
+  }
+}
+
 async function info(): Promise<PageInfo> {
   return { runtime: runtime().name, onnxruntime: runtime().onnxruntimeVersion, isolated: globalThis.crossOriginIsolated, cores: navigator.hardwareConcurrency };
 }
@@ -64,6 +74,6 @@ async function readRanges(url: string, ranges: [number, number][], cacheName: st
   }
 }
 
-const api: RudolphTestApi = { tokensFromRandom, info, decodeImage, encodePng, readRanges };
+const api: RudolphTestApi = { tokensFromRandom, forwardLogits, info, decodeImage, encodePng, readRanges };
 (globalThis as unknown as { rudolphTest: RudolphTestApi }).rudolphTest = api;
 (globalThis as unknown as { rudolphReady: boolean }).rudolphReady = true;
