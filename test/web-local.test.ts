@@ -56,8 +56,8 @@ function watchErrors(page: Page): string[] {
   return errors;
 }
 
-function localUrl(hubUrl: string): string {
-  const q = new URLSearchParams({ mode: 'local', model: REPO, endpoint: hubUrl, device: 'wasm', precision: 'fp32', vqgan: `${hubUrl}/files/vqgan/vqgan.ckpt`, autoload: '1' });
+function localUrl(hubUrl: string, device: 'wasm' | 'webgpu' = 'wasm'): string {
+  const q = new URLSearchParams({ mode: 'local', model: REPO, endpoint: hubUrl, device, vqgan: `${hubUrl}/files/vqgan/vqgan.ckpt`, autoload: '1' });
   return `${site.url}/?${q}`;
 }
 
@@ -75,7 +75,8 @@ describe('local mode (the library in a worker, no server)', { skip }, () => {
     await page.goto(localUrl(hubUrl));
     await waitReady(page);
     const line = page.getByTestId('local-device-line');
-    assert.match((await line.textContent()) ?? '', /Устройство: WASM · fp32 · .*onnxruntime-web 1\.30\.0/);
+    // no precision asked for: WASM's default, int8
+    assert.match((await line.textContent()) ?? '', /Устройство: WASM · int8 · .*onnxruntime-web 1\.30\.0/);
     assert.equal(await page.getByTestId('local-note').isVisible(), false, 'no fallback note when WASM was asked for');
     const weights = hub!.requests.filter((r) => r.url.endsWith('/pytorch_model.bin'));
     assert.ok(weights.length > 2, `${weights.length} requests for the checkpoint`);
@@ -131,13 +132,17 @@ describe('local mode (the library in a worker, no server)', { skip }, () => {
     await page.close();
   });
 
-  it('a second visit with the hub stopped loads the model from the browser cache and still runs', { timeout: 240_000 }, async () => {
+  it('a second visit with the hub stopped loads the model from the browser cache; WebGPU asked for, WASM used with a note', { timeout: 240_000 }, async () => {
     await hub!.close();
     hub = undefined;
     const page = await browser.context.newPage();
     const errors = watchErrors(page);
-    await page.goto(localUrl(hubUrl));
+    // this Chromium runs with --disable-gpu: WebGPU has no adapter
+    await page.goto(localUrl(hubUrl, 'webgpu'));
     await waitReady(page);
+    assert.match((await page.getByTestId('local-device-line').textContent()) ?? '', /Устройство: WASM · int8/);
+    assert.equal(await page.getByTestId('local-note').isVisible(), true);
+    assert.match((await page.getByTestId('local-note').textContent()) ?? '', /WebGPU.*running on WASM instead/);
     await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
     await page.getByTestId('captions').locator('li').first().waitFor({ timeout: 60_000 });
     assert.deepEqual(errors, []);

@@ -163,6 +163,22 @@ function lazyWeights(cfg: RudolphConfig, reader: CheckpointReader, signal: Abort
   return lazy;
 }
 
+/**
+ * The graph over lazily read weights; a precision whose quantiser needs the weights in memory
+ * (it sees whole tensors before the graph is written) gets them read first, one tensor at a time.
+ */
+async function buildGraph(cfg: RudolphConfig, reader: CheckpointReader, precision: LinearPrecision, signal: AbortSignal | undefined) {
+  const lazy = lazyWeights(cfg, reader, signal);
+  try {
+    return buildRudolphGraph(cfg, lazy, { precision });
+  } catch (e) {
+    if (!/in memory/.test((e as Error).message)) throw e;
+    const eager = new Map<string, Float32Array>();
+    for (const [name, w] of lazy) eager.set(name, (await w.load()) as Float32Array);
+    return buildRudolphGraph(cfg, eager, { precision });
+  }
+}
+
 async function loadVqganFrom(urls: string[], configUrls: string[], f: Fetcher, opts: FromPretrainedOptions, progress: (p: LoadProgress) => void): Promise<{ vqgan: Vqgan; url: string }> {
   const src = await f.first(urls, 'VQGAN checkpoint');
   const cfg = await vqganConfig(configUrls, f);
@@ -217,7 +233,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
     checkTensorInfos(cfg, new Map(reader.keys().map((k: string) => [k, reader.info(k)])), weightsSource.name);
     progress({ stage: 'convert', file: weightsSource.name });
     const sessionOpts = { threads: opts.threads, executionProviders: opts.executionProviders, precision };
-    model = await RudolphModel.fromGraph(cfg, buildRudolphGraph(cfg, lazyWeights(cfg, reader, opts.signal), { precision }), sessionOpts);
+    model = await RudolphModel.fromGraph(cfg, await buildGraph(cfg, reader, precision, opts.signal), sessionOpts);
   } finally {
     await reader.close();
   }
