@@ -12,11 +12,10 @@ import { hashFile } from '../hub/integrity.js';
 import { writeFileAtomic } from '../io/files.js';
 import { removeStaleTemps } from '../stale-temps.js';
 import type { RudolphConfig } from './config.js';
-import type { LinearPrecision } from './graph-context.js';
+import { DEFAULT_QUANT, type LinearPrecision, type QuantOptions } from './graph-context.js';
 import { openCheckpoint } from '../io/checkpoint.js';
 import type { LazyWeight } from '../onnx/graph.js';
 import { toFloat32 } from '../tensor.js';
-import { loadWeights } from './load.js';
 import { buildRudolphGraph } from './rudolph-graph.js';
 import { checkTensorInfos, parameterSpecs } from './weights.js';
 import { RudolphModel, type ModelOptions } from './rudolph-model.js';
@@ -75,8 +74,10 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
-  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, quant: QuantOptions): string {
+  // fp32 keys stay as they were (no quant field): existing conversions remain valid
+  const how = precision === 'fp32' ? {} : { quant: { ...DEFAULT_QUANT, ...quant } };
+  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, ...how, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
 }
 
 async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
@@ -98,13 +99,13 @@ async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
 export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string, opts: ConvertedModelOptions): Promise<{ model: RudolphModel; converted: boolean; dir: string }> {
   const precision = opts.precision ?? 'fp32';
   opts.onStage?.('fingerprint', checkpoint);
-  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision);
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, opts.quant ?? {});
   const dir = path.join(opts.root, key);
   let converted = false;
   if (!(await readValidMeta(dir, key))) {
     await fsp.rm(dir, { recursive: true, force: true });
     opts.onStage?.('convert', checkpoint);
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
     converted = true;
   }
   opts.onStage?.('open', dir);
@@ -114,13 +115,13 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
     if (converted) throw e;
     // a conversion that passes the checks but will not open is damaged too: rebuild once
     await fsp.rm(dir, { recursive: true, force: true });
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
     return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
   }
 }
 
-/** Writes the fp32 graph reading one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
-async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string): Promise<void> {
+/** Writes the graph reading (and quantising) one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
+async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
   const reader = await openCheckpoint(checkpoint);
   try {
     const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
@@ -132,25 +133,19 @@ async function saveStreaming(cfg: RudolphConfig, checkpoint: string, dir: string
         load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
       });
     }
-    const g = buildRudolphGraph(cfg, lazy);
+    const g = buildRudolphGraph(cfg, lazy, { precision, quant });
     await g.save(dir);
   } finally {
     await reader.close();
   }
 }
 
-async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
   await fsp.mkdir(path.dirname(dir), { recursive: true });
   await removeStaleTemps(path.dirname(dir));
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
-    if (precision === 'fp32') {
-      await saveStreaming(cfg, checkpoint, tmp);
-    } else {
-      const weights = await loadWeights(cfg, checkpoint);
-      await RudolphModel.saveGraph(cfg, weights, tmp, { precision });
-      weights.clear();
-    }
+    await saveStreaming(cfg, checkpoint, tmp, precision, quant);
     const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
     const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
     const meta: Meta = {

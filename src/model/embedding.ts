@@ -3,7 +3,7 @@
  * [l_pos[0:l] ; row_emb[j/n] + col_emb[j%n] for the image ; r_pos[0:r]], gathered by position.
  */
 import { attr, type Value } from '../onnx/graph.js';
-import { param, type GraphContext } from './graph-context.js';
+import { embeddingRows, param, type GraphContext } from './graph-context.js';
 
 /** ids [B, k] int64 (left pads already replaced), positions [k] int64 → x [B·k, h] */
 export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
@@ -15,8 +15,8 @@ export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
       g.op('Less', [positions, g.scalarInt64(l + img)]),
     ]);
     const zero = g.scalarInt64(0);
-    const textRows = g.op('Gather', [param(ctx, 'text_embeddings.weight'), g.op('Where', [isImage, zero, ids])], { axis: attr.int(0) });
-    const imageRows = g.op('Gather', [param(ctx, 'image_embeddings.weight'), g.op('Where', [isImage, ids, zero])], { axis: attr.int(0) });
+    const textRows = embeddingRows(ctx, 'text_embeddings.weight', g.op('Where', [isImage, zero, ids]));
+    const imageRows = embeddingRows(ctx, 'image_embeddings.weight', g.op('Where', [isImage, ids, zero]));
     const isImage3 = g.op('Unsqueeze', [isImage, g.int64s([1])]);
     const tokens = g.op('Where', [isImage3, imageRows, textRows]);
 

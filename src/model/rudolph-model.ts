@@ -44,7 +44,7 @@ export interface StepResult {
 export type LogitsSelection = 'last' | 'all' | number[];
 
 
-export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs'> {
+export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs'> {
   /**
    * Feed the weights as graph inputs on every run (zero-copy) instead of baking them in: the model
    * then always computes with the current contents of the arrays (evaluation during training).
@@ -67,7 +67,7 @@ export class RudolphModel {
       const session = await Session.create(g.toBytes(), 'rudolph (live weights)', opts);
       return new RudolphModel(cfg, session, 'fp32', feeds);
     }
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs });
     let bytes = 0;
     for (const w of weights.values()) bytes += w.byteLength;
     if (bytes < LOAD_BY_PATH_BYTES) {
@@ -89,7 +89,7 @@ export class RudolphModel {
   }
 
   /** Writes the graph + external weights to `dir` (model.onnx, weights.bin). */
-  static async saveGraph(cfg: RudolphConfig, weights: RudolphWeights, dir: string, opts: Pick<RudolphGraphOptions, 'precision'> = {}): Promise<GraphBuilder> {
+  static async saveGraph(cfg: RudolphConfig, weights: RudolphWeights, dir: string, opts: Pick<RudolphGraphOptions, 'precision' | 'quant'> = {}): Promise<GraphBuilder> {
     const g = buildRudolphGraph(cfg, weights, opts);
     await g.save(dir);
     g.releaseWeights();
