@@ -7,6 +7,7 @@ import { Rudolph } from '../rudolph.js';
 import type { Progress } from '../tasks/context.js';
 import type { SamplingOptions } from '../tasks/sampling.js';
 import { ProgressDisplay } from './output.js';
+import { PRECISION_HELP, PRECISIONS, type LinearPrecision } from '../model/graph-context.js';
 
 export interface ModelCliOptions {
   model: string;
@@ -16,7 +17,7 @@ export interface ModelCliOptions {
   offline?: boolean;
   threads?: number;
   batchSize?: number;
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   device?: 'cpu' | 'cuda';
   json?: boolean;
   quiet?: boolean;
@@ -49,7 +50,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
-    .addOption(new Option('--precision <p>', 'linear layer weights').choices(['fp32', 'int8']).default('fp32'))
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('fp32'))
     .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr');

@@ -10,6 +10,7 @@ import type { ErrorCode } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
 import type { Progress } from '../tasks/context.js';
 import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
+import type { LinearPrecision } from '../model/graph-context.js';
 
 export interface WorkerOptions {
   /** preset name, model folder or hub repo id */
@@ -20,7 +21,7 @@ export interface WorkerOptions {
   threads?: number;
   /** execution provider besides the CPU fallback */
   device?: 'cpu' | 'cuda';
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   offline?: boolean;
   batchSize?: number;
   /** largest width × height of an uploaded image */

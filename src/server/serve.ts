@@ -9,6 +9,7 @@ import type { LoadProgress } from '../rudolph.js';
 import { buildApp } from './app.js';
 import { JobQueue } from './jobs.js';
 import { WorkerClient } from './worker-client.js';
+import type { LinearPrecision } from '../model/graph-context.js';
 
 const CLOSE_GRACE_MS = 1000;
 
@@ -28,7 +29,7 @@ export interface ServeOptions {
   threads?: number;
   /** 'cuda' needs onnxruntime-node's CUDA binaries (README) */
   device?: 'cpu' | 'cuda';
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   /** never use the network (the model must be cached) */
   offline?: boolean;
   batchSize?: number;

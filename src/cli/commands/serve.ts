@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { startServer } from '../../server/serve.js';
 import { int } from '../common.js';
+import { PRECISION_HELP, PRECISIONS, type LinearPrecision } from '../../model/graph-context.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -16,7 +17,7 @@ export function serveCommand(): Command {
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
     .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
-    .addOption(new Option('--precision <p>', 'linear layer weights').choices(['fp32', 'int8']).default('fp32'))
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('fp32'))
     .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
     .addHelpText('after', `
 Примеры:
@@ -24,7 +25,7 @@ export function serveCommand(): Command {
   $ rudolph serve --model ./моя-модель --port 9000 --max-queue 4
   $ curl -s localhost:8080/v1/classify -H 'content-type: application/json' \\
       -d '{"image": "<base64 PNG>", "classes": ["кошка", "собака"]}'`)
-    .action(async (o: { model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; host: string; port: number; maxQueue: number; threads?: number; batchSize?: number; device: 'cpu' | 'cuda'; precision: 'fp32' | 'int8'; offline?: boolean }) => {
+    .action(async (o: { model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; host: string; port: number; maxQueue: number; threads?: number; batchSize?: number; device: 'cpu' | 'cuda'; precision: LinearPrecision; offline?: boolean }) => {
       const server = await startServer({ ...o, log: (line) => process.stderr.write(`${line}\n`) });
       process.stderr.write(`rudolph: serving on ${server.url} (Ctrl-C to stop)\n`);
       // the process lives until SIGTERM/SIGINT, which the server handles (graceful shutdown, exit 0)
