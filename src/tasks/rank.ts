@@ -43,7 +43,10 @@ export async function rankImages(ctx: TaskContext, o: RankImagesOptions): Promis
     { from: l, to: l + m - 1, kind: 'image', ignoreZero: false },
   ];
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
-  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
+  // every row starts with the same left segment: run it once and continue each row from its cache
+  const prefix = ctx.model.newCache(1, T);
+  await ctx.model.step(prefix, left, { logits: false });
+  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress, prefix);
   return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.95, o.quantile ?? 0.5, o.officialNaN));
 }
 
