@@ -4,7 +4,8 @@
  *  - fp32: Gemm on the float32 weights;
  *  - fp16: float16 weights and matmuls (the input cast to float16, the output back to float32);
  *    LayerNorm, softmax and log-sum-exp stay float32 (for GPUs; on CPU onnxruntime upcasts);
- *  - int8: per-channel uint8 weights in DynamicQuantizeMatMul (or MatMulNBits with 8 bits);
+ *  - int8: block-wise 8-bit weights in com.microsoft MatMulNBits (int8 compute), or per-channel
+ *    uint8 weights in DynamicQuantizeMatMul;
  *  - q4: block-wise 4-bit weights in com.microsoft MatMulNBits (int8 compute: accuracy_level 4),
  *    the logits head at 8 bits.
  * int8 and q4 keep the two big embedding tables as int8 rows with a per-row scale.
@@ -26,9 +27,9 @@ export type LinearKernel = 'fp32' | 'fp16' | 'dq-int8' | 'nbits8' | 'nbits4';
 
 /** Details of the quantised precisions (defaults: the measured choice, see README "Precisions"). */
 export interface QuantOptions {
-  /** kernel of int8 linears: DynamicQuantizeMatMul (default) or MatMulNBits with 8 bits */
+  /** kernel of int8 linears: MatMulNBits with 8 bits (default) or DynamicQuantizeMatMul (per-channel u8) */
   int8Kernel?: 'dq-int8' | 'nbits8';
-  /** MatMulNBits block size along the input dim (default 32) */
+  /** MatMulNBits block size along the input dim (default 128) */
   blockSize?: number;
   /** the logits head (to_logits.1) under q4 (default nbits8: 8 bits) */
   q4Head?: LinearKernel;
@@ -45,7 +46,7 @@ export interface QuantOptions {
   fp16Compute?: 'half' | 'rounded';
 }
 
-export const DEFAULT_QUANT: Required<QuantOptions> = { int8Kernel: 'dq-int8', blockSize: 32, q4Head: 'nbits8', embeddings: 'int8', accuracyLevel: 4, fp16Compute: 'half' };
+export const DEFAULT_QUANT: Required<QuantOptions> = { int8Kernel: 'nbits8', blockSize: 128, q4Head: 'nbits8', embeddings: 'int8', accuracyLevel: 4, fp16Compute: 'half' };
 
 /** Parameter data by official name: in memory, or loaded when the graph is saved (conversion). */
 export type GraphWeights = ReadonlyMap<string, Float32Array | LazyWeight>;
@@ -156,9 +157,10 @@ export function linear(ctx: GraphContext, x: Value, prefix: string): Value {
   const g = ctx.g;
   const name = `${prefix}.weight`;
   const kernel = linearKernel(ctx, prefix);
+  const q = { ...DEFAULT_QUANT, ...ctx.quant };
+  // fp32: Gemm on torch's layout (measured as fast as MatMul on a pre-transposed copy at batch 1 and 8)
   if (kernel === 'fp32') return g.op('Gemm', [x, param(ctx, name), param(ctx, `${prefix}.bias`)], { transB: attr.int(1) });
   const [out, inp] = shapeOf(ctx, name);
-  const q = { ...DEFAULT_QUANT, ...ctx.quant };
   if (kernel === 'fp16' && q.fp16Compute === 'rounded') {
     const round = (v: Value) => g.op('Cast', [g.op('Cast', [v], { to: attr.int(FLOAT16) })], { to: attr.int(FLOAT) });
     const w = derive(ctx, name, roundToHalf)('rounded', 'float32', [out, inp], (t) => t);
