@@ -50,7 +50,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
-    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('fp32'))
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('int8'))
     .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr');
