@@ -9,11 +9,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'model-q4', 'quality', 'startup', 'dream', 'train', 'server'];
+const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'model-q4', 'quality', 'startup', 'dream', 'dream-int8', 'dream-q4', 'train', 'server'];
 /** Benchmarks that are another one with arguments. */
 const ALIASES: Record<string, [string, string[]]> = {
   'model-int8': ['model', ['--precision', 'int8']],
   'model-q4': ['model', ['--precision', 'q4']],
+  'dream-int8': ['dream', ['--precision', 'int8']],
+  'dream-q4': ['dream', ['--precision', 'q4']],
 };
 
 function runOne(name: string): Record<string, unknown> {
