@@ -12,7 +12,7 @@
  * returned for the caller to write into its cache buffers in place.
  */
 import { attr, type Value } from '../onnx/graph.js';
-import { layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
+import { embeddingRows, layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
 
 // ---- embeddings ------------------------------------------------------------------------------
 
@@ -28,8 +28,8 @@ export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
     // each table looked up with the ids clipped into its rows, the rows then chosen by position:
     // no integer Where (onnxruntime-web's WebGPU EP picked the wrong side of one)
     const clipTo = (rows: number) => g.op('Clip', [ids, g.scalarInt64(0), g.scalarInt64(rows - 1)]);
-    const textRows = g.op('Gather', [param(ctx, 'text_embeddings.weight'), clipTo(cfg.textVocab)], { axis: attr.int(0) });
-    const imageRows = g.op('Gather', [param(ctx, 'image_embeddings.weight'), clipTo(cfg.imageVocabTotal)], { axis: attr.int(0) });
+    const textRows = embeddingRows(ctx, 'text_embeddings.weight', clipTo(cfg.textVocab));
+    const imageRows = embeddingRows(ctx, 'image_embeddings.weight', clipTo(cfg.imageVocabTotal));
     const isImage3 = g.op('Unsqueeze', [isImage, g.int64s([1])]);
     const tokens = g.op('Where', [isImage3, imageRows, textRows]);   // [B, k, h]
 

@@ -8,7 +8,6 @@ export function serveCommand(): Command {
     .description('HTTP API (JSON, OpenAPI at /openapi.json) and a web page at / for every task')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free one)', int('--port'), 8080)
-    .option('--max-queue <n>', 'jobs waiting beyond the running one before 429', int('--max-queue'), 16);
   return addRuntimeOptions(addModelSourceOptions(cmd))
     .addHelpText('after', `
 Примеры:
