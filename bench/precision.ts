@@ -5,7 +5,9 @@
  * the next-token argmax, mean KL(fp32 ‖ precision) of the next-token distributions, and the
  * perplexity drift of the sequence. Next tokens are scored over their own range, as sampling does:
  * the image vocabulary inside the image block, the text vocabulary elsewhere.
- * Env: PRECISIONS (default: every one the graph offers besides fp32), SKIP_350M=1.
+ * fp16 is measured through the graph that rounds to float16 in float32 ops (what a GPU's fp16
+ * computes; onnxruntime on CPU would upcast). Env: PRECISIONS (default: every one the graph
+ * offers besides fp32), SKIP_350M=1.
  */
 import path from 'node:path';
 import { loadStateDict } from '../src/io/checkpoint.js';
@@ -67,7 +69,9 @@ async function measure(name: string, cfg: RudolphConfig, weights: RudolphWeights
   await fp32.release();
   for (const p of precisions) {
     try {
-      const m = await RudolphModel.fromWeights(cfg, weights, { threads: 2, precision: p });
+      // fp16 on a CPU: the float32 graph that rounds every linear's weights, inputs and outputs to
+      // float16 (onnxruntime would upcast real float16 Gemms and hide the rounding)
+      const m = await RudolphModel.fromWeights(cfg, weights, { threads: 2, precision: p, quant: p === 'fp16' ? { fp16Compute: 'rounded' } : undefined });
       out[p] = compare(cfg, ids, batch, ref, (await m.forward(ids, batch)).logits!);
       await m.release();
     } catch (e) {

@@ -12,6 +12,8 @@ import { decodeImageWeb, encodePngWeb } from './image-codec.js';
 import { loadPretrainedWeb } from './loader.js';
 import { createWebSession, webSessionOnGraph } from './sessions.js';
 
+export { webgpuAvailable, type WebgpuSupport } from './webgpu.js';
+
 export interface WebRuntimeSettings {
   /** where onnxruntime-web's .wasm/.mjs files are served (default: beside the bundle that imports it) */
   wasmPaths?: string;
@@ -23,19 +25,6 @@ export interface WebRuntimeSettings {
 export function configureWebRuntime(s: WebRuntimeSettings): void {
   if (s.wasmPaths !== undefined) ort.env.wasm.wasmPaths = s.wasmPaths;
   if (s.threads !== undefined) ort.env.wasm.numThreads = s.threads;
-}
-
-/** Whether this browser offers WebGPU with an adapter (a GPU, or a software one). */
-export async function webgpuAvailable(): Promise<{ available: boolean; shaderF16: boolean; reason?: string }> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ features: ReadonlySet<string> } | null> } }).gpu;
-  if (!gpu) return { available: false, shaderF16: false, reason: 'this browser has no WebGPU (navigator.gpu)' };
-  try {
-    const adapter = await gpu.requestAdapter();
-    if (!adapter) return { available: false, shaderF16: false, reason: 'WebGPU has no adapter here' };
-    return { available: true, shaderF16: adapter.features.has('shader-f16') };
-  } catch (e) {
-    return { available: false, shaderF16: false, reason: `WebGPU adapter request failed: ${(e as Error).message}` };
-  }
 }
 
 export const webRuntime: Runtime = {

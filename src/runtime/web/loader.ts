@@ -27,6 +27,7 @@ import { runtime } from '../current.js';
 import type { ByteSource, ExecutionProvider } from '../types.js';
 import { FetchError, openUrlBytes, type FetchCache } from './byte-source.js';
 import { CACHE_NAME, openBrowserCache } from './cache.js';
+import { webgpuAvailable } from './webgpu.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 const WEIGHT_FILES = ['pytorch_model.bin', 'model.safetensors'];
@@ -36,9 +37,13 @@ const VQGAN_CONFIG_NAMES = ['vqgan.gumbelf8-sber.config.yml', 'config.yaml', 'co
 const isRepoId = (s: string) => /^[\w.-]+\/[\w.-]+$/.test(s);
 const isFolderUrl = (s: string) => /^(https?:)?\/\//.test(s) || s.startsWith('/') || s.startsWith('./') || s.startsWith('../');
 
-/** The precision used when none is asked for: int8 on WASM (the 350M fits with room), fp32 on WebGPU. */
-export function defaultWebPrecision(eps: readonly ExecutionProvider[] | undefined): LinearPrecision {
-  return eps?.includes('webgpu') ? 'fp32' : 'int8';
+/**
+ * The precision used when none is asked for: int8 on WASM (the 350M fits its 4 GB with room);
+ * on WebGPU fp16 where the adapter has `shader-f16`, else fp32.
+ */
+export async function defaultWebPrecision(eps: readonly ExecutionProvider[] | undefined): Promise<LinearPrecision> {
+  if (!eps?.includes('webgpu')) return 'int8';
+  return (await webgpuAvailable()).shaderF16 ? 'fp16' : 'fp32';
 }
 
 interface Fetcher {
@@ -204,7 +209,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) throw new InputError(`threads must be a positive integer, got ${opts.threads}`);
   if (typeof source !== 'string' || source.trim() === '') throw new ConfigError('model: give a preset name, a model folder URL or a hub repo id');
-  const precision = opts.precision ?? defaultWebPrecision(opts.executionProviders);
+  const precision = opts.precision ?? await defaultWebPrecision(opts.executionProviders);
   const progress = (p: LoadProgress) => opts.onProgress?.(p);
   const cache = await openBrowserCache();
   const f = makeFetcher(opts, cache);

@@ -21,7 +21,8 @@ import type { Field } from '../../tasks/spec.js';
 import { base64ToBytes } from '../../util/base64.js';
 import type { Progress } from '../../util/progress.js';
 import { runtime } from '../current.js';
-import { configureWebRuntime, webgpuAvailable } from './index.js';
+import { configureWebRuntime } from './index.js';
+import { webgpuAvailable } from './webgpu.js';
 
 export interface WorkerLoadOptions {
   endpoint?: string;
