@@ -16,7 +16,7 @@ import { chromiumMissing, launchChromium, type Launched } from './browser/chromi
 import { startStaticServer, type StaticServer } from './browser/static-server.js';
 import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 import { REPO_ROOT } from './helpers.js';
-import { testPngBase64 } from './server-fixture.js';
+import { startSmallServer, testPngBase64 } from './server-fixture.js';
 
 const skip = chromiumMissing();
 const REPO = 'test-org/rudolph-small';
@@ -147,5 +147,19 @@ describe('local mode (the library in a worker, no server)', { skip }, () => {
     await page.getByTestId('captions').locator('li').first().waitFor({ timeout: 60_000 });
     assert.deepEqual(errors, []);
     await page.close();
+  });
+
+  it('rudolph serve sends the cross-origin isolation headers local mode needs, on the page and the API', { timeout: 120_000 }, async () => {
+    const server = await startSmallServer();
+    try {
+      for (const url of [`${server.url}/`, `${server.url}/app.js`, `${server.url}/v1/health`]) {
+        const res = await fetch(url);
+        await res.arrayBuffer();
+        assert.equal(res.headers.get('cross-origin-opener-policy'), 'same-origin', url);
+        assert.equal(res.headers.get('cross-origin-embedder-policy'), 'require-corp', url);
+      }
+    } finally {
+      await server.close();
+    }
   });
 });
