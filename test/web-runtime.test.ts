@@ -156,6 +156,20 @@ describe('web runtime in Chromium', { skip }, () => {
     assert.equal(sum.failed - cases.filter((l) => l.startsWith('FAIL')).length, 0, lines.join('\n'));
   });
 
+  it('never mixes cached ranges of a file with ranges of a newer version', async () => {
+    const file = path.join(files, 'versioned.bin');
+    await fsp.writeFile(file, Buffer.alloc(50_000, 1));
+    const url = `${t.server.url}/files/versioned.bin`;
+    const first = await t.call('readRanges', url, [[0, 100]], 'test-versions');
+    assert.ok(!isError(first), JSON.stringify(first));
+    await fsp.writeFile(file, Buffer.alloc(50_000, 2));
+    await fsp.utimes(file, new Date(), new Date(Date.now() + 5000));
+    const mixed = await t.call('readRanges', url, [[1000, 100]], 'test-versions');
+    assert.ok(isError(mixed), JSON.stringify(mixed).slice(0, 200));
+    assert.equal(mixed.error.code, 'DOWNLOAD');
+    assert.match(mixed.error.message, /versioned\.bin: the file changed on the server/);
+  });
+
   it('leaves no errors in the page console', () => {
     assert.deepEqual(t.errors.filter((e) => !/404 \(Not Found\)/.test(e)), []);
   });

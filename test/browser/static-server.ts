@@ -76,6 +76,7 @@ export async function startStaticServer(opts: StaticServerOptions): Promise<Stat
     if (st?.isDirectory() && file) { file = path.join(file, 'index.html'); st = await fsp.stat(file).catch(() => null); }
     if (!file || !st?.isFile()) { log(404); res.writeHead(404, headers).end('not found'); return; }
     headers['content-type'] = TYPES[path.extname(file)] ?? 'application/octet-stream';
+    headers.etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     let start = 0, end = st.size - 1, status = 200;
     if (range) {
       const m = /^bytes=(\d*)-(\d*)$/.exec(range);

@@ -82,7 +82,13 @@ export async function openUrlBytes(url: string, opts: UrlSourceOptions = {}): Pr
   // a file found missing before stays missing: optional files (a repo's own bpe.model, a YAML
   // beside a checkpoint) cost no request on the next visit, and it works offline
   if (cachedText === 'missing') throw new FetchError(url, 404, `${name}: not found (HTTP 404, remembered)`);
-  if (cachedText !== null) size = Number(cachedText);
+  // "<size> <etag>": the version of the file the cached ranges belong to
+  let etag: string | null = null;
+  if (cachedText !== null) {
+    const [n, ...tag] = cachedText.split(' ');
+    size = Number(n);
+    etag = tag.join(' ') || null;
+  }
   if (size === null || !Number.isSafeInteger(size)) {
     if (opts.offline) throw new FetchError(url, null, `${name}: not in the browser cache and offline`);
     let res: Response;
@@ -92,6 +98,7 @@ export async function openUrlBytes(url: string, opts: UrlSourceOptions = {}): Pr
       if (e instanceof FetchError && e.status === 404) await opts.cache?.put(sizeKey, new TextEncoder().encode('missing'));
       throw e;
     }
+    etag = res.headers.get('etag');
     if (res.status === 206) {
       size = totalFromContentRange(res.headers.get('content-range'));
       await res.body?.cancel();
@@ -103,7 +110,7 @@ export async function openUrlBytes(url: string, opts: UrlSourceOptions = {}): Pr
       else throw new FetchError(url, res.status, `${name}: the server does not answer HTTP Range requests (needed to read large files piece by piece)`);
     }
     if (size === null || !Number.isSafeInteger(size)) throw new FetchError(url, res.status, `${name}: the server's Content-Range gives no file size`);
-    await opts.cache?.put(sizeKey, new TextEncoder().encode(String(size)));
+    await opts.cache?.put(sizeKey, new TextEncoder().encode(etag ? `${size} ${etag}` : String(size)));
   }
   const total = size;
   return {
@@ -123,6 +130,12 @@ export async function openUrlBytes(url: string, opts: UrlSourceOptions = {}): Pr
       if (res.status !== 206 && !(res.status === 200 && offset === 0 && length === total)) {
         await res.body?.cancel();
         throw new FetchError(url, res.status, `${name}: the server ignored the Range request (HTTP ${res.status})`);
+      }
+      // ranges of two versions must never mix (a visit cut short, the file replaced on the hub since)
+      const got = res.headers.get('etag');
+      if (etag && got && got !== etag) {
+        await res.body?.cancel();
+        throw new FetchError(url, res.status, `${name}: the file changed on the server (ETag ${got}, cached parts are of ${etag}); clear the browser cache (clearBrowserCache()) to fetch the new version`);
       }
       const bytes = await bodyBytes(res, length, name, opts.signal);
       opts.onNetworkBytes?.(length);
