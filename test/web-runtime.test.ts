@@ -89,6 +89,17 @@ describe('web runtime in Chromium', { skip }, () => {
     assert.ok(maxAbs(web8, web32) > 0, 'int8 really ran (differs from fp32)');
   });
 
+  it('runs the fp16 graph (float16 weights and Gemms, float32 LayerNorm/softmax) within 1% of fp32', { timeout: 120_000 }, async () => {
+    const cfg = makeConfig(SMALL_PARAMS);
+    const ids = Array.from({ length: cfg.totalLength }, (_, i) => (i >= cfg.l && i < cfg.l + cfg.imageLength ? (i * 5) % cfg.imageVocab : 4 + ((i * 37) % 500)));
+    const web16 = Float32Array.from(await t.call('forwardLogits', SMALL_PARAMS, 3, 'fp16', ids));
+    const web32 = Float32Array.from(await t.call('forwardLogits', SMALL_PARAMS, 3, 'fp32', ids));
+    const scale = web32.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const err = web16.reduce((m, v, i) => Math.max(m, Math.abs(v - web32[i])), 0);
+    console.log(`fp16 vs fp32 on WASM: ${err.toExponential(2)} (${(100 * err / scale).toFixed(3)} % of max |logit|)`);
+    assert.ok(err <= 0.01 * scale, `fp16 vs fp32: ${err}`);
+  });
+
   it('decodes PNG like sharp, and its PNGs decode back to the same pixels', async () => {
     const img = testImage(32);
     const png = await encodePng(img);

@@ -17,7 +17,7 @@ export interface RudolphTestApi {
   readRanges(url: string, ranges: [number, number][], cacheName: string): Promise<RangeReads | PageError>;
   info(): Promise<PageInfo>;
   /** Logits of a seeded random model at `precision` for `ids` (one row), as the page computes them. */
-  forwardLogits(params: RudolphParams, weightSeed: number, precision: 'fp32' | 'int8', ids: number[]): Promise<number[]>;
+  forwardLogits(params: RudolphParams, weightSeed: number, precision: 'fp32' | 'int8' | 'fp16', ids: number[], device?: 'wasm' | 'webgpu'): Promise<number[]>;
   /** Seeded random model, then seeded image-token and text generation: the ids Node must reproduce. */
   tokensFromRandom(params: RudolphParams, weightSeed: number, taskSeed: number): Promise<TokenRun>;
 }

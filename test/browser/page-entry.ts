@@ -23,9 +23,9 @@ async function tokensFromRandom(params: RudolphParams, weightSeed: number, taskS
   }
 }
 
-async function forwardLogits(params: RudolphParams, weightSeed: number, precision: 'fp32' | 'int8', ids: number[]): Promise<number[]> {
+async function forwardLogits(params: RudolphParams, weightSeed: number, precision: 'fp32' | 'int8' | 'fp16', ids: number[], device: 'wasm' | 'webgpu' = 'wasm'): Promise<number[]> {
   const cfg = makeConfig(params);
-  const model = await RudolphModel.fromWeights(cfg, randomWeights(cfg, weightSeed), { precision });
+  const model = await RudolphModel.fromWeights(cfg, randomWeights(cfg, weightSeed), { precision, executionProviders: device === 'webgpu' ? ['webgpu'] : [] });
   try {
     return Array.from((await model.forward(ids, 1)).logits!);
   } finally {
