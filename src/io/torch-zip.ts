@@ -1,16 +1,17 @@
 /**
  * Reader for torch's zip checkpoint format (torch.save since 1.6): `<prefix>/data.pkl` describes the
  * object tree, `<prefix>/data/<key>` hold raw little-endian storages. Storages are read on demand,
- * one at a time, so a converter can stream a multi-GB file tensor by tensor.
+ * one at a time, so a converter can stream a multi-GB file tensor by tensor. Reads go through a
+ * ByteSource (a file on Node, a URL by Range requests in a browser): one read per storage.
  */
-import { open as openFile } from 'node:fs/promises';
-import yauzl from 'yauzl';
-import type { Entry, ZipFile } from 'yauzl';
 import { CheckpointError } from '../errors.js';
+import { runtime } from '../runtime/current.js';
+import type { ByteSource } from '../runtime/types.js';
 import { BYTES_PER_ELEMENT, numel, shapeToString } from '../tensor.js';
 import type { DType, HostTensor } from '../tensor.js';
 import { applyReadOptions, typedView } from './tensor-source.js';
 import type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
+import { ZipArchive, type ZipEntry } from './zip.js';
 import {
   PickleDict, PickleGlobal, PickleHostValue, PickleTuple, PickleDataError,
   describePickleValue, unpickle,
@@ -26,6 +27,19 @@ export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8',
   ByteStorage: 'uint8', BoolStorage: 'bool',
 };
+
+/**
+ * data.pkl only describes the tensors (their bytes live in the other entries): about 150 bytes
+ * each in a torch.save state_dict. Its cap is far above that yet small next to a bomb: 4 MiB
+ * plus 16 KiB per entry of the archive (a Lightning checkpoint's other entries and extras fit).
+ */
+export function maxPickleBytes(entryCount: number): number {
+  return 4 * 2 ** 20 + 16 * 2 ** 10 * entryCount;
+}
+
+
+/** The largest single storage read (Node cannot hold more in one buffer anyway). */
+const MAX_STORAGE_BYTES = 2 ** 32 - 1;
 
 export interface OpenOptions {
   /**
@@ -66,38 +80,46 @@ export class TorchCheckpoint implements TensorSource {
     readonly archiveName: string,
     /** The state_dict's `_metadata`, when the file has a well-formed one. */
     readonly metadata: ModuleMetadata | undefined,
-    private readonly zip: ZipFile,
-    private readonly entries: ReadonlyMap<string, Entry>,
+    private readonly zip: ZipArchive,
+    private readonly entries: ReadonlyMap<string, ZipEntry>,
     private readonly tensors: ReadonlyMap<string, TensorRef>,
   ) {}
 
   /**
    * Opens a torch zip checkpoint and parses its data.pkl (no tensor data is read yet). A Lightning
    * checkpoint's `state_dict` (or the dict under `opts.stateDictKeys`) is taken and everything
-   * else in it ignored.
+   * else in it ignored. `location` is opened
+   * through the runtime (a path on Node, a URL in a browser); a ByteSource is read as given and
+   * closed with the checkpoint.
    */
-  static async open(path: string, opts: OpenOptions = {}): Promise<TorchCheckpoint> {
-    let zip: ZipFile;
+  static async open(location: string | ByteSource, opts: OpenOptions = {}): Promise<TorchCheckpoint> {
+    const source = typeof location === 'string' ? await openSource(location) : location;
+    const path = source.name;
+    let zip: ZipArchive;
     try {
-      zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
+      zip = await ZipArchive.open(source);
     } catch (e) {
-      throw await notAZipError(path, e);
+      const err = await notAZipError(source, e);
+      await source.close();
+      throw err;
     }
     try {
-      const entries = new Map<string, Entry>();
-      try {
-        for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
-      } catch (e) {
-        throw new CheckpointError(`${path}: corrupt zip directory: ${errorText(e)}`, { cause: e });
-      }
+      const entries = zip.entries;
       const archiveName = findArchiveName(path, entries);
       const byteorder = entries.get(`${archiveName}/byteorder`);
       if (byteorder) {
-        const order = new TextDecoder().decode(await readEntry(path, zip, byteorder)).trim();
-        if (order !== 'little') throw new CheckpointError(`${path}: storages are ${order}-endian; only little-endian checkpoints are supported`);
+        const order = new TextDecoder().decode(await readEntry(path, zip, byteorder, 64)).trim();
+        if (order !== 'little') throw new CheckpointError(`${path}: storages are ${JSON.stringify(order.slice(0, 20))}-endian; only little-endian checkpoints are supported`);
       }
       const pklName = `${archiveName}/data.pkl`;
-      const pkl = await readEntry(path, zip, entries.get(pklName) as Entry);
+      const pklEntry = entries.get(pklName) as ZipEntry;
+      const pklCap = maxPickleBytes(entries.size);
+      if (pklEntry.uncompressedSize > pklCap) {
+        throw new CheckpointError(
+          `${path}: ${pklName} claims ${pklEntry.uncompressedSize} bytes, more than the ${pklCap} a state_dict of ${entries.size} entries can need (a zip bomb?)`,
+        );
+      }
+      const pkl = await readEntry(path, zip, pklEntry, pklCap);
       const storages = new Map<string, StorageRef>();
       const root = unpickle(pkl, {
         source: `${path} (${pklName})`,
@@ -114,7 +136,7 @@ export class TorchCheckpoint implements TensorSource {
       }
       return new TorchCheckpoint(path, archiveName, metadataOf(dict), zip, entries, tensors);
     } catch (e) {
-      zip.close();
+      await source.close();
       throw e;
     }
   }
@@ -142,7 +164,7 @@ export class TorchCheckpoint implements TensorSource {
   async *iterate(opts: ReadOptions = {}): AsyncGenerator<[string, HostTensor]> {
     const users = new Map<string, number>();
     for (const t of this.tensors.values()) users.set(t.storage.key, (users.get(t.storage.key) ?? 0) + 1);
-    const cache = new Map<string, Buffer>();
+    const cache = new Map<string, Uint8Array>();
     for (const [key, t] of this.tensors) {
       const sk = t.storage.key;
       const bytes = cache.get(sk) ?? await this.readStorage(t.storage);
@@ -156,7 +178,7 @@ export class TorchCheckpoint implements TensorSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.zip.close();
+    await this.zip.source.close();
   }
 
   private ref(key: string): TensorRef {
@@ -165,9 +187,11 @@ export class TorchCheckpoint implements TensorSource {
     return t;
   }
 
-  private async readStorage(s: StorageRef): Promise<Buffer> {
+  /** The storage's bytes: exactly what its element count needs, however long the entry claims to be. */
+  private async readStorage(s: StorageRef): Promise<Uint8Array> {
     if (this.closed) throw new CheckpointError(`${this.path}: checkpoint already closed`);
-    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as Entry);
+    const need = s.numel * BYTES_PER_ELEMENT[s.dtype as DType];
+    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as ZipEntry, need, true);
   }
 }
 
@@ -219,7 +243,7 @@ function intTuple(v: PickleValue | undefined, what: string): number[] {
   return items as number[];
 }
 
-function findArchiveName(path: string, entries: ReadonlyMap<string, Entry>): string {
+function findArchiveName(path: string, entries: ReadonlyMap<string, ZipEntry>): string {
   const names = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (names.length !== 1) {
     throw new CheckpointError(names.length === 0
@@ -258,7 +282,7 @@ function metadataOf(dict: PickleDict): ModuleMetadata | undefined {
   return out;
 }
 
-function validateTensor(path: string, archive: string, key: string, t: TensorRef, entries: ReadonlyMap<string, Entry>): void {
+function validateTensor(path: string, archive: string, key: string, t: TensorRef, entries: ReadonlyMap<string, ZipEntry>): void {
   const s = t.storage;
   if (s.dtype === null) throw new CheckpointError(`${path}: tensor "${key}" uses unsupported storage type ${s.typeName}`);
   if (t.shape.length !== t.stride.length) {
@@ -274,42 +298,48 @@ function validateTensor(path: string, archive: string, key: string, t: TensorRef
   const entry = entries.get(name);
   if (!entry) throw new CheckpointError(`${path}: tensor "${key}" needs ${name}, which the archive lacks`);
   const need = s.numel * BYTES_PER_ELEMENT[s.dtype];
+  if (need > MAX_STORAGE_BYTES) {
+    throw new CheckpointError(`${path}: tensor "${key}" declares a storage of ${need} bytes, more than one tensor can hold (${MAX_STORAGE_BYTES})`);
+  }
+  if (n * BYTES_PER_ELEMENT[s.dtype] > MAX_STORAGE_BYTES) {
+    // an expanded view (stride 0) may declare far more elements than its storage holds
+    throw new CheckpointError(`${path}: tensor "${key}" (size ${shapeToString(t.shape)}) has ${n} elements, more than one tensor can hold (${MAX_STORAGE_BYTES} bytes)`);
+  }
   if (entry.uncompressedSize < need) {
     throw new CheckpointError(`${path}: ${name} holds ${entry.uncompressedSize} bytes, tensor "${key}" needs ${need}`);
   }
 }
 
-/** Reads a whole entry into one fresh buffer (its own ArrayBuffer, so typed views need no copy). */
-async function readEntry(path: string, zip: ZipFile, entry: Entry): Promise<Buffer> {
-  const out = Buffer.allocUnsafeSlow(entry.uncompressedSize);
-  let at = 0;
+/** Opens a location through the runtime, naming it in the error when it cannot be opened. */
+async function openSource(location: string): Promise<ByteSource> {
   try {
-    const stream = await zip.openReadStreamPromise(entry);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (at + chunk.length > out.length) throw new Error('entry longer than its recorded size');
-      chunk.copy(out, at);
-      at += chunk.length;
-    }
+    return await runtime().openBytes(location);
   } catch (e) {
-    throw new CheckpointError(`${path}: cannot read ${entry.fileName} (truncated or corrupt file?): ${errorText(e)}`, { cause: e });
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${location}: cannot open: ${errorText(e)}`, { cause: e });
   }
-  if (at !== out.length) throw new CheckpointError(`${path}: ${entry.fileName} is truncated (${at} of ${out.length} bytes)`);
-  return out;
 }
 
-async function notAZipError(path: string, cause: unknown): Promise<CheckpointError> {
-  let head: Uint8Array = new Uint8Array(0);
+/**
+ * An entry's bytes, never more than `limit` (zip.ts: sized by the limit, not by what the entry
+ * claims; inflation stops at the limit); `prefix` reads only the first `limit` bytes of a longer entry.
+ */
+async function readEntry(path: string, zip: ZipArchive, entry: ZipEntry, limit: number, prefix = false): Promise<Uint8Array> {
   try {
-    const fh = await openFile(path, 'r');
-    try {
-      const buf = Buffer.alloc(32);
-      const { bytesRead } = await fh.read(buf, 0, 32, 0);
-      head = buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    return await zip.read(entry, limit, prefix);
   } catch (e) {
-    return new CheckpointError(`${path}: cannot open: ${errorText(e)}`, { cause: e });
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${path}: cannot read ${entry.name} (truncated or corrupt file?): ${errorText(e)}`, { cause: e });
+  }
+}
+
+async function notAZipError(source: ByteSource, cause: unknown): Promise<CheckpointError> {
+  const path = source.name;
+  let head: Uint8Array;
+  try {
+    head = await source.read(0, Math.min(32, source.size));
+  } catch (e) {
+    return new CheckpointError(`${path}: cannot read: ${errorText(e)}`, { cause: e });
   }
   if (isLegacyTorchHeader(head)) {
     return new CheckpointError(`${path}: legacy torch format (torch.save before 1.6 or _use_new_zipfile_serialization=False) is not supported: re-save it with torch>=1.6, e.g. torch.save(torch.load(p), p2)`);
@@ -333,7 +363,7 @@ function errorText(e: unknown): string {
 }
 
 /** Builds the contiguous tensor a view describes; the storage buffer is reused when the view is all of it. */
-function materialise(t: TensorRef, storage: Buffer, opts: ReadOptions): HostTensor {
+function materialise(t: TensorRef, storage: Uint8Array, opts: ReadOptions): HostTensor {
   const dtype = t.storage.dtype as DType;
   const el = BYTES_PER_ELEMENT[dtype];
   const n = numel(t.shape);
@@ -341,7 +371,7 @@ function materialise(t: TensorRef, storage: Buffer, opts: ReadOptions): HostTens
   if (isContiguous(t.shape, t.stride)) {
     const start = t.offset * el;
     const whole = start === 0 && n * el === storage.byteLength;
-    // Uint8Array#slice copies (Buffer#slice would not), so a partial view does not pin the storage.
+    // Uint8Array#slice copies, so a partial view does not pin the storage.
     bytes = whole ? storage : new Uint8Array(storage.buffer, storage.byteOffset + start, n * el).slice();
   } else {
     bytes = stridedCopy(storage, el, t.shape, t.stride, t.offset, n);
@@ -362,7 +392,7 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
  * Gathers a strided view into a new contiguous buffer. Elements are moved as raw 1/2/4-byte words
  * (8-byte elements as two 4-byte words) so float bit patterns, NaN payloads included, survive.
  */
-function stridedCopy(storage: Buffer, el: number, shape: number[], stride: number[], offset: number, n: number): Uint8Array {
+function stridedCopy(storage: Uint8Array, el: number, shape: number[], stride: number[], offset: number, n: number): Uint8Array {
   const out = new Uint8Array(n * el);
   if (n === 0) return out;
   const words = el === 8 ? 2 : 1;
