@@ -57,7 +57,8 @@ export async function createWebSession(model: Uint8Array | string, opts: Session
  * preallocated weights buffer, opens the session on it and lets the buffer go.
  */
 export async function webSessionOnGraph(g: GraphBuilder, opts: SessionOptions): Promise<ort.InferenceSession> {
-  if (g.weightBytes < 1024 * 1024) return createWebSession(g.toBytes(), opts);
+  // small graphs: every weight inline in the model bytes (lazy ones loaded on the way)
+  if (g.weightBytes < 1024 * 1024) return createWebSession(await g.serialize(async () => {}, WEIGHTS_FILE, Infinity), opts);
   const weights = await serializeToMemory(g);
   g.releaseWeights();
   return ort.InferenceSession.create(weights.model, sessionOptions(opts, weights.data));
