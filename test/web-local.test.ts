@@ -61,8 +61,12 @@ function localUrl(hubUrl: string, device: 'wasm' | 'webgpu' = 'wasm'): string {
   return `${site.url}/?${q}`;
 }
 
+/** Waits for the loaded model; a load error fails at once with the page's message. */
 async function waitReady(page: Page): Promise<void> {
-  await page.getByTestId('status').filter({ hasText: 'Готово · локально' }).waitFor({ timeout: 150_000 });
+  const ready = page.getByTestId('status').filter({ hasText: 'Готово · локально' });
+  const failed = page.getByTestId('local-error');
+  await ready.or(failed).waitFor({ timeout: 150_000 });
+  if (await failed.isVisible()) assert.fail(`the model did not load: ${await failed.textContent()}`);
 }
 
 describe('local mode (the library in a worker, no server)', { skip }, () => {
