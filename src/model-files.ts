@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ConfigError, RudolphError, throwIfAborted } from './errors.js';
 import {
   DownloadError, downloadFile, OfflineError, PRESET_FILES, resolveCachedFile, resolveHubSettings, TOKENIZER_FILE, VQGAN_FILE,
-  type DownloadProgress,
+  type DownloadProgress, type NetworkOptions,
 } from './hub/index.js';
 import { offlineError } from './hub/offline.js';
 import { isPresetName, PRESET_NAMES, presetConfig, type RudolphConfig } from './model/config.js';
@@ -27,7 +27,8 @@ export interface LoadProgress {
   etaSeconds?: number | null;
 }
 
-export interface ModelSourceOptions {
+/** Where the model comes from; `timeoutMs`, `retries` and `retryBudget` bound every download. */
+export interface ModelSourceOptions extends NetworkOptions {
   /** hub cache folder (default: HF_HUB_CACHE / HF_HOME/hub / ~/.cache/huggingface/hub) */
   cacheDir?: string;
   revision?: string;
@@ -74,6 +75,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     throwIfAborted(opts.signal);
     return downloadFile({
       cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: shared ? undefined : opts.revision, signal: opts.signal, repo, path: file,
+      timeoutMs: opts.timeoutMs, retries: opts.retries, retryBudget: opts.retryBudget,
       onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
     });
   };

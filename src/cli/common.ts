@@ -13,6 +13,7 @@ export interface ModelCliOptions {
   vqgan?: string;
   tokenizer?: string;
   cacheDir?: string;
+  token?: string;
   offline?: boolean;
   threads?: number;
   batchSize?: number;
@@ -40,6 +41,8 @@ export function float(name: string) {
   };
 }
 
+export const TOKEN_HELP = 'Hugging Face access token for private or gated repos (default: HF_TOKEN, else the `huggingface-cli login` token)';
+
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <dir|preset|repo>', 'model folder, preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
@@ -47,6 +50,7 @@ export function addModelOptions(cmd: Command): Command {
     .option('--tokenizer <file>', 'bpe.model file (default: the model folder\'s, else the hub\'s)')
     .option('--cache-dir <dir>', 'hub cache folder (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)')
     .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
+    .option('--token <token>', TOKEN_HELP)
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
     .addOption(new Option('--precision <p>', 'linear layer weights').choices(['fp32', 'int8']).default('fp32'))
@@ -88,7 +92,7 @@ export function loadProgress(display: ProgressDisplay): (p: LoadProgress) => voi
 /** Loads the model the options name, showing download / conversion progress on stderr. */
 export async function loadModel(o: ModelCliOptions, display: ProgressDisplay, signal?: AbortSignal): Promise<Rudolph> {
   return Rudolph.fromPretrained(o.model, {
-    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, threads: o.threads,
+    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, token: o.token, offline: o.offline, threads: o.threads,
     batchSize: o.batchSize, precision: o.precision, signal, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
     onProgress: loadProgress(display),
   });
