@@ -13,7 +13,7 @@ import {
 } from './hub/index.js';
 import { offlineError } from './hub/offline.js';
 import { isPresetName, PRESET_NAMES, presetConfig, type RudolphConfig } from './model/config.js';
-import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model/load.js';
+import { findWeightsFile, readConfigFile, readFolderConfig, WEIGHT_FILES } from './model/load.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import { YttmTokenizer } from './tokenizer/yttm.js';
 
@@ -102,7 +102,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     weightsFile = await attempt(() => download(files.model.repo, files.model.file));
   } else if (existsSync(source) && statSync(source).isDirectory()) {
     localDir = source;
-    cfg = await readConfigFile(path.join(source, 'config.json'));
+    cfg = await readFolderConfig(source);
     weightsFile = findWeightsFile(source);
   } else if (isRepoId(source)) {
     repo = source;

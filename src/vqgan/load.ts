@@ -5,9 +5,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { loadStateDict } from '../io/checkpoint.js';
+import { openCheckpoint } from '../io/checkpoint.js';
+import type { StateDict } from '../tensor.js';
 import { readVqganConfigFile, SBER_VQGAN_CONFIG, validateVqganConfig, type VqganConfig } from './config.js';
-import { vqganWeightsFromStateDict, type VqganWeights } from './weights.js';
+import { checkVqganTensorInfos, vqganParameterSpecs, vqganWeightsFromStateDict, type VqganWeights } from './weights.js';
 
 /** A config object, or the path of an official YAML config. */
 export type VqganConfigSource = VqganConfig | string;
@@ -39,8 +40,19 @@ export async function resolveVqganConfig(source: VqganConfigSource | undefined, 
   return validateVqganConfig(source);
 }
 
-/** Reads and validates the weights a config needs from a checkpoint file. */
+/**
+ * Reads the weights a config needs from a checkpoint file: shapes are checked against the config
+ * before any tensor is read, and only the model's own tensors are read (a Lightning checkpoint's
+ * discriminator and LPIPS tensors are left on disk).
+ */
 export async function loadVqganWeights(cfg: VqganConfig, file: string): Promise<VqganWeights> {
-  const sd = await loadStateDict(file, { toFloat32: true });
-  return vqganWeightsFromStateDict(cfg, sd, file);
+  const reader = await openCheckpoint(file);
+  try {
+    checkVqganTensorInfos(cfg, new Map(reader.keys().map((k) => [k, reader.info(k)])), file);
+    const sd: StateDict = new Map();
+    for (const spec of vqganParameterSpecs(cfg)) sd.set(spec.name, await reader.read(spec.name, { toFloat32: true }));
+    return vqganWeightsFromStateDict(cfg, sd, file);
+  } finally {
+    await reader.close();
+  }
 }
