@@ -37,6 +37,7 @@ export async function readManifest(file: string): Promise<{ lines: ManifestLine[
   } catch (e) {
     throw new TrainingError(`${file}: cannot read the data manifest: ${(e as Error).message}`);
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 BOM, as Windows editors write
   const dir = path.dirname(file);
   const lines: ManifestLine[] = [];
   const bad: BadLine[] = [];
@@ -104,7 +105,7 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
     try {
       const bytes = await fsp.readFile(line.image!);
       const key = createHash('sha256').update(bytes).update(`|${8 * cfg.n}|${o.vqganId ?? ''}`).digest('hex');
-      const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength) : null;
+      const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength, cfg.imageVocab) : null;
       if (cached) { images.set(line.line, cached); continue; }
       toEncode.push({ line, key, pixels: preprocessImage(await readImage(bytes, { name: line.image }), 8 * cfg.n) });
     } catch (e) {
@@ -147,18 +148,30 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   return { samples, skipped: problems };
 }
 
-async function readCachedIds(dir: string, key: string, length: number): Promise<Int32Array | null> {
+/**
+ * A cache entry is `<sha256 of the ids>` (32 bytes) then the ids (int32 LE). An entry that does
+ * not verify (torn write, disk error, an older format, tampering) or holds an id outside the
+ * codebook is treated as absent: the image is encoded again and the entry rewritten.
+ */
+const CHECKSUM_BYTES = 32;
+
+async function readCachedIds(dir: string, key: string, length: number, vocab: number): Promise<Int32Array | null> {
+  let buf: Buffer;
   try {
-    const buf = await fsp.readFile(path.join(dir, `${key}.ids`));
-    if (buf.length !== length * 4) return null;
-    return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    buf = await fsp.readFile(path.join(dir, `${key}.ids`));
   } catch {
     return null;
   }
+  if (buf.length !== CHECKSUM_BYTES + length * 4) return null;
+  const body = buf.subarray(CHECKSUM_BYTES);
+  if (!createHash('sha256').update(body).digest().equals(buf.subarray(0, CHECKSUM_BYTES))) return null;
+  const ids = new Int32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length));
+  return ids.every((id) => id >= 0 && id < vocab) ? ids : null;
 }
 
 async function writeCachedIds(dir: string, key: string, ids: Int32Array): Promise<void> {
-  await writeFileAtomic(path.join(dir, `${key}.ids`), new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
+  const body = new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength);
+  await writeFileAtomic(path.join(dir, `${key}.ids`), Buffer.concat([createHash('sha256').update(body).digest(), body]));
 }
 
 /**
