@@ -7,6 +7,7 @@ import type { RgbImage } from '../src/image/index.js';
 import { makeConfig } from '../src/model/config.js';
 import type { ImageCodec } from '../src/tasks/context.js';
 import { loadDataset, readManifest } from '../src/train/data.js';
+import type { TextTokenizer } from '../src/tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { SMALL_PARAMS, SMALL_TOKENIZER, tempDir } from './fixtures.js';
 
@@ -33,10 +34,10 @@ class CountingCodec implements ImageCodec {
 describe('fine-tuning data', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
-  let tokenizer: YttmTokenizer;
+  let tokenizer: TextTokenizer;
   before(async () => {
     ({ dir, cleanup } = await tempDir());
-    tokenizer = await YttmTokenizer.fromFile(SMALL_TOKENIZER);
+    tokenizer = (await YttmTokenizer.fromFile(SMALL_TOKENIZER)).asTextTokenizer();
     for (const [name, grey] of [['a', 40], ['b', 200]] as const) {
       const png = await sharp({ create: { width: 8 * cfg.n, height: 8 * cfg.n, channels: 3, background: { r: grey, g: grey, b: grey } } }).png().toBuffer();
       await fsp.writeFile(path.join(dir, `${name}.png`), png);
