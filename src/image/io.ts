@@ -16,10 +16,10 @@
  *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
  *   profile rather than PIL's naive formula.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../errors.js';
-import { writeAtomically } from '../io/files.js';
+import { readBoundedFile, writeAtomically } from '../io/files.js';
 import { ImageError } from './image-error.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
@@ -39,7 +39,7 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
   if (!Number.isInteger(maxPixels) || maxPixels <= 0) {
     throw new InputError(`maxPixels must be a positive integer, got ${maxPixels}`);
   }
-  const bytes = typeof input === 'string' ? await readImageFile(input, opts.name) : input;
+  const bytes = typeof input === 'string' ? await readImageFile(input, { name: opts.name, maxPixels }) : input;
   const name = opts.name
     ?? (typeof input === 'string' ? input : `image data (${bytes.length} bytes)`);
   if (bytes.length === 0) throw new ImageError(`${name}: empty input (0 bytes), not an image`);
@@ -76,14 +76,22 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-async function readImageFile(file: string, name: string | undefined): Promise<Uint8Array> {
+/**
+ * The bytes of an image file: a regular file of at most 4 bytes a pixel of `maxPixels` plus
+ * 16 MiB of metadata (an uncompressed RGBA image), so a path to /dev/zero, a FIFO or a huge
+ * file is refused before anything is read.
+ */
+export async function readImageFile(file: string, opts: { name?: string; maxPixels?: number } = {}): Promise<Uint8Array> {
+  const label = opts.name ?? file;
+  const maxBytes = 4 * (opts.maxPixels ?? DEFAULT_MAX_PIXELS) + 16 * 2 ** 20;
   try {
-    return await readFile(file);
+    return await readBoundedFile(file, maxBytes);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const label = name ?? file;
     if (code === 'ENOENT') throw new ImageError(`${label}: image file not found`, { cause: err });
     if (code === 'EISDIR') throw new ImageError(`${label}: is a directory, not an image file`, { cause: err });
+    if (code === 'ENOTREG') throw new ImageError(`${label}: ${errorText(err)} (not an image file)`, { cause: err });
+    if (code === 'EFBIG') throw new ImageError(`${label}: image file is too large (${errorText(err)})`, { cause: err });
     throw new ImageError(`${label}: cannot read image file (${errorText(err)})`, { cause: err });
   }
 }

@@ -2,10 +2,11 @@
  * Loading a RUDOLPH model folder: `config.json` (official constructor arguments) plus
  * `pytorch_model.bin` (torch zip, preferred: the real format) or `model.safetensors`.
  */
-import { promises as fsp, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, RudolphError } from '../errors.js';
 import { openCheckpoint } from '../io/checkpoint.js';
+import { readBoundedFile } from '../io/files.js';
 import type { StateDict } from '../tensor.js';
 import { configFromJson, type RudolphConfig } from './config.js';
 import { checkTensorInfos, parameterSpecs, weightsFromStateDict, type RudolphWeights } from './weights.js';
@@ -38,10 +39,7 @@ export async function readFolderConfig(dir: string): Promise<RudolphConfig> {
 export async function readConfigFile(file: string): Promise<RudolphConfig> {
   let text: string;
   try {
-    const st = await fsp.stat(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_CONFIG_BYTES) throw new Error(`${st.size} bytes is far more than a model config holds (at most ${MAX_CONFIG_BYTES})`);
-    text = await fsp.readFile(file, 'utf8');
+    text = (await readBoundedFile(file, MAX_CONFIG_BYTES)).toString('utf8');
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the model config: ${(e as Error).message}`);
   }

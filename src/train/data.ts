@@ -5,11 +5,10 @@
  * special tokens. Bad lines are reported with their line number and rejected (default) or skipped.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
-import { preprocessImage, readImage } from '../image/index.js';
-import { writeFileAtomic } from '../io/files.js';
+import { ImageError, preprocessImage, readImage, readImageFile } from '../image/index.js';
+import { readBoundedFile, writeFileAtomic } from '../io/files.js';
 import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
 import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
 import { Rng } from '../tasks/prng.js';
@@ -29,11 +28,14 @@ export class ManifestError extends RudolphError {
 
 export type BadLinePolicy = 'reject' | 'skip';
 
+/** A million-line manifest is ~100 MB; a bound keeps a device path or a runaway file from being read whole. */
+const MAX_MANIFEST_BYTES = 512 * 2 ** 20;
+
 /** Parses a manifest; returns the good lines and the bad ones (with reasons). */
 export async function readManifest(file: string): Promise<{ lines: ManifestLine[]; bad: BadLine[] }> {
   let text: string;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    text = (await readBoundedFile(file, MAX_MANIFEST_BYTES)).toString('utf8');
   } catch (e) {
     throw new TrainingError(`${file}: cannot read the data manifest: ${(e as Error).message}`);
   }
@@ -103,13 +105,14 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   const toEncode: { line: ManifestLine; key: string; pixels: ReturnType<typeof preprocessImage> }[] = [];
   for (const line of withImage) {
     try {
-      const bytes = await fsp.readFile(line.image!);
+      const bytes = await readImageFile(line.image!);
       const key = createHash('sha256').update(bytes).update(`|${8 * cfg.n}|${o.vqganId ?? ''}`).digest('hex');
       const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength, cfg.imageVocab) : null;
       if (cached) { images.set(line.line, cached); continue; }
       toEncode.push({ line, key, pixels: preprocessImage(await readImage(bytes, { name: line.image }), 8 * cfg.n) });
     } catch (e) {
-      problems.push({ file, line: line.line, reason: `image ${line.image}: ${(e as Error).message}` });
+      // an ImageError names the file itself
+      problems.push({ file, line: line.line, reason: e instanceof ImageError ? e.message : `image ${line.image}: ${(e as Error).message}` });
     }
   }
   for (const part of chunks(toEncode, o.batchSize ?? 8)) {
@@ -158,7 +161,7 @@ const CHECKSUM_BYTES = 32;
 async function readCachedIds(dir: string, key: string, length: number, vocab: number): Promise<Int32Array | null> {
   let buf: Buffer;
   try {
-    buf = await fsp.readFile(path.join(dir, `${key}.ids`));
+    buf = await readBoundedFile(path.join(dir, `${key}.ids`), CHECKSUM_BYTES + length * 4);
   } catch {
     return null;
   }

@@ -3,9 +3,9 @@
  * Sber-VQGAN preset (SPEC §10), a reader for the official YAML config, and the per-level
  * layout (channels, where attention goes) that the weights and the graph are built from.
  */
-import { promises as fsp } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { readBoundedFile } from '../io/files.js';
 
 export interface VqganConfig {
   /** base channel count */
@@ -237,10 +237,7 @@ const MAX_YAML_BYTES = 1 << 20;
 export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
   let text: string;
   try {
-    const st = await fsp.stat(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_YAML_BYTES) throw new Error(`${st.size} bytes is far more than a VQGAN config holds (at most ${MAX_YAML_BYTES})`);
-    text = await fsp.readFile(file, 'utf8');
+    text = (await readBoundedFile(file, MAX_YAML_BYTES)).toString('utf8');
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the VQGAN config: ${(e as Error).message}`);
   }
