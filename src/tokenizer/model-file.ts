@@ -22,6 +22,11 @@ export interface YttmModelData {
   readonly vocabSize: number;
 }
 
+/** The longest token accepted (real models: a few dozen characters). */
+export const MAX_TOKEN_LENGTH = 4096;
+/** All tokens together (a 16k-token model holds about 100k characters). */
+export const MAX_TOTAL_TOKEN_LENGTH = 16 * 2 ** 20;
+
 interface NumberToken {
   value: number;
   offset: number;
@@ -125,6 +130,11 @@ export function parseYttmModel(bytes: Uint8Array, file: string): YttmModelData {
     if (t.value !== -1) claim(t, 1, 'special token');
   }
   for (const t of charIdTokens) claim(t, 2, 'character');
+  // Token lengths (UTF-16 units): a chain of rules could otherwise build tokens of any length,
+  // exponentially fast, and the tokenizer would spell every one of them out.
+  const tokenLength = new Float64Array(vocabSize);
+  for (let i = 0; i < charCount; i++) tokenLength[charIds[i]] = charCodePoints[i] > 0xffff ? 2 : 1;
+  let totalLength = charCount;
   for (let k = 0; k < ruleCount; k++) {
     const [x, y, z] = ruleTokens[k] as [NumberToken, NumberToken, NumberToken];
     for (const operand of [x, y]) {
@@ -134,6 +144,11 @@ export function parseYttmModel(bytes: Uint8Array, file: string): YttmModelData {
       }
     }
     claim(z, 3, 'rule result');
+    const length = tokenLength[x.value] + tokenLength[y.value];
+    if (length > MAX_TOKEN_LENGTH) fail(`rule ${k + 1} builds a token of ${length} characters; a BPE token is far shorter (at most ${MAX_TOKEN_LENGTH})`, z);
+    tokenLength[z.value] = length;
+    totalLength += length;
+    if (totalLength > MAX_TOTAL_TOKEN_LENGTH) fail(`the tokens up to rule ${k + 1} hold over ${MAX_TOTAL_TOKEN_LENGTH} characters together, more than any BPE vocabulary`, z);
   }
 
   return { charCodePoints, charIds, ruleLeft, ruleRight, ruleResult, unkId, padId, bosId, eosId, vocabSize };
