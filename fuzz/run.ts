@@ -38,7 +38,7 @@ function positiveInt(name: string, raw: string): number {
 
 export function formatReport(r: TargetReport): string {
   const outcomes = Object.entries(r.outcomes).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-  const slow = r.slowest ? `${r.slowest.ms} ms (#${r.slowest.i}, ${r.slowest.outcome})` : '-';
+  const slow = r.slowest ? `cpu ${r.slowest.cpuMs} ms, wall ${r.slowest.ms} ms (#${r.slowest.i}, ${r.slowest.outcome})` : '-';
   const mem = r.largestMemory ? `${r.largestMemory.growthMB} MB (#${r.largestMemory.i}, ${r.largestMemory.outcome})` : '-';
   return `${r.target.padEnd(15)} ${String(r.inputs).padStart(6)} inputs in ${String(r.seconds).padStart(6)} s | slowest ${slow} | largest growth ${mem} | findings ${r.findingCount}\n${' '.repeat(16)}${outcomes}`;
 }

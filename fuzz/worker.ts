@@ -22,13 +22,13 @@ export interface WorkerJob {
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'start'; i: number; input: Uint8Array }
-  | { type: 'end'; i: number; outcome: string; typed: boolean; detail: string; ms: number; growthMB: number }
+  | { type: 'end'; i: number; outcome: string; typed: boolean; detail: string; ms: number; cpuMs: number; growthMB: number }
   | { type: 'done' };
 
 const job = workerData as WorkerJob;
 const port = parentPort!;
 const target = await loadTarget(job.target);
-const tmpDir = await mkdtemp(path.join(os.tmpdir(), `rudolph-fuzz-${job.target}-`));
+const tmpDir = await mkdtemp(path.join(os.tmpdir(), `rudolph-fuzz-${path.basename(job.target).replace(/\W+/g, "-")}-`));
 try {
   await target.setup({ tmpDir });
   port.postMessage({ type: 'ready' } satisfies WorkerMessage);
@@ -36,6 +36,7 @@ try {
     const input = await target.input(new FuzzRng(job.seed, i), i);
     port.postMessage({ type: 'start', i, input } satisfies WorkerMessage);
     const memory = peakMemory();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let outcome = 'ok';
     let typed = true;
@@ -54,7 +55,9 @@ try {
       }
     }
     const ms = performance.now() - t0;
-    port.postMessage({ type: 'end', i, outcome, typed, detail, ms, growthMB: memory.growthMB() } satisfies WorkerMessage);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    port.postMessage({ type: 'end', i, outcome, typed, detail, ms, cpuMs, growthMB: memory.growthMB() } satisfies WorkerMessage);
   }
   await target.teardown?.();
   port.postMessage({ type: 'done' } satisfies WorkerMessage);

@@ -14,7 +14,9 @@ const TARGETS: Readonly<Record<string, () => Promise<{ target: FuzzTarget }>>> =
 
 export const TARGET_NAMES = Object.keys(TARGETS);
 
+/** A target by name, or any module exporting `target` given by its file: URL (the harness's own tests use this). */
 export async function loadTarget(name: string): Promise<FuzzTarget> {
+  if (name.startsWith('file:')) return ((await import(name)) as { target: FuzzTarget }).target;
   const load = TARGETS[name];
   if (!load) throw new Error(`unknown fuzz target "${name}" (known: ${TARGET_NAMES.join(', ')})`);
   return (await load()).target;
