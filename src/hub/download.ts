@@ -40,6 +40,7 @@ export interface DownloadOptions extends HubOptions, NetworkOptions {
    */
   refresh?: boolean;
 }
+
 export interface DownloadFileRequest extends DownloadOptions {
   repo: string;
   /** Path of the file inside the repo. */
