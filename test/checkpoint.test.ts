@@ -16,6 +16,7 @@ import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import type { HostTensor, StateDict } from '../src/tensor.js';
 import { GOLDEN_DIR } from './helpers.js';
 import { rawZip, zeroBomb } from '../fuzz/lib/zip.js';
+import { peakMemory } from '../fuzz/lib/memory.js';
 
 const TINY_BIN = path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin');
 const TINY_ST = path.join(GOLDEN_DIR, 'rudolph-tiny', 'model.safetensors');
@@ -352,12 +353,12 @@ describe('unsafe and malformed input', () => {
   });
 });
 
-/** Runs `fn` and reports how long it took and how far it raised the process's peak RSS. */
+/** Runs `fn` and reports how long it took and how far the process's memory peaked above its start. */
 async function measured<T>(fn: () => Promise<T>): Promise<{ ms: number; peakGrowthMB: number; result: PromiseSettledResult<T> }> {
-  const peak0 = process.resourceUsage().maxRSS;
+  const memory = peakMemory();
   const t0 = performance.now();
   const [result] = await Promise.allSettled([fn()]);
-  return { ms: performance.now() - t0, peakGrowthMB: (process.resourceUsage().maxRSS - peak0) / 1024, result };
+  return { ms: performance.now() - t0, peakGrowthMB: memory.growthMB(), result };
 }
 
 function rejection(r: PromiseSettledResult<unknown>): Error {
@@ -379,6 +380,21 @@ describe('hostile sizes', () => {
     const big = Buffer.from([0x80, 0x02, 0x8a, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x2e]);
     assert.equal(unpickle(big, { source: 'b.pkl' }), 1n << 64n);
     assert.equal(unpickle(Buffer.from([0x80, 0x02, 0x8a, 0x02, 0x00, 0x80, 0x2e]), { source: 'n.pkl' }), -32768);
+  });
+
+  it('a data.pkl within its size cap that builds millions of objects is stopped by the work budget', { timeout: 30_000 }, async () => {
+    const n = 4 * 2 ** 20; // EMPTY_DICT × 4 Mi: 900 MB and 11 s before the budget
+    const pkl = new Uint8Array(n + 3);
+    pkl.set([0x80, 0x02]);
+    pkl.fill(0x7d, 2, n + 2);
+    pkl[n + 2] = 0x2e;
+    const file = path.join(tmp, 'dicts.pt');
+    await writeZip(file, [['archive/data.pkl', pkl]]);
+    const m = await measured(() => TorchCheckpoint.open(file));
+    const err = rejection(m.result);
+    assert.ok(err instanceof CheckpointError, String(err));
+    assert.match(err.message, /dicts\.pt \(archive\/data\.pkl\): bad pickle at byte \d+: more than 1048576 operations/);
+    assert.ok(m.peakGrowthMB < 150, `peak RSS grew by ${m.peakGrowthMB} MB`);
   });
 
   it('a 1 MB zip whose data.pkl inflates to 1 GiB fails fast with little memory', { timeout: 30_000 }, async () => {

@@ -62,7 +62,16 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: PickleValue) => PickleValue;
   /** Extra allow-listed callables by `module.name`, on top of the built-in ones. */
   callables?: Readonly<Record<string, PickleCallable>>;
+  /** Work the program may do, in opcodes (a dict costs 4): bounds time and memory (default MAX_PICKLE_OPS). */
+  maxOps?: number;
 }
+
+/**
+ * Opcodes a pickle may execute. A state_dict needs ~25 per tensor (a 2.7B RUDOLPH ~15k, a
+ * Lightning checkpoint with optimizer state ~100k); a stream of 4 MB could otherwise build 4 M
+ * dicts (~900 MB). A dict costs 4, so whatever the program, the VM holds ≲ 60 MB.
+ */
+export const MAX_PICKLE_OPS = 2 ** 20;
 
 /** Thrown by callables/loaders for malformed arguments; the VM adds file and offset. */
 export class PickleDataError extends Error {}
@@ -163,10 +172,19 @@ class Unpickler {
   private readonly memo = new Map<number, PickleValue>();
   private readonly view: DataView;
   private readonly callables: Readonly<Record<string, PickleCallable>>;
+  private budget: number;
 
   constructor(private readonly bytes: Uint8Array, private readonly opts: UnpickleOptions) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.callables = { ...BUILTIN_CALLABLES, ...opts.callables };
+    this.budget = opts.maxOps ?? MAX_PICKLE_OPS;
+  }
+
+  private spend(units: number): void {
+    this.budget -= units;
+    if (this.budget < 0) {
+      throw this.fail(`more than ${this.opts.maxOps ?? MAX_PICKLE_OPS} operations; a state_dict needs far fewer`);
+    }
   }
 
   run(): PickleValue {
@@ -175,6 +193,7 @@ class Unpickler {
         this.opStart = this.pos;
         const op = this.u8();
         if (op === OP.STOP) return this.pop();
+        this.spend(op === OP.EMPTY_DICT || op === OP.DICT || op === OP.REDUCE || op === OP.NEWOBJ ? 4 : 1);
         this.step(op);
       }
     } catch (e) {
