@@ -442,6 +442,22 @@ describe('hostile sizes', () => {
     assert.equal(x.data.buffer.byteLength, 8);
   });
 
+  it('an expanded view (stride 0) larger than one tensor can be is refused by its declaration', async () => {
+    const w = new PickleWriter();
+    w.global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.dictItems(1, () => tensorItem(w, 'wide', { cls: 'FloatStorage', key: '0', numel: 1 }, 0, [2 ** 20, 2 ** 20], [0, 0]));
+    const file = path.join(tmp, 'expanded.pt');
+    await writeZip(file, [['archive/data.pkl', w.finish()], ['archive/data/0', f32Bytes([1])]]);
+    // before: an untyped RangeError (Invalid typed array length) on read
+    await rejectsCheckpoint(loadStateDict(file), /expanded\.pt: tensor "wide" \(size \[1048576, 1048576\]\) has 1099511627776 elements/);
+    // a modest expanded view still materialises
+    const ok = new PickleWriter();
+    ok.global('collections', 'OrderedDict').emptyTuple().reduce();
+    ok.dictItems(1, () => tensorItem(ok, 'row', { cls: 'FloatStorage', key: '0', numel: 1 }, 0, [3], [0]));
+    await writeZip(file, [['archive/data.pkl', ok.finish()], ['archive/data/0', f32Bytes([7])]]);
+    assert.deepEqual([...((await loadStateDict(file)).get('row') as HostTensor).data as Float32Array], [7, 7, 7]);
+  });
+
   it('a storage larger than one tensor can be is refused by its declaration', async () => {
     const w = new PickleWriter();
     w.global('collections', 'OrderedDict').emptyTuple().reduce();

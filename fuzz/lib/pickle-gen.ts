@@ -30,7 +30,18 @@ function text(rng: FuzzRng): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
+/** One cheap opcode repeated up to millions of times (object and memo storms, deep stacks). */
+function storm(rng: FuzzRng): Uint8Array {
+  const n = rng.size(5_000_000) + 1;
+  const out = new Uint8Array(n + 4);
+  out.set([0x80, 4, 0x7d]);
+  out.fill(rng.pick([0x7d, 0x5d, 0x8f, 0x28, 0x4e, 0x32, 0x94, 0x29, 0x88]), 3, n + 3);
+  out[n + 3] = 0x2e;
+  return out;
+}
+
 export function randomPickle(rng: FuzzRng): Uint8Array {
+  if (rng.chance(0.03)) return storm(rng);
   const out: number[] = [];
   const put = (bytes: ArrayLike<number>): void => {
     for (let i = 0; i < bytes.length; i++) out.push(bytes[i]);

@@ -85,14 +85,16 @@ export const target: FuzzTarget = {
     const reader = await openCheckpoint(file);
     try {
       let budget = READ_BUDGET;
+      let total = 0;
       for (const key of reader.keys()) {
         const { dtype, shape } = reader.info(key);
         const bytes = numel(shape) * BYTES_PER_ELEMENT[dtype];
+        total += bytes;
         if (bytes > budget) continue;
         budget -= bytes;
         await reader.read(key, { toFloat32: true });
       }
-      for await (const _ of reader.iterate()) { /* streamed in file order */ }
+      if (total <= READ_BUDGET) for await (const _ of reader.iterate()) { /* streamed in file order */ }
     } finally {
       await reader.close();
     }

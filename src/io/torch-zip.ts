@@ -293,6 +293,10 @@ function validateTensor(path: string, archive: string, key: string, t: TensorRef
   if (need > MAX_STORAGE_BYTES) {
     throw new CheckpointError(`${path}: tensor "${key}" declares a storage of ${need} bytes, more than one tensor can hold (${MAX_STORAGE_BYTES})`);
   }
+  if (n * BYTES_PER_ELEMENT[s.dtype] > MAX_STORAGE_BYTES) {
+    // an expanded view (stride 0) may declare far more elements than its storage holds
+    throw new CheckpointError(`${path}: tensor "${key}" (size ${shapeToString(t.shape)}) has ${n} elements, more than one tensor can hold (${MAX_STORAGE_BYTES} bytes)`);
+  }
   if (entry.uncompressedSize < need) {
     throw new CheckpointError(`${path}: ${name} holds ${entry.uncompressedSize} bytes, tensor "${key}" needs ${need}`);
   }
