@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { RudolphError } from '../src/errors.js';
+import { peakMemory } from '../fuzz/lib/memory.js';
 import {
   composeGrid, cropImage, encodePng, fromFloatCHW, ImageError, preprocessImage, readImage,
   resizeBilinearPil, squareCropBox, toFloatCHW, writePng, type RgbImage,
@@ -248,10 +249,21 @@ describe('readImage errors', () => {
     const png = await rawInput(texturedImage(100, 60, 4)).png().toBuffer();
     await expectImageError(readImage(png, { maxPixels: 5999, name: 'big.png' }), 'big.png', '100×60', 'maxPixels 5999');
     assert.equal((await readImage(png, { maxPixels: 6000 })).width, 100);
-    // A header claiming 30000×30000 over a tiny image: the default limit (100 MP) refuses it.
+    // A header claiming 30000×30000 over a tiny image: the default limit (8192², 67 MP) refuses it.
     const bomb = withClaimedSize(png, 30000, 30000);
     assert.equal((await sharp(bomb, { limitInputPixels: false }).metadata()).width, 30000);
     await expectImageError(readImage(bomb, { name: 'bomb.png' }), 'bomb.png', '30000×30000', '900.0 megapixels');
+    await expectImageError(readImage(withClaimedSize(png, 9000, 9000), { name: 'b.png' }), 'b.png', '81.0 megapixels', 'maxPixels 67108864');
+  });
+
+  test('a side over 32768 pixels is refused from the header (a 16777216×1 claim cost 336 MB and 4 s in the decoder)', async () => {
+    const png = await rawInput(texturedImage(16, 1, 3)).png().toBuffer();
+    const row = withClaimedSize(png, 16_777_216, 1);
+    const memory = peakMemory();
+    const t0 = performance.now();
+    await expectImageError(readImage(row, { name: 'row.png' }), 'row.png', '16777216×1', 'side over 32768');
+    assert.ok(performance.now() - t0 < 1000);
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
   });
 });
 

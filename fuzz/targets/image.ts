@@ -12,7 +12,7 @@ let seeds: Uint8Array[] = [];
 function forgePng(rng: FuzzRng, png: Uint8Array): Uint8Array {
   const out = Buffer.from(png);
   if (out.length < 33 || out.toString('latin1', 12, 16) !== 'IHDR') return out;
-  const dim = (): number => rng.pick([0, 1, 10_000, 65_535, 100_000, 2 ** 31 - 1, rng.interestingInt() >>> 0]);
+  const dim = (): number => rng.pick([0, 1, 2048, 8192, 10_000, 32_768, 65_535, 100_000, 2 ** 31 - 1, rng.interestingInt() >>> 0]);
   out.writeUInt32BE(dim(), 16);
   out.writeUInt32BE(dim(), 20);
   if (rng.chance(0.3)) out[24] = rng.pick([1, 2, 4, 8, 16, 3]); // bit depth

@@ -23,8 +23,18 @@ import { readBoundedFile, writeAtomically } from '../io/files.js';
 import { ImageError } from './image-error.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
-/** Default cap on width × height, against decompression bombs: 100 megapixels. */
-export const DEFAULT_MAX_PIXELS = 100_000_000;
+/**
+ * Default cap on width × height, against decompression bombs: 8192 × 8192 (67 megapixels). The
+ * decoded RGB image alone is 3 bytes a pixel, so this keeps one decode under ~200 MB (RUDOLPH
+ * looks at 128–384 pixels a side anyway).
+ */
+export const DEFAULT_MAX_PIXELS = 8192 * 8192;
+
+/**
+ * Longest side accepted: the decoder's row buffers grow with the width, and a 115-byte PNG
+ * claiming 16,777,216 × 1 pixels cost 336 MB and 4 s before its data ran out.
+ */
+export const MAX_IMAGE_SIDE = 32768;
 
 export interface ReadImageOptions {
   /** Largest width × height accepted (checked from the header, before decoding). */
@@ -52,6 +62,9 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
     throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
   }
   if (!width || !height) throw new ImageError(`${name}: the image header gives no size`);
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new ImageError(`${name}: ${width}×${height} has a side over ${MAX_IMAGE_SIDE} pixels, the longest accepted`);
+  }
   if (width * height > maxPixels) {
     throw new ImageError(
       `${name}: ${width}×${height} is ${megapixels(width * height)} megapixels, over the limit of ` +
