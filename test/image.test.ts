@@ -249,11 +249,19 @@ describe('readImage errors', () => {
     const png = await rawInput(texturedImage(100, 60, 4)).png().toBuffer();
     await expectImageError(readImage(png, { maxPixels: 5999, name: 'big.png' }), 'big.png', '100×60', 'maxPixels 5999');
     assert.equal((await readImage(png, { maxPixels: 6000 })).width, 100);
-    // A header claiming 30000×30000 over a tiny image: the default limit (8192², 67 MP) refuses it.
+    // A header claiming 30000×30000 over a tiny image: the default limit (8192 × 6144, 50 MP) refuses it.
     const bomb = withClaimedSize(png, 30000, 30000);
     assert.equal((await sharp(bomb, { limitInputPixels: false }).metadata()).width, 30000);
     await expectImageError(readImage(bomb, { name: 'bomb.png' }), 'bomb.png', '30000×30000', '900.0 megapixels');
-    await expectImageError(readImage(withClaimedSize(png, 9000, 9000), { name: 'b.png' }), 'b.png', '81.0 megapixels', 'maxPixels 67108864');
+    await expectImageError(readImage(withClaimedSize(png, 8192, 6145), { name: 'b.png' }), 'b.png', '50.3 megapixels', 'maxPixels 50331648');
+    // found by the fuzzer: a 275-byte JPEG claiming 4944×13080 decoded (grey) at a 266 MB peak under the old 100 MP default
+    const jpeg = Buffer.from(await rawInput(texturedImage(16, 16, 3)).jpeg().toBuffer());
+    const sof = jpeg.findIndex((b, i) => b === 0xff && jpeg[i + 1] === 0xc0);
+    jpeg.writeUInt16BE(13080, sof + 5);
+    jpeg.writeUInt16BE(4944, sof + 7);
+    const memory = peakMemory();
+    await expectImageError(readImage(jpeg.subarray(0, 400), { name: 'tall.jpg' }), 'tall.jpg', '4944×13080', '64.7 megapixels');
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
   });
 
   test('a side over 32768 pixels is refused from the header (a 16777216×1 claim cost 336 MB and 4 s in the decoder)', async () => {

@@ -24,11 +24,12 @@ import { ImageError } from './image-error.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
 /**
- * Default cap on width × height, against decompression bombs: 8192 × 8192 (67 megapixels). The
- * decoded RGB image alone is 3 bytes a pixel, so this keeps one decode under ~200 MB (RUDOLPH
- * looks at 128–384 pixels a side anyway).
+ * Default cap on width × height, against decompression bombs: 8192 × 6144 (50 megapixels, a
+ * 48 MP photo fits). A decode costs about 4 bytes a pixel at its peak (the RGB result and the
+ * decoder's buffers: a 275-byte JPEG claiming 65 MP took 266 MB), so one stays near 200 MB;
+ * RUDOLPH looks at 128–384 pixels a side anyway.
  */
-export const DEFAULT_MAX_PIXELS = 8192 * 8192;
+export const DEFAULT_MAX_PIXELS = 8192 * 6144;
 
 /**
  * Longest side accepted: the decoder's row buffers grow with the width, and a 115-byte PNG

@@ -34,7 +34,7 @@ export interface ServeOptions {
   batchSize?: number;
   /** request body limit in bytes (default 16 MiB) */
   bodyLimit?: number;
-  /** largest uploaded image, width × height (default DEFAULT_MAX_PIXELS, 8192 × 8192) */
+  /** largest uploaded image, width × height (default DEFAULT_MAX_PIXELS, 8192 × 6144) */
   maxPixels?: number;
   /** status lines: loading, listening, requests, shutdown */
   log?: (line: string) => void;
