@@ -224,7 +224,7 @@ export function vqganConfigFromObject(obj: unknown, source = 'vqgan config'): Vq
 export function vqganConfigFromYaml(text: string, source = 'vqgan config'): VqganConfig {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { logLevel: 'error' }); // warnings (e.g. an ambiguous alias) would go to process warnings
   } catch (e) {
     throw new ConfigError(`${source}: not valid YAML: ${(e as Error).message}`);
   }
