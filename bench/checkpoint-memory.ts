@@ -14,11 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { iterateTensors, loadStateDict } from '../src/io/checkpoint.js';
-import type { TensorInfo, TensorSource } from '../src/io/checkpoint.js';
+import { iterateTensors, loadStateDict, type TensorInfo, type TensorSource } from '../src/io/checkpoint.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
-import { BYTES_PER_ELEMENT, numel } from '../src/tensor.js';
-import type { DType, HostTensor } from '../src/tensor.js';
+import { BYTES_PER_ELEMENT, type DType, type HostTensor, numel } from '../src/tensor.js';
 import { GOLDEN_DIR, REPO_ROOT } from '../test/helpers.js';
 
 export interface LoadMeasurement {

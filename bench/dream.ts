@@ -4,12 +4,12 @@
  * full-config Sber-VQGAN with random weights.
  */
 import path from 'node:path';
-import { presetConfig } from '../src/model/config.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights } from '../src/model/weights.js';
+import { presetConfig } from '../src/presets.js';
 import { dream } from '../src/tasks/dream.js';
-import type { Progress } from '../src/tasks/context.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
+import type { Progress } from '../src/util/progress.js';
 import { randomVqganStateDict, SBER_VQGAN_CONFIG, Vqgan } from '../src/vqgan/index.js';
 import { TOKENIZER_DIR } from '../test/helpers.js';
 

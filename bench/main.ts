@@ -14,7 +14,7 @@ const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', '
 function runOne(name: string): Record<string, unknown> {
   const file = path.join(HERE, `${name === 'model-int8' ? 'model' : name}.ts`);
   if (!existsSync(file)) return { error: `no benchmark ${name}` };
-  const args = ['--import', 'tsx', file, ...(name === 'model-int8' ? ['--int8'] : [])];
+  const args = ['--import', 'tsx', '--import', path.join(HERE, '..', 'test', 'setup.ts'), file, ...(name === 'model-int8' ? ['--int8'] : [])];
   const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
   const start = out.lastIndexOf('\n{') >= 0 && !out.trimStart().startsWith('{') ? out.lastIndexOf('\n{') + 1 : out.indexOf('{');
   return JSON.parse(out.slice(start)) as Record<string, unknown>;

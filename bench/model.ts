@@ -3,10 +3,10 @@
  * full forward 1×384, cached decode of 256 image tokens at batch 1 and 8 (last-position
  * logits only), peak RSS.
  */
-import { presetConfig } from '../src/model/config.js';
+import type { LinearPrecision } from '../src/model/graph-context.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights } from '../src/model/weights.js';
-import type { LinearPrecision } from '../src/model/graph-context.js';
+import { presetConfig } from '../src/presets.js';
 
 export interface ModelBenchOptions { precision?: LinearPrecision; decodeTokens?: number; batches?: number[]; threads?: number }
 

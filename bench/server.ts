@@ -4,10 +4,10 @@
  * already-decoded image, on the small random model. Calls alternate so drift hits both alike.
  * Target: overhead ≤ 5 ms.
  */
-import { encodePng } from '../src/image/index.js';
 import { Rudolph } from '../src/rudolph.js';
+import { encodePng } from '../src/runtime/node/index.js';
 import { startServer } from '../src/server/serve.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from '../test/fixtures.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from '../test/fixtures.js';
 import { testImage } from '../test/server-fixture.js';
 
 export interface ServerBenchOptions { iterations?: number; warmup?: number; threads?: number }

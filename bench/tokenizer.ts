@@ -11,18 +11,17 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seededRandom } from '../src/tokenizer/random.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
+import { uniformSource } from '../src/util/random.js';
+import { TOKENIZER_DIR } from '../test/helpers.js';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SHARED_DIR = process.env.RUDOLPH_SHARED_DIR ?? path.resolve(REPO_ROOT, '..', 'shared');
-const MODEL_PATH = path.join(SHARED_DIR, 'tokenizer', 'bpe-16384.model');
+const MODEL_PATH = path.join(TOKENIZER_DIR, 'bpe-16384.model');
 const CORPUS_BYTES = 5 * 1024 * 1024;
 const CYRILLIC = /^[а-яё]+$/;
 const LEXICON_SIZE = 120_000;
 
 function buildCorpus(tok: YttmTokenizer, seed: number): string[] {
-  const rand = seededRandom(seed);
+  const rand = uniformSource(seed);
   const vocab = tok.vocab();
   const stems = vocab.filter((p) => p.startsWith('▁') && CYRILLIC.test(p.slice(1)) && p.length >= 3).map((p) => p.slice(1));
   const endings = vocab.filter((p) => CYRILLIC.test(p) && p.length <= 4);

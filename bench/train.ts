@@ -4,14 +4,15 @@
  * split between the onnxruntime run and the optimizer update), session build time, peak RSS.
  * BENCH_TRAIN_LAYERS=n runs an n-layer variant of the same widths (quick probes).
  */
-import { makeConfig, presetParams } from '../src/model/config.js';
+import { makeConfig } from '../src/model/config.js';
 import { randomWeights } from '../src/model/weights.js';
+import { PRESETS } from '../src/presets.js';
 import { Trainer } from '../src/train/trainer.js';
 
 export interface TrainBenchOptions { batches?: number[]; steps?: number; layers?: number; threads?: number }
 
 export async function benchTrain(opts: TrainBenchOptions = {}): Promise<Record<string, number>> {
-  const params = presetParams('350M');
+  const params = { ...PRESETS['350M'].params };
   const cfg = makeConfig({ ...params, num_layers: opts.layers ?? params.num_layers });
   const result: Record<string, number> = { layers: cfg.numLayers, seq_len: cfg.totalLength };
   const t0 = performance.now();

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RudolphError } from '../src/errors.js';
+import '../src/runtime/node/index.js'; // --replay runs a target in this thread
 import { fuzzTarget, type TargetReport } from './harness.js';
 import { peakMemory } from './lib/memory.js';
 import { loadTarget, TARGET_NAMES } from './targets/index.js';

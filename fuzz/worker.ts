@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { RudolphError } from '../src/errors.js';
+import '../src/runtime/node/index.js'; // the readers reach files through the registered runtime
 import { FuzzRng } from './lib/rng.js';
 import { peakMemory } from './lib/memory.js';
 import { loadTarget } from './targets/index.js';

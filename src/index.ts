@@ -1,23 +1,31 @@
-/** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime. */
+/** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime — the Node entry (registers the Node runtime). */
+import './runtime/node/index.js';
+
 export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo } from './rudolph.js';
 export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
-export { PRESET_NAMES, presetConfig, configFromJson, makeConfig, type PresetName, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
-export { RudolphModel, type LogitsSelection, type RunOptions, type StepResult } from './model/rudolph-model.js';
+export { PRESETS, PRESET_NAMES, presetConfig, type Preset, type PresetName, type HubFile } from './presets.js';
+export { configFromJson, makeConfig, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
+export { RudolphModel, type LogitsSelection, type RunOptions, type ModelOutputs } from './model/rudolph-model.js';
 export { KVCache } from './model/kv-cache.js';
 export { fullMask, layerMaskKind, maskAllows, stepMask, type MaskKind } from './model/masks.js';
 export { LossEvaluator, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from './model/loss.js';
-export { loadRudolphDir } from './model/load.js';
+export { loadRudolphDir } from './pretrained/model-dir.js';
+export { loadVqgan, type VqganLoadOptions } from './pretrained/vqgan-files.js';
 export { randomWeights, parameterSpecs } from './model/weights.js';
 export { YttmTokenizer } from './tokenizer/yttm.js';
 export { encodeText, prepareText, IdListTokenizer, type TextTokenizer } from './tokenizer/text-encoding.js';
 export { Vqgan } from './vqgan/index.js';
-export { readImage, encodePng, writePng, composeGrid, preprocessImage, type RgbImage } from './image/index.js';
+export { composeGrid, preprocessImage, type RgbImage } from './image/index.js';
+export { readImage, encodePng, writePng } from './runtime/node/index.js';
+export { useRuntime, runtime } from './runtime/current.js';
+export type { Runtime, ByteSource, ExecutionProvider } from './runtime/types.js';
 export { loadStateDict, iterateTensors } from './io/checkpoint.js';
 export { saveSafetensors, SafetensorsFile } from './io/safetensors.js';
 export { saveTorchCheckpoint } from './io/torch-writer.js';
 export { downloadFile, listCache, removeFromCache, verifyCache } from './hub/index.js';
-export type { Progress, RunControl, ImageInput } from './tasks/context.js';
-export type { SamplingOptions } from './tasks/sampling.js';
+export type { Progress, RunControl } from './util/progress.js';
+export type { ImageInput } from './tasks/inputs.js';
+export type { SamplingOptions } from './generation/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
-export { Rng } from './tasks/prng.js';
+export { Rng } from './util/random.js';
 export { startServer } from './server/serve.js';

@@ -19,6 +19,9 @@ export interface HostTensor {
 /** An ordered name → tensor map, as in a torch state_dict. */
 export type StateDict = Map<string, HostTensor>;
 
+/** A model parameter a network expects: its official name and shape. */
+export interface ParamSpec { name: string; shape: number[] }
+
 export const BYTES_PER_ELEMENT: Record<DType, number> = {
   float32: 4, float64: 8, float16: 2, bfloat16: 2,
   int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,

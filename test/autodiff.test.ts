@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { AutodiffError, gradients } from '../src/onnx/autodiff.js';
-import { attr, GraphBuilder, type Dim, type Value } from '../src/onnx/graph.js';
+import { attr, type Dim, GraphBuilder, type Value } from '../src/onnx/graph.js';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;

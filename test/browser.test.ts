@@ -11,8 +11,8 @@ import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { readImage } from '../src/image/index.js';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { readImage } from '../src/runtime/node/index.js';
 import { REPO_ROOT } from './helpers.js';
 import { startSmallServer, testPngBase64, type TestServer } from './server-fixture.js';
 

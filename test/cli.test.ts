@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { readImage } from '../src/image/index.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
-import { REPO_ROOT } from './helpers.js';
+import { readImage } from '../src/runtime/node/index.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
+import { builtCli } from './helpers.js';
 
 const run = promisify(execFile);
-const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+let CLI = '';
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -28,7 +28,7 @@ describe('rudolph CLI', () => {
   let cleanup: () => Promise<void>;
   let model: string[];
   before(async () => {
-    assert.ok(existsSync(CLI), `${CLI} is missing: run npm run build first`);
+    CLI = await builtCli();
     ({ dir, cleanup } = await tempDir());
     await writeSmallModel(path.join(dir, 'model'));
     model = ['--model', path.join(dir, 'model'), '--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', path.join(dir, 'cache'), '--threads', '1'];
@@ -47,6 +47,7 @@ describe('rudolph CLI', () => {
       assert.equal(decoded.width, 32);
     }
     assert.ok(res.images[0].score <= res.images[1].score);
+    assert.notEqual(res.images[0].file, res.images[1].file);
     // same seed, same images
     const again = await rudolph(['dream', 'рыжий кот', '-n', '2', '--candidates', '3', '--out', path.join(dir, 'out2'), '--seed', '5', '--json', ...model]);
     const res2 = JSON.parse(again.stdout) as { images: { file: string }[] };
@@ -95,11 +96,23 @@ describe('rudolph CLI', () => {
     const field = await rudolph(['classify', img, '--classes', 'кот', '--template', 'на {cls}', ...model]);
     assert.equal(field.code, 2);
     assert.match(field.stderr, /unknown template field \{cls\}/);
-    const long = await rudolph(['dream', 'очень '.repeat(60), ...model]);
-    assert.equal(long.code, 2);
-    assert.match(long.stderr, /too long/);
+    // a text over its segment is cut with a warning, or refused with --strict-length
+    const long = await rudolph(['dream', 'очень '.repeat(60), '--candidates', '1', '--out', dir, '--json', ...model]);
+    assert.equal(long.code, 0, long.stderr);
+    assert.match(long.stderr, /warning: text was cut to \d+ tokens/);
+    assert.ok((JSON.parse(long.stdout) as { truncated: unknown[] }).truncated.length >= 1);
+    const strict = await rudolph(['dream', 'очень '.repeat(60), '--strict-length', ...model]);
+    assert.equal(strict.code, 2);
+    assert.match(strict.stderr, /too long/);
     const badOpt = await rudolph(['dream', 'кот', '--top-p', 'abc', ...model]);
     assert.equal(badOpt.code, 2);
+    // input is checked before the model is looked for: the message is about the input
+    const early = await rudolph(['dream', '   ', '--model', path.join(dir, 'no-such-model')]);
+    assert.equal(early.code, 2);
+    assert.match(early.stderr, /text is empty/);
+    const noBraces = await rudolph(['classify', img, '--classes', 'кот,дом', '--template', 'на картинке', '--model', path.join(dir, 'no-such-model')]);
+    assert.equal(noBraces.code, 2);
+    assert.match(noBraces.stderr, /has no \{\}/);
     const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /no-such-model/);
@@ -109,9 +122,9 @@ describe('rudolph CLI', () => {
     assert.equal(noConfig.code, 2);
     assert.ok(noConfig.stderr.includes(`${emptyDir}: no config.json in this folder`), noConfig.stderr);
     assert.match(noConfig.stderr, /pytorch_model\.bin or model\.safetensors/);
-    const emptyNumber = await rudolph(['text', 'кот', '--allowed', '12,,57', ...model]);
+    const emptyNumber = await rudolph(['text', 'кот', '--allowed-tokens', '12,,57', ...model]);
     assert.equal(emptyNumber.code, 2);
-    assert.match(emptyNumber.stderr, /--allowed must be an integer/);
+    assert.match(emptyNumber.stderr, /--allowed-tokens must be an integer/);
     const outIsFile = await rudolph(['dream', 'кот', '--out', path.join(dir, 'junk.png'), ...model]);
     assert.equal(outIsFile.code, 2);
     assert.match(outIsFile.stderr, /--out .*junk\.png/);

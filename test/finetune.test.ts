@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { cpSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadStateDict } from '../src/io/checkpoint.js';
 import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import { Rudolph } from '../src/rudolph.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { ManifestError, readManifest } from '../src/train/data.js';
 import { TrainingError } from '../src/train/errors.js';
-import { readImage } from '../src/image/index.js';
 import { finetune, type FinetuneOptions } from '../src/train/run.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';
 
 const COLORS: [string, [number, number, number]][] = [['красный', [220, 30, 30]], ['зелёный', [30, 200, 40]], ['синий', [30, 40, 220]], ['жёлтый', [230, 220, 30]]];

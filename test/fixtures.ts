@@ -6,9 +6,9 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { makeConfig, configToJson, type RudolphConfig, type RudolphParams } from '../src/model/config.js';
-import { parameterSpecs, randomWeights } from '../src/model/weights.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
+import { configToJson, makeConfig, type RudolphConfig, type RudolphParams } from '../src/model/config.js';
+import { parameterSpecs, randomWeights } from '../src/model/weights.js';
 import type { StateDict } from '../src/tensor.js';
 import { GOLDEN_DIR, TOKENIZER_DIR } from './helpers.js';
 

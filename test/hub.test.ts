@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,22 +9,12 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { EXIT, exitCodeOf } from '../src/cli/output.js';
-import {
-  PRESET_FILES,
-  downloadFile,
-  downloadFileInfo,
-  downloadFiles,
-  formatCacheListing,
-  formatVerifyReport,
-  listCache,
-  removeFromCache,
-  resolveCachedFile,
-  verifyCache,
-  type DownloadProgress,
-} from '../src/hub/index.js';
-import { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './helpers.js';
-import { fetchModelFiles } from '../src/model-files.js';
-import { startMockHub, sha256Hex, gitBlobSha1, type MockHub } from './mock-hub.js';
+import { formatCacheListing, formatVerifyReport } from '../src/cli/hub-format.js';
+import { downloadFile, downloadFileInfo, downloadFiles, type DownloadProgress, listCache, removeFromCache, resolveCachedFile, verifyCache } from '../src/hub/index.js';
+import { PRESETS } from '../src/presets.js';
+import { fetchModelFiles } from '../src/pretrained/model-files.js';
+import { DATA_DIR, GOLDEN_DIR, REPO_ROOT } from './helpers.js';
+import { gitBlobSha1, type MockHub, sha256Hex, startMockHub } from './mock-hub.js';
 
 const REPO = 'test-org/rudolph-tiny';
 const PRIVATE_REPO = 'test-org/private-model';
@@ -447,7 +437,8 @@ describe('offline', () => {
 
   it('a preset offline names the checkpoint, tokenizer and VQGAN in one message', async () => {
     const err = await expectCode(fetchModelFiles('350M', { cacheDir, offline: true }), 'OFFLINE');
-    for (const f of Object.values(PRESET_FILES['350M'])) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
+    const { checkpoint, tokenizer, vqgan } = PRESETS['350M'];
+    for (const f of [checkpoint, tokenizer, vqgan]) assert.ok(err.message.includes(`${f.file} from ${f.repo}`), err.message);
   });
 });
 
@@ -610,22 +601,22 @@ describe('cache management', () => {
 });
 
 describe('presets', () => {
-  it('PRESET_FILES uses the hub repos SPEC §1 names', () => {
-    const spec = readFileSync(path.join(SHARED_DIR, 'SPEC.md'), 'utf8');
+  it('PRESETS use the hub repos SPEC §1 names', () => {
+    const spec = readFileSync(path.join(DATA_DIR, "SPEC.md"), 'utf8');
     const section = spec.slice(spec.indexOf('## 1.'), spec.indexOf('## 2.'));
-    for (const [name, files] of Object.entries(PRESET_FILES)) {
-      assert.ok(section.includes(`\`${files.model.repo}\``), `${name}: ${files.model.repo} not in SPEC §1`);
-      assert.equal(files.model.file, 'pytorch_model.bin');
+    for (const [name, files] of Object.entries(PRESETS)) {
+      assert.ok(section.includes(`\`${files.checkpoint.repo}\``), `${name}: ${files.checkpoint.repo} not in SPEC §1`);
+      assert.equal(files.checkpoint.file, 'pytorch_model.bin');
       assert.ok(section.includes(`repo\n\`${files.tokenizer.repo}\``) || section.includes(`\`${files.tokenizer.repo}\``));
       assert.ok(section.includes(`\`${files.tokenizer.file}\``) && section.includes(`\`${files.vqgan.repo}\``) && section.includes(`\`${files.vqgan.file}\``));
     }
-    assert.equal(PRESET_FILES['350M'].model.repo, 'shonenkov-AI/RuDOLPH-350M-v2');
+    assert.equal(PRESETS['350M'].checkpoint.repo, 'shonenkov-AI/RuDOLPH-350M-v2');
   });
 
   it('a preset fetches checkpoint, tokenizer and VQGAN', async () => {
-    const files = PRESET_FILES['350M'];
+    const files = PRESETS['350M'];
     const content = { model: Buffer.from('ckpt'), tokenizer: Buffer.from('bpe'), vqgan: Buffer.alloc(4096, 3) };
-    hub.setRepo(files.model.repo, { files: { [files.model.file]: content.model } });
+    hub.setRepo(files.checkpoint.repo, { files: { [files.checkpoint.file]: content.model } });
     hub.setRepo(files.tokenizer.repo, { files: { [files.tokenizer.file]: content.tokenizer } });
     hub.setRepo(files.vqgan.repo, { files: { [files.vqgan.file]: content.vqgan } });
     const got = await fetchModelFiles('350M', { cacheDir, endpoint: hub.endpoint });

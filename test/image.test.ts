@@ -7,10 +7,8 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { RudolphError } from '../src/errors.js';
 import { peakMemory } from '../fuzz/lib/memory.js';
-import {
-  composeGrid, cropImage, encodePng, fromFloatCHW, ImageError, preprocessImage, readImage,
-  resizeBilinearPil, squareCropBox, toFloatCHW, writePng, type RgbImage,
-} from '../src/image/index.js';
+import { composeGrid, cropImage, fromFloatCHW, ImageError, preprocessImage, resizeBilinearPil, type RgbImage, squareCropBox, toFloatCHW } from '../src/image/index.js';
+import { encodePng, readImage, writePng } from '../src/runtime/node/index.js';
 
 // ---------- helpers ----------
 

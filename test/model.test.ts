@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { CheckpointError, ConfigError, InputError, WeightsError } from '../src/errors.js';
-import { configFromJson, makeConfig, MAX_TOTAL_LENGTH, PARAM_BOUNDS, presetConfig, PRESET_NAMES, presetParams } from '../src/model/config.js';
-import { fetchModelFiles } from '../src/model-files.js';
-import { prepareInputIds, leftPadId, segmentOf } from '../src/model/layout.js';
-import { loadRudolphDir, loadWeights } from '../src/model/load.js';
+import { loadStateDict } from '../src/io/checkpoint.js';
+import { configFromJson, makeConfig, MAX_TOTAL_LENGTH, PARAM_BOUNDS } from '../src/model/config.js';
+import { leftPadId, prepareInputIds, segmentOf } from '../src/model/layout.js';
+import { fetchModelFiles } from '../src/pretrained/model-files.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
-import { loadStateDict } from '../src/io/checkpoint.js';
+import { presetConfig, PRESET_NAMES, PRESETS } from '../src/presets.js';
+import { loadRudolphDir, loadWeights } from '../src/pretrained/model-dir.js';
 import { SMALL_PARAMS, tempDir, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';
 
@@ -54,7 +55,7 @@ describe('config', () => {
       (e: unknown) => e instanceof ConfigError && /c\.json: config: vocab_size must be an integer ≤ 1048576 and ≥ 2, got 1000000000000/.test(e.message));
     assert.throws(() => makeConfig({ ...SMALL_PARAMS, l_text_seq_length: 2000, image_tokens_per_dim: 64, r_text_seq_length: 2000, vocab_size: 3000 }),
       (e: unknown) => e instanceof ConfigError && new RegExp(`is 8096, over the ${MAX_TOTAL_LENGTH} tokens`).test(e.message));
-    assert.throws(() => makeConfig({ ...presetParams('2.7B'), hidden_size: 16384, num_attention_heads: 128, num_layers: 256 }),
+    assert.throws(() => makeConfig({ ...PRESETS['2.7B'].params, hidden_size: 16384, num_attention_heads: 128, num_layers: 256 }),
       (e: unknown) => e instanceof ConfigError && /parameters .*over the 2e\+10/.test(e.message));
     assert.throws(() => makeConfig({ ...SMALL_PARAMS, attention_dropout_prob: 2 }), (e: unknown) => e instanceof ConfigError && /attention_dropout_prob must be a probability/.test(e.message));
     assert.throws(() => makeConfig({ ...SMALL_PARAMS, cogview_pb_relax: 'yes' as unknown as boolean }), (e: unknown) => e instanceof ConfigError && /cogview_pb_relax must be true or false/.test(e.message));

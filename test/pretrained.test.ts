@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
 import path from 'node:path';
-import { describe, it, before, after } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { RudolphError } from '../src/errors.js';
-import { Rudolph, type LoadProgress } from '../src/rudolph.js';
-import { startMockHub, type MockHub } from './mock-hub.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
-import { REPO_ROOT } from './helpers.js';
+import { type LoadProgress, Rudolph } from '../src/rudolph.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
+import { builtCli } from './helpers.js';
+import { type MockHub, startMockHub } from './mock-hub.js';
 
 const run = promisify(execFile);
 
@@ -93,9 +93,10 @@ describe('fromPretrained from a hub repo, with the converted-model cache', () =>
   it('rudolph download / cache ls / cache verify / cache rm through the CLI', async () => {
     const cacheDir = path.join(dir, 'cli-cache');
     const env = { ...process.env, HF_ENDPOINT: hub.endpoint, HF_HUB_OFFLINE: '' };
+    const main = await builtCli();
     const cli = async (args: string[], extraEnv: Record<string, string> = {}) => {
       try {
-        const { stdout, stderr } = await run(process.execPath, [path.join(REPO_ROOT, 'dist', 'cli', 'main.js'), ...args], { env: { ...env, ...extraEnv } });
+        const { stdout, stderr } = await run(process.execPath, [main, ...args], { env: { ...env, ...extraEnv } });
         return { code: 0, stdout, stderr };
       } catch (e) {
         const err = e as { code: number; stdout: string; stderr: string };

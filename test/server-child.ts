@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../src/server/serve.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 
 const { dir } = await tempDir('rudolph-server-child-');
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

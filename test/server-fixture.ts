@@ -3,9 +3,10 @@
  * requests, a test image, and a Server-Sent Events reader.
  */
 import path from 'node:path';
-import { encodePng, type RgbImage } from '../src/image/index.js';
-import { startServer, type RunningServer, type ServeOptions } from '../src/server/serve.js';
-import { SMALL_TOKENIZER, TINY_VQGAN_DIR, tempDir, writeSmallModel } from './fixtures.js';
+import type { RgbImage } from '../src/image/index.js';
+import { encodePng } from '../src/runtime/node/index.js';
+import { type RunningServer, type ServeOptions, startServer } from '../src/server/serve.js';
+import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 
 export interface TestServer extends RunningServer {
   modelDir: string;

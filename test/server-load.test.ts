@@ -8,7 +8,7 @@ import { after, before, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import { postJson, request, sleep, startSmallServer, testPngBase64, waitFor, type TestServer } from './server-fixture.js';
+import { postJson, request, sleep, startSmallServer, testPngBase64, type TestServer, waitFor } from './server-fixture.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -7,13 +7,21 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { readImage } from '../src/image/index.js';
 import { Rudolph } from '../src/rudolph.js';
+import { readImage } from '../src/runtime/node/index.js';
 import type { JobView } from '../src/server/jobs.js';
-import type { ClassifyOutput, DreamOutput, RankOutput, TextOutput, CaptionOutput } from '../src/server/schemas.js';
+import type { TaskMethod, TaskResult } from '../src/tasks/registry.js';
+import type { ResultJson } from '../src/tasks/spec.js';
+
+type Out<M extends TaskMethod> = ResultJson<TaskResult<M>>;
+type CaptionOutput = Out<'caption'>;
+type ClassifyOutput = Out<'classify'>;
+type DreamOutput = Out<'dream'>;
+type RankOutput = Out<'rankImages'>;
+type TextOutput = Out<'generateText'>;
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR } from './fixtures.js';
 import { REPO_ROOT } from './helpers.js';
-import { postJson, readEvents, request, sleep, startSmallServer, testPngBase64, waitFor, type SseEvent, type TestServer } from './server-fixture.js';
+import { postJson, readEvents, request, sleep, type SseEvent, startSmallServer, testPngBase64, type TestServer, waitFor } from './server-fixture.js';
 
 const BODY_LIMIT = 512 * 1024;
 /** ~1 ms per decoding step at batch 1: many seconds unless cancelled */
@@ -172,6 +180,12 @@ describe('HTTP service', () => {
     const tooMany = await postJson<ErrorBody>(url('/v1/dream'), { text: 'кот', images: 3, candidates: 2 });
     assert.equal(tooMany.status, 400);
     assert.equal(tooMany.body.code, 'INPUT');
+    // checked before the job is queued: no job is created for it
+    const before = (await request<{ jobs: unknown[] }>(url('/v1/jobs'))).body.jobs.length;
+    const noBraces = await postJson<ErrorBody>(url('/v1/classify'), { image: png, classes: ['a', 'b'], template: 'на картинке' });
+    assert.equal(noBraces.status, 400);
+    assert.match(noBraces.body.message, /has no \{\}/);
+    assert.equal((await request<{ jobs: unknown[] }>(url('/v1/jobs'))).body.jobs.length, before);
     const shortIds = await postJson<ErrorBody>(url('/v1/rank-images'), { text: 'кот', images: [{ ids: [1, 2] }] });
     assert.equal(shortIds.status, 400);
     assert.match(shortIds.body.message, /16 image token ids/);

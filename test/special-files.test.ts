@@ -10,9 +10,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CheckpointError, ConfigError, RudolphError } from '../src/errors.js';
-import { ImageError, readImage } from '../src/image/index.js';
+import { ImageError } from '../src/image/index.js';
 import { openCheckpoint } from '../src/io/checkpoint.js';
-import { readConfigFile } from '../src/model/load.js';
+import { readConfigFile } from '../src/pretrained/model-dir.js';
+import { readImage } from '../src/runtime/node/index.js';
 import { TokenizerError } from '../src/tokenizer/errors.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { ManifestError, loadDataset, readManifest } from '../src/train/data.js';
@@ -53,7 +54,7 @@ describe('devices, FIFOs and folders where a file is expected', { skip: !posix &
     await refusedQuickly(YttmTokenizer.fromFile(fifo), TokenizerError, /is a FIFO/);
     await refusedQuickly(readConfigFile('/dev/zero'), ConfigError, /\/dev\/zero: cannot read the model config: is a device/);
     await refusedQuickly(readVqganConfigFile(fifo), ConfigError, /is a FIFO/);
-    await refusedQuickly(openCheckpoint('/dev/zero'), CheckpointError, /\/dev\/zero: cannot open: not a regular file/);
+    await refusedQuickly(openCheckpoint('/dev/zero'), CheckpointError, /\/dev\/zero: cannot open: is a device, not a regular file/);
     await refusedQuickly(openCheckpoint(fifo), CheckpointError, /not a regular file/);
   });
 

@@ -1,7 +1,7 @@
 /**
- * Data-driven YTTM check: every `*-<N>.jsonl` in $RUDOLPH_TOKENIZER_CASES (default: the shared
+ * Data-driven YTTM check: every `*-<N>.jsonl` in $RUDOLPH_TOKENIZER_CASES (default: the repository's
  * tokenizer folder) is run against `bpe-<N>.model` (taken from the cases folder if it has one,
- * else from the shared tokenizer folder). Every field of every record is compared. A
+ * else from test/data/tokenizer). Every field of every record is compared. A
  * `vocab-<N>.json` beside the cases is compared with `vocab()` as well.
  * Prints failing records, then `N passed, N failed`; exits 1 on any failure or no case file.
  */
@@ -11,6 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { TokenIdError } from '../src/tokenizer/errors.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { TOKENIZER_DIR } from './helpers.js';
+import './setup.js';
 
 type CaseRecord = Record<string, unknown> & { n?: number; kind?: string };
 

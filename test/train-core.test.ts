@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RudolphError } from '../src/errors.js';
-import { makeConfig, presetParams, type RudolphConfig } from '../src/model/config.js';
+import { makeConfig, type RudolphConfig } from '../src/model/config.js';
+import { tokenFeeds } from '../src/model/feeds.js';
 import { lossFeeds, lossTargets } from '../src/model/loss.js';
 import { randomWeights, type RudolphWeights } from '../src/model/weights.js';
 import { f32, Session } from '../src/onnx/session.js';
+import { PRESETS } from '../src/presets.js';
 import { AdamW, clipFactor } from '../src/train/adamw.js';
-import { tokenFeeds } from '../src/model/feeds.js';
 import { globToRegExp, lastLayersPatterns, matchParameters, trainableParameters } from '../src/train/freeze.js';
 import { lrSchedule } from '../src/train/schedule.js';
 import { buildTrainGraph, TRAIN_IO } from '../src/train/train-graph.js';
@@ -92,7 +93,7 @@ describe('schedules', () => {
 });
 
 const tinyCfg = (): RudolphConfig => makeConfig({
-  ...presetParams('350M'), num_layers: 2, hidden_size: 16, num_attention_heads: 2, l_text_seq_length: 4, image_tokens_per_dim: 2,
+  ...PRESETS['350M'].params, num_layers: 2, hidden_size: 16, num_attention_heads: 2, l_text_seq_length: 4, image_tokens_per_dim: 2,
   r_text_seq_length: 4, vocab_size: 40, image_vocab_size: 20, text_special_tokens: 0, image_special_tokens: 0, kernel_size: 3, last_kernel_size: 3,
 });
 

@@ -5,16 +5,16 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { RgbImage } from '../src/image/index.js';
 import { makeConfig } from '../src/model/config.js';
-import type { ImageCodec } from '../src/tasks/context.js';
 import { loadDataset, readManifest } from '../src/train/data.js';
 import type { TextTokenizer } from '../src/tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
+import type { ImageTokenizer } from '../src/vqgan/vqgan-model.js';
 import { SMALL_PARAMS, SMALL_TOKENIZER, tempDir } from './fixtures.js';
 
 const cfg = makeConfig(SMALL_PARAMS);
 
 /** A stand-in VQGAN: ids from the image's mean colour, counting the images it encodes. */
-class CountingCodec implements ImageCodec {
+class CountingCodec implements ImageTokenizer {
   encoded = 0;
   async encode(images: RgbImage[]): Promise<Int32Array> {
     const out = new Int32Array(images.length * cfg.imageLength);

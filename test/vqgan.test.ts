@@ -9,9 +9,10 @@ import { loadStateDict } from '../src/io/checkpoint.js';
 import { SafetensorsFile } from '../src/io/safetensors.js';
 import type { HostTensor, StateDict } from '../src/tensor.js';
 import {
-  configBeside, decoderLevels, downsamplingFactor, encoderLevels, readVqganConfigFile, SBER_VQGAN_CONFIG, Vqgan,
+  decoderLevels, downsamplingFactor, encoderLevels, readVqganConfigFile, SBER_VQGAN_CONFIG, Vqgan,
   vqganConfigFromYaml, vqganParameterSpecs, type VqganConfig,
 } from '../src/vqgan/index.js';
+import { configBeside, loadVqgan } from '../src/pretrained/vqgan-files.js';
 import { GOLDEN_DIR } from './helpers.js';
 
 const TINY_DIR = path.join(GOLDEN_DIR, 'vqgan-tiny');
@@ -32,7 +33,7 @@ before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'rudolph-vqgan-test-'));
   manifest = JSON.parse(await readFile(path.join(GOLDEN_DIR, 'manifest.json'), 'utf8'));
   cfg = await readVqganConfigFile(TINY_YAML);
-  model = await Vqgan.fromCheckpoint(TINY_CKPT, { threads: 2 });
+  model = await loadVqgan(TINY_CKPT, { threads: 2 });
   const st = await SafetensorsFile.open(path.join(TINY_DIR, 'golden.safetensors'));
   golden = new Map();
   for (const k of st.keys()) golden.set(k, await st.read(k));
@@ -150,7 +151,7 @@ describe('config', () => {
     await copyFile(TINY_CKPT, path.join(lone, 'vqgan.ckpt'));
     assert.deepEqual(await configBeside(path.join(lone, 'vqgan.ckpt')), { ...SBER_VQGAN_CONFIG });
     // The tiny weights do not fit the Sber preset: the first misshapen tensor is named.
-    await assert.rejects(Vqgan.fromCheckpoint(path.join(lone, 'vqgan.ckpt')),
+    await assert.rejects(loadVqgan(path.join(lone, 'vqgan.ckpt')),
       (e: Error) => e instanceof WeightsError && /encoder\.conv_in\.weight has shape \[32, 3, 3, 3\], expected \[128, 3, 3, 3\]/.test(e.message));
     await writeFile(path.join(lone, 'a.yaml'), await readFile(TINY_YAML));
     await writeFile(path.join(lone, 'b.yml'), await readFile(TINY_YAML));
@@ -269,7 +270,7 @@ describe('golden parity (official code, vqgan-tiny checkpoint)', () => {
   });
 
   it('the safetensors copy of the weights gives the same results as the .ckpt', async () => {
-    const st = await Vqgan.fromCheckpoint(TINY_ST, { config: TINY_YAML });
+    const st = await loadVqgan(TINY_ST, { config: TINY_YAML });
     try {
       const img = [seededImage(48, 48, 9)];
       assert.deepEqual(await st.encode(img), await model.encode(img));

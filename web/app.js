@@ -11,10 +11,8 @@ const STRINGS = {
     dreamTitle: 'Текст → изображения',
     promptLabel: 'Что нарисовать',
     promptPlaceholder: 'например: красная машина на снегу',
-    imagesLabel: 'Изображений',
-    candidatesLabel: 'Кандидатов',
-    seedLabel: 'Сид',
     seedPlaceholder: 'случайный',
+    options: 'Параметры',
     generate: 'Сгенерировать',
     cancel: 'Отменить',
     imageTitle: 'Изображение → подписи и классы',
@@ -54,10 +52,8 @@ const STRINGS = {
     dreamTitle: 'Text → images',
     promptLabel: 'What to draw (the model understands Russian best)',
     promptPlaceholder: 'e.g. красная машина на снегу',
-    imagesLabel: 'Images',
-    candidatesLabel: 'Candidates',
-    seedLabel: 'Seed',
     seedPlaceholder: 'random',
+    options: 'Options',
     generate: 'Generate',
     cancel: 'Cancel',
     imageTitle: 'Image → captions and classes',
@@ -103,6 +99,7 @@ function t(key, vars = {}) {
 
 function applyLanguage() {
   document.documentElement.lang = lang;
+  for (const el of document.querySelectorAll('[data-label-ru]')) el.textContent = lang === 'en' ? el.dataset.labelEn : el.dataset.labelRu;
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   $('lang').textContent = lang === 'ru' ? 'EN' : 'RU';
@@ -203,6 +200,57 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+// ---- forms from the task registry (GET /v1/tasks) --------------------------------------------
+
+/** Fields shown as form controls: those with a label, except the ones the card asks for itself. */
+const OWN_FIELDS = { dream: ['text'], caption: ['image'], classify: ['image', 'classes'], text: ['template'] };
+const catalog = new Map(); // task name → its fields
+
+async function buildOptionForms() {
+  const { tasks } = await api('/v1/tasks');
+  for (const task of tasks) {
+    catalog.set(task.name, task.fields);
+    const box = document.querySelector(`[data-task-options="${task.name}"]`);
+    if (!box) continue;
+    for (const f of task.fields) {
+      if (!f.label || OWN_FIELDS[task.name]?.includes(f.path)) continue;
+      const id = `${task.name}-${f.path.replace(/\./g, '-')}`;
+      const input = el('input', { id, title: f.description });
+      input.dataset.field = f.path;
+      if (f.type === 'integer' || f.type === 'number') {
+        input.type = 'number';
+        if (f.minimum !== undefined) input.min = String(f.minimum);
+        if (f.maximum !== undefined && f.maximum < 1e9) input.max = String(f.maximum);
+        input.step = f.type === 'integer' ? '1' : 'any';
+      } else {
+        input.type = 'text';
+      }
+      if (f.default !== undefined) input.value = String(f.default);
+      else if (f.path === 'seed') input.dataset.i18nPlaceholder = 'seedPlaceholder';
+      const label = el('span', { textContent: f.label[lang] });
+      label.dataset.labelRu = f.label.ru;
+      label.dataset.labelEn = f.label.en;
+      box.append(el('label', {}, label, input));
+    }
+  }
+  applyLanguage();
+}
+
+/** The values of a task's generated controls, typed by the registry (empty ones left out). */
+function optionValues(task) {
+  const out = {};
+  for (const f of catalog.get(task) ?? []) {
+    const input = document.getElementById(`${task}-${f.path.replace(/\./g, '-')}`);
+    if (!input || input.value === '') continue;
+    const value = f.type === 'integer' || f.type === 'number' ? Number(input.value) : input.value;
+    const keys = f.path.split('.');
+    let at = out;
+    for (const k of keys.slice(0, -1)) at = at[k] ??= {};
+    at[keys[keys.length - 1]] = value;
+  }
+  return out;
+}
+
 // ---- text → images ---------------------------------------------------------------------------
 
 let dreamJob = null;
@@ -212,13 +260,8 @@ $('dream-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const text = $('prompt').value.trim();
   if (!text || dreamJob) return;
-  const input = {
-    text,
-    images: Number($('dream-images').value) || 1,
-    candidates: Number($('dream-candidates').value) || 1,
-  };
+  const input = { ...optionValues('dream'), text };
   if (input.images > input.candidates) input.candidates = input.images;
-  if ($('dream-seed').value !== '') input.seed = Number($('dream-seed').value);
   showError('dream-error', null);
   $('generate').disabled = true;
   $('dream-cancel').hidden = false;
@@ -304,7 +347,7 @@ async function runCaptions() {
   showError('caption-error', null);
   captionProgress.start();
   try {
-    const out = await runJob('caption', { image, generations: 24, count: 5 }, captionProgress.update).result;
+    const out = await runJob('caption', { ...optionValues('caption'), image }, captionProgress.update).result;
     if (image !== uploaded) return; // a newer upload took over
     const render = () => renderCaptions(out);
     rerenders.set('captions', render);
@@ -332,7 +375,7 @@ $('classify-form').addEventListener('submit', async (e) => {
   showError('classify-error', null);
   $('classify').disabled = true;
   try {
-    const out = await runJob('classify', { image: uploaded, classes }, () => {}).result;
+    const out = await runJob('classify', { ...optionValues('classify'), image: uploaded, classes }, () => {}).result;
     const render = () => renderClasses(out, classes);
     rerenders.set('classes', render);
     render();
@@ -375,7 +418,7 @@ $('text-form').addEventListener('submit', async (e) => {
   $('continue').disabled = true;
   textProgress.start();
   try {
-    const out = await runJob('text', { template, count: 16 }, textProgress.update).result;
+    const out = await runJob('text', { ...optionValues('text'), template }, textProgress.update).result;
     const render = () => renderTexts(out);
     rerenders.set('texts', render);
     render();
@@ -426,6 +469,7 @@ async function loadInfo() {
 }
 
 applyLanguage();
+void buildOptionForms().catch(() => { /* the status line reports an unreachable server */ });
 void loadInfo();
 void refreshStatus();
 setInterval(refreshStatus, 10_000);

@@ -1,5 +1,5 @@
 /** The seeded choices a fuzz input is made of: the project's PCG32, one stream per input. */
-import { Rng } from '../../src/tasks/prng.js';
+import { Rng } from '../../src/util/random.js';
 
 export class FuzzRng {
   private readonly rng: Rng;

@@ -2,7 +2,7 @@
  * Valid inputs built from scratch (the fuzzer needs no test data beside it): small state dicts
  * of every dtype, YouTokenToMe models, RUDOLPH and VQGAN configs.
  */
-import { presetParams, PRESET_NAMES } from '../../src/model/config.js';
+import { PRESET_NAMES, PRESETS } from '../../src/presets.js';
 import type { DType, HostTensor, StateDict } from '../../src/tensor.js';
 import { SBER_VQGAN_CONFIG } from '../../src/vqgan/config.js';
 import type { FuzzRng } from './rng.js';
@@ -69,7 +69,7 @@ export function bpeModelText(rng: FuzzRng, o: { chars?: number; rules?: number; 
 /** A config.json as the golden folders hold it: model_params (a preset's, or a small one) and sometimes spc_tokens. */
 export function rudolphConfigJson(rng: FuzzRng): Record<string, unknown> {
   const params: Record<string, unknown> = rng.chance(0.5)
-    ? { ...presetParams(rng.pick(PRESET_NAMES)) }
+    ? { ...PRESETS[rng.pick(PRESET_NAMES)].params }
     : {
       num_layers: rng.range(1, 6), hidden_size: 16 * rng.range(1, 8), num_attention_heads: rng.pick([1, 2, 4, 8, 16]), l_text_seq_length: rng.range(1, 64),
       image_tokens_per_dim: rng.range(1, 16), r_text_seq_length: rng.range(1, 64), kernel_size: rng.range(1, 9), last_kernel_size: rng.range(1, 11),

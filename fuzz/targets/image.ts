@@ -1,7 +1,8 @@
 /** Image bytes of every format sharp reads → readImage (the header check, then the decode) and preprocessImage. */
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
-import { preprocessImage, readImage } from '../../src/image/index.js';
+import { preprocessImage } from '../../src/image/index.js';
+import { readImage } from '../../src/runtime/node/image-files.js';
 import { mutate } from '../lib/mutate.js';
 import type { FuzzRng } from '../lib/rng.js';
 import type { FuzzTarget } from '../target.js';

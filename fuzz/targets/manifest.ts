@@ -9,12 +9,12 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { RgbImage } from '../../src/image/index.js';
 import { makeConfig, type RudolphParams } from '../../src/model/config.js';
-import type { ImageCodec } from '../../src/tasks/context.js';
 import { loadDataset } from '../../src/train/data.js';
 import type { TextTokenizer } from '../../src/tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../../src/tokenizer/yttm.js';
 import { mutate } from '../lib/mutate.js';
 import { FuzzRng } from '../lib/rng.js';
+import type { ImageTokenizer } from '../../src/vqgan/vqgan-model.js';
 import { bpeModelText } from '../lib/seeds.js';
 import type { FuzzContext, FuzzTarget } from '../target.js';
 
@@ -24,7 +24,7 @@ const PARAMS: RudolphParams = {
   embedding_dropout_prob: 0, attention_dropout_prob: 0, output_dropout_prob: 0, cogview_sandwich_layernorm: true, cogview_pb_relax: true,
 };
 
-const codec: ImageCodec = {
+const codec: ImageTokenizer = {
   async encode(images: RgbImage[]) {
     return new Int32Array(images.length * 16).map((_, i) => i % 64);
   },

@@ -1,7 +1,7 @@
 /** A model folder's config.json → readConfigFile, then what loading derives from it first (parameter list, masks). */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readConfigFile } from '../../src/model/load.js';
+import { readConfigFile } from '../../src/pretrained/model-dir.js';
 import { fullMask } from '../../src/model/masks.js';
 import { parameterSpecs } from '../../src/model/weights.js';
 import { mutate } from '../lib/mutate.js';

@@ -1,79 +1,95 @@
-/** Options every model command shares and the loading of the model they name. */
-import { Option, type Command } from 'commander';
+/**
+ * Options every model command shares — where the model comes from, how it runs, how results are
+ * printed — and the loading of the model they name.
+ */
+import { type Command, Option } from 'commander';
 import { InputError } from '../errors.js';
-import { formatBytes } from '../hub/index.js';
-import type { LoadProgress } from '../model-files.js';
+import type { FromPretrainedOptions, LoadProgress } from '../load-options.js';
+import { type LinearPrecision, PRECISIONS } from '../model/graph-context.js';
+import { DEFAULT_PRESET, presetList } from '../presets.js';
 import { Rudolph } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
-import type { SamplingOptions } from '../tasks/sampling.js';
+import type { Progress } from '../util/progress.js';
+import { formatBytes } from './hub-format.js';
 import { ProgressDisplay } from './output.js';
 
-export interface ModelCliOptions {
+/** Where a model comes from (`addModelSourceOptions`). */
+export interface ModelSourceCliOptions {
   model: string;
   vqgan?: string;
   tokenizer?: string;
   cacheDir?: string;
-  token?: string;
   offline?: boolean;
+  revision?: string;
+  token?: string;
+}
+
+/** How a loaded model runs (`addRuntimeOptions`). */
+export interface RuntimeCliOptions {
   threads?: number;
   batchSize?: number;
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   device?: 'cpu' | 'cuda';
+}
+
+/** How results are printed (`addOutputOptions`). */
+export interface OutputCliOptions {
   json?: boolean;
   quiet?: boolean;
 }
 
-export interface SamplingCliOptions { seed?: number; topK?: number; topP?: number; temperature?: number }
+export type ModelCliOptions = ModelSourceCliOptions & RuntimeCliOptions & OutputCliOptions;
 
-export function int(name: string, min = 0) {
+export function int(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n) || n < min) throw new InputError(`${name} must be an integer ≥ ${min}, got "${v}"`);
+    if (n > max) throw new InputError(`${name} must be an integer ≤ ${max}, got "${v}"`);
     return n;
   };
 }
 
-export function float(name: string) {
+export function float(name: string, bounds: { min?: number; exclusiveMin?: number; max?: number } = {}) {
   return (v: string): number => {
     const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN;
     if (!Number.isFinite(n)) throw new InputError(`${name} must be a number, got "${v}"`);
+    if (bounds.min !== undefined && n < bounds.min) throw new InputError(`${name} must be ≥ ${bounds.min}, got "${v}"`);
+    if (bounds.exclusiveMin !== undefined && n <= bounds.exclusiveMin) throw new InputError(`${name} must be > ${bounds.exclusiveMin}, got "${v}"`);
+    if (bounds.max !== undefined && n > bounds.max) throw new InputError(`${name} must be ≤ ${bounds.max}, got "${v}"`);
     return n;
   };
 }
 
-export const TOKEN_HELP = 'Hugging Face access token for private or gated repos (default: HF_TOKEN, else the `huggingface-cli login` token)';
-
-export function addModelOptions(cmd: Command): Command {
+export function addModelSourceOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <dir|preset|repo>', 'model folder, preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
+    .option('-m, --model <dir|preset|repo>', `model folder, preset (${presetList()}) or hub repo id`, DEFAULT_PRESET)
     .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder (default: the model folder\'s, else the hub\'s)')
     .option('--tokenizer <file>', 'bpe.model file (default: the model folder\'s, else the hub\'s)')
     .option('--cache-dir <dir>', 'hub cache folder (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)')
-    .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
-    .option('--token <token>', TOKEN_HELP)
+    .option('--revision <rev>', 'branch, tag or commit of the model repo')
+    .option('--token <token>', 'Hugging Face access token for private or gated repos (default: HF_TOKEN)')
+    .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)');
+}
+
+export function addRuntimeOptions(cmd: Command): Command {
+  return cmd
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
-    .addOption(new Option('--precision <p>', 'linear layer weights').choices(['fp32', 'int8']).default('fp32'))
-    .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(new Option('--precision <p>', 'linear layer weights').choices([...PRECISIONS]).default('fp32'))
+    .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'));
+}
+
+export function addOutputOptions(cmd: Command): Command {
+  return cmd
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr');
 }
 
-export function addSamplingOptions(cmd: Command): Command {
-  return cmd
-    .option('--seed <n>', 'random seed (same seed, same result)', int('--seed'))
-    .option('--top-k <n>', 'keep the k most likely tokens (0 = off)', int('--top-k'))
-    .option('--top-p <p>', 'nucleus sampling mass (1 = off)', float('--top-p'))
-    .option('--temperature <t>', 'sampling temperature', float('--temperature'));
-}
-
-export function sampling(o: SamplingCliOptions): Partial<SamplingOptions> & { seed?: number } {
-  const out: Partial<SamplingOptions> & { seed?: number } = {};
-  if (o.seed !== undefined) out.seed = o.seed;
-  if (o.topK !== undefined) out.topK = o.topK;
-  if (o.topP !== undefined) out.topP = o.topP;
-  if (o.temperature !== undefined) out.temperature = o.temperature;
-  return out;
+/** The fromPretrained options the model-source and runtime options name. */
+export function pretrainedOptions(o: ModelSourceCliOptions & RuntimeCliOptions): FromPretrainedOptions {
+  return {
+    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, revision: o.revision, token: o.token,
+    threads: o.threads, batchSize: o.batchSize, precision: o.precision, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
+  };
 }
 
 /** Download / conversion / load progress of a model on stderr. */
@@ -90,12 +106,8 @@ export function loadProgress(display: ProgressDisplay): (p: LoadProgress) => voi
 }
 
 /** Loads the model the options name, showing download / conversion progress on stderr. */
-export async function loadModel(o: ModelCliOptions, display: ProgressDisplay, signal?: AbortSignal): Promise<Rudolph> {
-  return Rudolph.fromPretrained(o.model, {
-    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, token: o.token, offline: o.offline, threads: o.threads,
-    batchSize: o.batchSize, precision: o.precision, signal, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
-    onProgress: loadProgress(display),
-  });
+export async function loadModel(o: ModelSourceCliOptions & RuntimeCliOptions, display: ProgressDisplay, signal?: AbortSignal): Promise<Rudolph> {
+  return Rudolph.fromPretrained(o.model, { ...pretrainedOptions(o), signal, onProgress: loadProgress(display) });
 }
 
 /** Progress of a task as a bar. */

@@ -2,6 +2,7 @@
 /** The `rudolph` command line. */
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
+import '../runtime/node/index.js';
 import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
 import { serveCommand } from './commands/serve.js';

@@ -2,7 +2,8 @@ import { lstat, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { repoDir, repoFolderName, validateRepoId, validateRevision } from './cache-layout.js';
-import { hashFile, hashKindOf, type HashKind } from './integrity.js';
+import { hashFile } from '../io/hash.js';
+import { hashKindOf, type HashKind } from './integrity.js';
 import { cachedCommitFor } from './offline.js';
 import { resolveHubSettings } from './settings.js';
 

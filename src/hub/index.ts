@@ -26,12 +26,3 @@ export {
   type VerifyOptions,
   type VerifyReport,
 } from './cache.js';
-export { CHECKPOINT_FILE, PRESET_FILES, TOKENIZER_FILE, VQGAN_FILE, isHubPresetName, type HubFileLocation, type HubPresetName, type PresetFiles } from './presets.js';
-export {
-  defaultCacheDir,
-  formatBytes,
-  formatCacheListing,
-  formatDuration,
-  formatRemoveResult,
-  formatVerifyReport,
-} from './commands.js';

@@ -1,6 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { hashFile, type FileHashKind } from '../io/hash.js';
 import { IntegrityError } from './errors.js';
 
 /**
@@ -8,30 +7,12 @@ import { IntegrityError } from './errors.js';
  * the content, regular git files by their git blob id (sha1 of "blob <size>\0" + content).
  * Anything else (a mirror's opaque ETag) can only be size-checked.
  */
-export type HashKind = 'sha256' | 'git-sha1' | 'none';
+export type HashKind = FileHashKind | 'none';
 
 export function hashKindOf(etag: string): HashKind {
   if (/^[0-9a-f]{64}$/.test(etag)) return 'sha256';
   if (/^[0-9a-f]{40}$/.test(etag)) return 'git-sha1';
   return 'none';
-}
-
-/** Hashes a file the way its blob name was made; `onBytes` reports progress through the file. */
-export async function hashFile(file: string, kind: Exclude<HashKind, 'none'>, onBytes?: (read: number) => void): Promise<string> {
-  let hash: Hash;
-  if (kind === 'sha256') {
-    hash = createHash('sha256');
-  } else {
-    const { size } = await stat(file);
-    hash = createHash('sha1').update(`blob ${size}\0`);
-  }
-  let read = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    read += (chunk as Buffer).length;
-    onBytes?.(read);
-  }
-  return hash.digest('hex');
 }
 
 /** Throws IntegrityError unless `file` has the announced size and (where the name allows) hash. */

@@ -1,6 +1,6 @@
-export { ImageError } from './image-error.js';
+export { ImageError } from './errors.js';
 export { assertRgbImage, type RgbImage } from './rgb-image.js';
-export { DEFAULT_MAX_PIXELS, encodePng, MAX_IMAGE_SIDE, readImage, readImageFile, writePng, type ReadImageOptions } from './io.js';
+export { DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE } from './limits.js';
 export { resizeBilinearPil } from './pil-resample.js';
 export { cropImage, preprocessImage, squareCropBox, type CropBox } from './preprocess.js';
 export { fromFloatCHW, toFloatCHW } from './tensor-convert.js';

@@ -1,4 +1,4 @@
-import { ImageError } from './image-error.js';
+import { ImageError } from './errors.js';
 
 /** A decoded 8-bit RGB image: rows top to bottom, pixels left to right, 3 bytes (R, G, B) each. */
 export interface RgbImage {

@@ -3,7 +3,7 @@
  * the same numbers as in the official code.
  */
 import { InputError } from '../errors.js';
-import { ImageError } from './image-error.js';
+import { ImageError } from './errors.js';
 import { assertRgbImage, type RgbImage } from './rgb-image.js';
 
 /**

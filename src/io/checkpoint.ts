@@ -2,9 +2,8 @@
  * One entry point for reading weights: the format is recognised from the file's first bytes
  * (zip → torch checkpoint incl. Lightning, pickle → legacy torch, refused; JSON header → safetensors).
  */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
+import { openRegularFile } from './files.js';
 import type { HostTensor, StateDict } from '../tensor.js';
 import { SafetensorsFile } from './safetensors.js';
 import { TorchCheckpoint } from './torch-zip.js';
@@ -49,10 +48,8 @@ async function detectFormat(path: string): Promise<CheckpointFormat> {
   const head = Buffer.alloc(9);
   let n: number;
   try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are checkpoints
-    const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const { fh } = await openRegularFile(path); // a device, FIFO or folder is no checkpoint
     try {
-      if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
       n = (await fh.read(head, 0, head.length, 0)).bytesRead;
     } finally {
       await fh.close();

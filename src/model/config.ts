@@ -1,6 +1,6 @@
 /**
- * RUDOLPH model configuration: the official `ruDolphModel(**model_params)` arguments, the
- * presets of SPEC §1, and the quantities derived from them (vocabulary layout of SPEC §2).
+ * RUDOLPH model configuration: the official `ruDolphModel(**model_params)` arguments and the
+ * quantities derived from them (vocabulary layout of SPEC §2).
  */
 import { ConfigError } from '../errors.js';
 
@@ -63,31 +63,16 @@ export interface RudolphConfig {
   specialTokens: SpecialTokens;
 }
 
-const PRESET_PARAMS = {
-  '350M': { num_layers: 24, hidden_size: 1024, num_attention_heads: 16, l_text_seq_length: 64, image_tokens_per_dim: 16, r_text_seq_length: 64, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 64, image_vocab_size: 8192, text_special_tokens: 384, image_special_tokens: 384 },
-  '350M-v1': { num_layers: 24, hidden_size: 1024, num_attention_heads: 16, l_text_seq_length: 64, image_tokens_per_dim: 16, r_text_seq_length: 64, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 64, image_vocab_size: 8192, text_special_tokens: 0, image_special_tokens: 0 },
-  '1.3B': { num_layers: 24, hidden_size: 2048, num_attention_heads: 16, l_text_seq_length: 128, image_tokens_per_dim: 32, r_text_seq_length: 128, kernel_size: 9, last_kernel_size: 11, vocab_size: 16384 + 128, image_vocab_size: 8192, text_special_tokens: 2048, image_special_tokens: 64 },
-  '2.7B': { num_layers: 32, hidden_size: 2560, num_attention_heads: 32, l_text_seq_length: 384, image_tokens_per_dim: 24, r_text_seq_length: 128, kernel_size: 7, last_kernel_size: 9, vocab_size: 16384 + 384, image_vocab_size: 8192, text_special_tokens: 1024, image_special_tokens: 1024 },
-} as const;
-
-export type PresetName = keyof typeof PRESET_PARAMS;
-export const PRESET_NAMES = Object.keys(PRESET_PARAMS) as PresetName[];
-
-const DEFAULTS = {
+/** The official defaults of the arguments every preset shares. */
+export const PARAM_DEFAULTS = {
   embedding_dropout_prob: 0.1, attention_dropout_prob: 0.1, output_dropout_prob: 0.1,
   cogview_sandwich_layernorm: true, cogview_pb_relax: true,
-};
+} as const;
 
-export function isPresetName(name: string): name is PresetName {
-  return Object.prototype.hasOwnProperty.call(PRESET_PARAMS, name);
-}
-
-export function presetParams(name: PresetName): RudolphParams {
-  return { ...DEFAULTS, ...PRESET_PARAMS[name] };
-}
-
-export function presetConfig(name: PresetName): RudolphConfig {
-  return makeConfig(presetParams(name));
+/** The id of a special token, or null when the model has no text special tokens. */
+export function specialId(cfg: RudolphConfig, name: SpecialTokenName): number | null {
+  const id = cfg.specialTokens[name];
+  return id >= 0 ? id : null;
 }
 
 /** The official id of special token k: (vocab_size - l) + (k mod text_special_tokens). */
@@ -206,7 +191,7 @@ export function configFromJson(json: unknown, source = 'config.json'): RudolphCo
   if (typeof json !== 'object' || json === null) throw new ConfigError(`${source}: expected a JSON object`);
   const obj = json as Record<string, unknown>;
   const raw = (typeof obj.model_params === 'object' && obj.model_params !== null ? obj.model_params : obj) as Record<string, unknown>;
-  const params = { ...DEFAULTS, text_special_tokens: 0, image_special_tokens: 0, ...raw } as RudolphParams;
+  const params = { ...PARAM_DEFAULTS, text_special_tokens: 0, image_special_tokens: 0, ...raw } as RudolphParams;
   const spc = obj.spc_tokens as Partial<SpecialTokens> | undefined;
   try {
     return makeConfig(params, spc);

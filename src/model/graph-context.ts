@@ -2,12 +2,14 @@
  * What every component's graph function needs: the builder, the config, the weights, and
  * how linear layers are realised (fp32 Gemm, or int8 variants that slot in here).
  */
-import { attr, isLazy, type GraphBuilder, type LazyWeight, type Value } from '../onnx/graph.js';
+import { attr, type GraphBuilder, isLazy, type LazyWeight, type Value } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
-import { parameterSpecs } from './weights.js';
 import { quantizeLinearWeight } from './quantize.js';
+import { parameterSpecs } from './weights.js';
 
-export type LinearPrecision = 'fp32' | 'int8';
+/** How linear layers hold their weights. */
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export type LinearPrecision = (typeof PRECISIONS)[number];
 
 /** Parameter data by official name: in memory, or loaded when the graph is saved (conversion). */
 export type GraphWeights = ReadonlyMap<string, Float32Array | LazyWeight>;

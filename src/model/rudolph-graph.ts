@@ -6,9 +6,8 @@
  */
 import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
-import { embed } from './embedding.js';
+import { embed, transformerLayer } from './transformer.js';
 import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearPrecision } from './graph-context.js';
-import { transformerLayer } from './layer.js';
 import { layerMaskKinds, type MaskKind } from './masks.js';
 
 

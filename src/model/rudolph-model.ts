@@ -1,14 +1,10 @@
 /**
- * RudolphModel: the forward pass on onnxruntime-node. `forward` runs a whole prefix;
+ * RudolphModel: the forward pass on onnxruntime. `forward` runs a whole prefix;
  * `step` feeds k ≥ 1 new tokens against a KVCache. Both return logits only for the
  * positions asked for, so sampling loops never pay for logits they don't use.
  */
-import os from 'node:os';
-import path from 'node:path';
-import { promises as fsp } from 'node:fs';
 import { InputError } from '../errors.js';
-import type { GraphBuilder } from '../onnx/graph.js';
-import { f32, i64, i64From, Session, type Feeds, type SessionOptions } from '../onnx/session.js';
+import { f32, type Feeds, i64, i64From, Session, type SessionOptions } from '../onnx/session.js';
 import type { RudolphConfig } from './config.js';
 import { tokenFeeds } from './feeds.js';
 import { KVCache } from './kv-cache.js';
@@ -26,7 +22,7 @@ export interface RunOptions {
   extra?: string[];
 }
 
-export interface StepResult {
+export interface ModelOutputs {
   batch: number;
   /** number of selected positions */
   positions: number;
@@ -51,10 +47,6 @@ export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 
    */
   liveWeights?: boolean;
 }
-
-/** Graphs above this many weight bytes are loaded by path (RUNTIME.md: faster, leaner than from memory). */
-const LOAD_BY_PATH_BYTES = 256 * 1024 * 1024;
-
 export class RudolphModel {
   private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string, private readonly weightFeeds: Feeds = {}) {}
 
@@ -64,36 +56,15 @@ export class RudolphModel {
       const g = buildRudolphGraph(cfg, weights, { debugOutputs: opts.debugOutputs, weightMode: 'input' });
       const feeds: Feeds = {};
       for (const w of g.weightFeeds) feeds[w.name] = f32(w.data as Float32Array, w.dims);
-      const session = await Session.create(g.toBytes(), 'rudolph (live weights)', opts);
-      return new RudolphModel(cfg, session, 'fp32', feeds);
+      return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph (live weights)', opts), 'fp32', feeds);
     }
     const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
-    let bytes = 0;
-    for (const w of weights.values()) bytes += w.byteLength;
-    if (bytes < LOAD_BY_PATH_BYTES) {
-      return new RudolphModel(cfg, await Session.create(g.toBytes(), 'rudolph', opts), opts.precision ?? 'fp32');
-    }
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-graph-'));
-    try {
-      await g.save(dir);
-      g.releaseWeights();
-      return await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts);
-    } finally {
-      await fsp.rm(dir, { recursive: true, force: true });
-    }
+    return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 
-  /** Opens a graph written earlier by `saveGraph` (the converted-model cache). */
+  /** Opens a graph file written earlier (the converted-model cache). */
   static async fromGraphFile(cfg: RudolphConfig, file: string, opts: ModelOptions = {}): Promise<RudolphModel> {
     return new RudolphModel(cfg, await Session.create(file, `rudolph (${file})`, opts), opts.precision ?? 'fp32');
-  }
-
-  /** Writes the graph + external weights to `dir` (model.onnx, weights.bin). */
-  static async saveGraph(cfg: RudolphConfig, weights: RudolphWeights, dir: string, opts: Pick<RudolphGraphOptions, 'precision'> = {}): Promise<GraphBuilder> {
-    const g = buildRudolphGraph(cfg, weights, opts);
-    await g.save(dir);
-    g.releaseWeights();
-    return g;
   }
 
   newCache(batch: number, slots = this.cfg.totalLength): KVCache {
@@ -103,7 +74,7 @@ export class RudolphModel {
   }
 
   /** Full forward over a prefix: ids [batch, length] (row-major) → outputs for the selected positions. */
-  async forward(ids: ArrayLike<number>, batch: number, opts: RunOptions = {}): Promise<StepResult> {
+  async forward(ids: ArrayLike<number>, batch: number, opts: RunOptions = {}): Promise<ModelOutputs> {
     const length = ids.length / batch;
     if (!Number.isInteger(length) || length < 1) throw new InputError(`forward: ${ids.length} ids do not form ${batch} rows`);
     const { heads: H, headDim: d } = this.cfg;
@@ -119,7 +90,7 @@ export class RudolphModel {
   }
 
   /** Feeds k new tokens per row (ids [batch, k]) at positions [cache.length, +k), updating the cache. */
-  async step(cache: KVCache, ids: ArrayLike<number>, opts: RunOptions = {}): Promise<StepResult> {
+  async step(cache: KVCache, ids: ArrayLike<number>, opts: RunOptions = {}): Promise<ModelOutputs> {
     const k = ids.length / cache.batch;
     if (!Number.isInteger(k) || k < 1) throw new InputError(`step: ${ids.length} ids do not form ${cache.batch} rows`);
     if (cache.length + k > cache.slots) throw new InputError(`step: ${cache.length} cached + ${k} new tokens exceed the cache's ${cache.slots} slots`);
@@ -168,7 +139,7 @@ export class RudolphModel {
     const data = (name: string) => (out[name] ? (out[name].data as Float32Array) : undefined);
     const extra: Record<string, Float32Array> = {};
     for (const name of opts.extra ?? []) extra[name] = data(name)!;
-    const result: StepResult = {
+    const result: ModelOutputs = {
       batch, positions: m, width: this.cfg.logitsWidth,
       logits: data(GRAPH_IO.logits),
       targetLogits: data(GRAPH_IO.targetLogits), lseText: data(GRAPH_IO.lseText), lseImage: data(GRAPH_IO.lseImage),

@@ -3,12 +3,12 @@
  * validation of a loaded state dict (missing / misshapen tensors are typed errors).
  */
 import { WeightsError } from '../errors.js';
-import { numel, shapeToString, toFloat32, type DType, type StateDict } from '../tensor.js';
+import { type DType, numel, type ParamSpec, shapeToString, type StateDict, toFloat32 } from '../tensor.js';
 
 interface TensorInfo { dtype: DType; shape: readonly number[] }
 import type { RudolphConfig } from './config.js';
+import { Rng } from '../util/random.js';
 
-export interface ParamSpec { name: string; shape: number[] }
 
 /** Every trainable parameter in the official order (mask buffers excluded). */
 export function parameterSpecs(cfg: RudolphConfig): ParamSpec[] {
@@ -105,19 +105,19 @@ export function weightsFromStateDict(cfg: RudolphConfig, sd: StateDict, source =
   return out;
 }
 
-/** Seeded random weights (for benchmarks and tests): N(0, 0.02) like GPT init, LayerNorm 1/0. */
+/**
+ * Seeded random weights (for benchmarks and tests): uniform with std 0.02 (GPT's init scale),
+ * LayerNorm 1/0, biases 0.
+ */
 export function randomWeights(cfg: RudolphConfig, seed = 1): RudolphWeights {
   const out: RudolphWeights = new Map();
-  let s = seed >>> 0 || 1;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const rng = new Rng(seed);
+  const bound = 0.02 * Math.sqrt(3);
   for (const spec of parameterSpecs(cfg)) {
     const data = new Float32Array(numel(spec.shape));
     const isLn = /layernorm|to_logits\.0/.test(spec.name);
     if (isLn && spec.name.endsWith('.weight')) data.fill(1);
-    else if (!isLn && !spec.name.endsWith('.bias')) {
-      // Irwin–Hall approximation of a normal: cheap, deterministic, adequate for random models.
-      for (let i = 0; i < data.length; i++) data[i] = (next() + next() + next() - 1.5) * 0.04;
-    }
+    else if (!isLn && !spec.name.endsWith('.bias')) rng.fillUniform(data, -bound, bound);
     out.set(spec.name, data);
   }
   return out;

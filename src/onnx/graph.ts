@@ -4,8 +4,6 @@
  * into one external data file (large models: protobuf is limited to 2 GB and loading by path
  * is the fastest, leanest way into onnxruntime — see shared/RUNTIME.md).
  */
-import { createWriteStream, promises as fsp } from 'node:fs';
-import path from 'node:path';
 import { encodeModel, type AttrValue, type NodeSpec, type OnnxDType, type TensorProtoSpec, type ValueInfoSpec } from './proto.js';
 
 export class Value {
@@ -25,8 +23,8 @@ export const attr = {
 export type WeightData = Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Uint16Array;
 
 /**
- * Weight bytes produced only when the graph is saved (streaming conversion of big checkpoints:
- * one tensor in memory at a time). Graphs with lazy weights can only be `save`d.
+ * Weight bytes produced only when the graph is serialized (streaming conversion of big checkpoints:
+ * one tensor in memory at a time). Graphs with lazy weights can only be `serialize`d.
  */
 export interface LazyWeight {
   readonly byteLength: number;
@@ -177,49 +175,38 @@ export class GraphBuilder {
   /** The whole model in one buffer with weights inline (small models, tests). */
   toBytes(): Uint8Array {
     return encodeModel(this.spec(this.initializers.map((t) => {
-      if (isLazy(t.data)) throw new Error(`graph ${this.name}: weight ${t.name} is lazy; save() the graph instead`);
+      if (isLazy(t.data)) throw new Error(`graph ${this.name}: weight ${t.name} is lazy; serialize() the graph instead`);
       return { name: t.name, dtype: t.dtype, dims: t.dims, raw: bytesOf(t.data) };
     })));
   }
 
   /**
-   * Writes `<dir>/<modelFile>` plus an external weights file beside it. Tensors above
-   * `inlineLimit` bytes go to the weights file at 4 KiB-aligned offsets (so ORT can map them).
-   * Both files appear atomically (temp name + rename).
+   * The model with its large weights external: tensors above `inlineLimit` bytes are handed to
+   * `sink` one after another at 4 KiB-aligned offsets of one data file named `location` (so
+   * onnxruntime can map them), lazy weights loaded one at a time; returns the ModelProto bytes
+   * that refer to them. A Node caller streams the sink into a file, a browser into memory.
    */
-  async save(dir: string, modelFile = 'model.onnx', weightsFile = 'weights.bin', inlineLimit = 1024): Promise<void> {
-    await fsp.mkdir(dir, { recursive: true });
-    const weightsTmp = path.join(dir, `${weightsFile}.tmp-${process.pid}`);
-    const modelTmp = path.join(dir, `${modelFile}.tmp-${process.pid}`);
+  async serialize(sink: (bytes: Uint8Array) => Promise<void>, location: string, inlineLimit = 1024): Promise<Uint8Array> {
     const specs: TensorProtoSpec[] = [];
-    const out = createWriteStream(weightsTmp);
     let offset = 0;
-    const write = (b: Uint8Array) => new Promise<void>((resolve, reject) => {
-      out.write(b, (err) => (err ? reject(err) : resolve()));
-    });
-    try {
-      for (const t of this.initializers) {
-        const raw = bytesOf(isLazy(t.data) ? await t.data.load() : t.data);
-        if (raw.byteLength <= inlineLimit) {
-          specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, raw });
-          continue;
-        }
-        const pad = (4096 - (offset % 4096)) % 4096;
-        if (pad) { await write(new Uint8Array(pad)); offset += pad; }
-        await write(raw);
-        specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, external: { location: weightsFile, offset, length: raw.byteLength } });
-        offset += raw.byteLength;
+    for (const t of this.initializers) {
+      const raw = bytesOf(isLazy(t.data) ? await t.data.load() : t.data);
+      if (raw.byteLength <= inlineLimit) {
+        specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, raw });
+        continue;
       }
-      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-      await fsp.writeFile(modelTmp, encodeModel(this.spec(specs)));
-      await fsp.rename(weightsTmp, path.join(dir, weightsFile));
-      await fsp.rename(modelTmp, path.join(dir, modelFile));
-    } catch (e) {
-      out.destroy();
-      await fsp.rm(weightsTmp, { force: true });
-      await fsp.rm(modelTmp, { force: true });
-      throw e;
+      const pad = (4096 - (offset % 4096)) % 4096;
+      if (pad) { await sink(new Uint8Array(pad)); offset += pad; }
+      await sink(raw);
+      specs.push({ name: t.name, dtype: t.dtype, dims: t.dims, external: { location, offset, length: raw.byteLength } });
+      offset += raw.byteLength;
     }
+    return encodeModel(this.spec(specs));
+  }
+
+  /** Bytes of all weights, lazy ones included (size of the data `serialize` writes, padding aside). */
+  get weightBytes(): number {
+    return this.initializers.reduce((n, t) => n + t.data.byteLength, 0);
   }
 
   /** Drops references to weight data once serialized, so the JS heap can release them. */

@@ -1,42 +1,36 @@
 /**
- * onnxruntime-node sessions: creation options in one place (threads, execution providers),
- * and errors from the native side wrapped as RudolphError('RUNTIME').
+ * onnxruntime sessions through the runtime seam: one place for creating them (from bytes, a
+ * graph file, or a graph built in memory), running them, and wrapping failures from the native
+ * side as RudolphError('RUNTIME').
  */
-import * as ort from 'onnxruntime-node';
 import { RudolphError } from '../errors.js';
+import { runtime } from '../runtime/current.js';
+import type { ExecutionProvider, InferenceSession, SessionOptions, Tensor } from '../runtime/types.js';
+import type { GraphBuilder } from './graph.js';
 
-export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
-
-export interface SessionOptions {
-  /** intra-op threads (default: onnxruntime's choice, all cores) */
-  threads?: number;
-  /** execution providers in order of preference; 'cpu' is always the fallback */
-  executionProviders?: ExecutionProvider[];
-}
-
-export type Feeds = Record<string, ort.Tensor>;
-export type Results = Record<string, ort.Tensor>;
+export type { ExecutionProvider, SessionOptions };
+export type Feeds = Record<string, Tensor>;
+export type Results = Record<string, Tensor>;
 
 export class Session {
-  private constructor(private readonly inner: ort.InferenceSession, readonly name: string) {}
+  private constructor(private readonly inner: InferenceSession, readonly name: string) {}
 
-  static async create(model: string | Uint8Array, name: string, opts: SessionOptions = {}): Promise<Session> {
-    const providers = [...(opts.executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: providers,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      interOpNumThreads: 1,
-      ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-    };
+  /** A session on serialized graph bytes, or on a graph file (external weights beside it). */
+  static async create(model: Uint8Array | string, name: string, opts: SessionOptions = {}): Promise<Session> {
+    return Session.open(() => runtime().createSession(model, opts), name, opts);
+  }
+
+  /** A session on a graph built in memory; the runtime decides how it reaches onnxruntime. */
+  static async fromGraph(g: GraphBuilder, name: string, opts: SessionOptions = {}): Promise<Session> {
+    return Session.open(() => runtime().sessionOnGraph(g, opts), name, opts);
+  }
+
+  private static async open(create: () => Promise<InferenceSession>, name: string, opts: SessionOptions): Promise<Session> {
     try {
-      const inner = typeof model === 'string'
-        ? await ort.InferenceSession.create(model, options)
-        : await ort.InferenceSession.create(model, options);
-      return new Session(inner, name);
+      return new Session(await create(), name);
     } catch (e) {
       const message = (e as Error).message;
-      const hint = providers.includes('cuda') && /shared library|providers_shared|cuda/i.test(message)
+      const hint = opts.executionProviders?.includes('cuda') && /shared library|providers_shared|cuda/i.test(message)
         ? ' — the CUDA execution provider is not installed: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 (README, "GPU")'
         : '';
       throw new RudolphError('RUNTIME', `${name}: onnxruntime could not create the session: ${message}${hint}`, { cause: e });
@@ -59,9 +53,9 @@ export class Session {
   }
 }
 
-export function f32(data: Float32Array, dims: number[]): ort.Tensor { return new ort.Tensor('float32', data, dims); }
-export function i64(data: BigInt64Array, dims: number[]): ort.Tensor { return new ort.Tensor('int64', data, dims); }
-export function bool(data: Uint8Array, dims: number[]): ort.Tensor { return new ort.Tensor('bool', data, dims); }
+export function f32(data: Float32Array, dims: number[]): Tensor { return runtime().tensor('float32', data, dims); }
+export function i64(data: BigInt64Array, dims: number[]): Tensor { return runtime().tensor('int64', data, dims); }
+export function bool(data: Uint8Array, dims: number[]): Tensor { return runtime().tensor('bool', data, dims); }
 export function i64From(values: ArrayLike<number>): BigInt64Array {
   const out = new BigInt64Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);

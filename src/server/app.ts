@@ -5,16 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { RudolphError } from '../errors.js';
 import type { RudolphInfo } from '../rudolph.js';
-import { HttpError, statusFor, validationError, type SchemaError } from './http-errors.js';
-import { QueueFullError, ShuttingDownError, type Job, type JobQueue } from './jobs.js';
+import { taskByName, taskCatalog } from '../tasks/registry.js';
+import { HttpError, type SchemaError, statusFor, validationError } from './errors.js';
+import { type Job, type JobQueue, QueueFullError, ShuttingDownError } from './jobs.js';
 import { multipartBody } from './multipart.js';
 import { buildOpenApi } from './openapi.js';
-import { INPUT_SCHEMAS, JOB_PARAMS, JOB_REQUEST, TASKS, type JobRequest, type TaskInputs, type TaskName } from './schemas.js';
+import { type ApiInput, INPUT_SCHEMAS, JOB_PARAMS, JOB_REQUEST, type JobRequest, TASK_NAMES, type TaskName } from './schemas.js';
 import { streamJobEvents } from './sse.js';
 
 /** Default request body limit: 16 MiB (JSON with base64 images, or multipart uploads). */
@@ -72,6 +73,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const openapi = buildOpenApi(VERSION);
   app.get('/openapi.json', async () => openapi);
 
+  const catalog = taskCatalog();
+  app.get('/v1/tasks', async () => ({ tasks: catalog }));
+
   app.get('/v1/health', async () => ({
     status: queue.isAccepting ? 'ok' : 'draining',
     uptimeS: Math.round((performance.now() - started) / 10) / 100,
@@ -84,7 +88,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       version: VERSION,
       model: { source: model.source, config: model.config, specialTokens: model.specialTokens, files: model.files },
       presets: model.presets,
-      tasks: [...TASKS],
+      tasks: [...TASK_NAMES],
       queue: queue.stats(),
       threads: model.runtime.threads,
       batchSize: model.batchSize,
@@ -93,14 +97,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     };
   });
 
-  for (const task of TASKS) {
+  for (const task of TASK_NAMES) {
     const schema = INPUT_SCHEMAS[task];
     app.post(`/v1/${task}`, {
       schema: { body: schema },
       preValidation: async (request) => {
         if (request.isMultipart()) request.body = await multipartBody(request, schema, bodyLimit);
       },
-    }, async (request, reply) => runSync(task, request.body as TaskInputs[typeof task], request, reply));
+    }, async (request, reply) => runSync(task, request.body as ApiInput, request, reply));
   }
 
   app.post('/v1/jobs', { schema: { body: JOB_REQUEST } }, async (request, reply) => {
@@ -124,7 +128,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     streamJobEvents(queue, findJob(request), reply);
   });
 
-  function submit<K extends TaskName>(task: K, input: TaskInputs[K], sync: boolean): Job {
+  function submit(task: TaskName, input: ApiInput, sync: boolean): Job {
+    // the checks that need no model answer at once, before the job queues
+    (taskByName(task)!.task.check as (o: unknown) => void)(input);
     try {
       return queue.submit(task, input, { sync });
     } catch (e) {
@@ -134,7 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   }
 
-  async function runSync<K extends TaskName>(task: K, input: TaskInputs[K], request: FastifyRequest, reply: FastifyReply) {
+  async function runSync(task: TaskName, input: ApiInput, request: FastifyRequest, reply: FastifyReply) {
     const job = submit(task, input, true);
     // a client that goes away no longer wants the result
     const onClose = () => { if (!reply.raw.writableFinished) queue.cancel(job, 'disconnect'); };

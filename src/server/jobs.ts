@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
-import type { Progress } from '../tasks/context.js';
+import type { Progress } from '../util/progress.js';
 import type { JobError, RunMessage, RunOutcome } from './protocol.js';
-import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
+import type { ApiInput, ApiOutput, TaskName } from './schemas.js';
 import type { TaskRunner } from './worker-client.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -26,7 +26,7 @@ export interface JobView {
   finishedAt?: string;
   position?: number;
   progress?: Progress;
-  result?: TaskOutput;
+  result?: ApiOutput;
   error?: JobFailure;
   stepsAfterCancel?: number;
 }
@@ -49,7 +49,7 @@ export class Job {
   startedAt?: Date;
   finishedAt?: Date;
   progress?: Progress;
-  result?: TaskOutput;
+  result?: ApiOutput;
   error?: JobFailure;
   cancelReason?: CancelReason;
   stepsAfterCancel?: number;
@@ -60,15 +60,15 @@ export class Job {
   private readonly listeners = new Set<(e: JobEvent) => void>();
 
   /** the request, held only until the worker has it (uploads can be large) */
-  private input: TaskInputs[TaskName] | null;
+  private input: ApiInput | null;
 
-  constructor(readonly task: TaskName, input: TaskInputs[TaskName], readonly sync: boolean) {
+  constructor(readonly task: TaskName, input: ApiInput, readonly sync: boolean) {
     this.input = input;
     this.finished = new Promise((resolve) => { this.settle = resolve; });
   }
 
   /** The request, handed over once to whoever runs the job. */
-  takeInput(): TaskInputs[TaskName] {
+  takeInput(): ApiInput {
     const input = this.input;
     if (!input) throw new Error(`job ${this.id}: its input was already taken`);
     this.input = null;
@@ -76,7 +76,7 @@ export class Job {
   }
 
   /** The result, handed over once for synchronous jobs (their caller is the only reader). */
-  takeResult(): TaskOutput | undefined {
+  takeResult(): ApiOutput | undefined {
     const r = this.result;
     if (this.sync) this.result = undefined;
     return r;
@@ -162,7 +162,7 @@ export class JobQueue {
   }
 
   /** Queues a job; throws QueueFullError or ShuttingDownError. */
-  submit<K extends TaskName>(task: K, input: TaskInputs[K], opts: { sync: boolean }): Job {
+  submit(task: TaskName, input: ApiInput, opts: { sync: boolean }): Job {
     if (!this.accepting) throw new ShuttingDownError();
     if (this.waiting.length >= this.maxQueue && this.running) throw new QueueFullError(this.retryAfterS(), this.maxQueue);
     this.prune();

@@ -8,7 +8,7 @@
  * objects (`candidates=4`, `guidance={"weight":0.3}`).
  */
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from './http-errors.js';
+import { HttpError } from './errors.js';
 import type { JsonSchema } from './schemas.js';
 
 type FieldKind = 'text' | 'json' | 'list-text' | 'list-json';

@@ -3,9 +3,10 @@
  * validate requests.
  */
 import {
-  ERROR_SCHEMA, HEALTH_SCHEMA, INPUT_SCHEMAS, JOB_REQUEST, JOB_SCHEMA, OUTPUT_SCHEMAS, PROGRESS_SCHEMA, TASK_SUMMARIES, TASKS,
+  ERROR_SCHEMA, HEALTH_SCHEMA, INPUT_SCHEMAS, JOB_REQUEST, JOB_SCHEMA, OUTPUT_SCHEMAS, PROGRESS_SCHEMA,
   type JsonSchema,
 } from './schemas.js';
+import { TASK_METHODS, TASKS } from '../tasks/registry.js';
 
 const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
 const error = (description: string, headers?: JsonSchema) => ({ description, content: json(ERROR_SCHEMA), ...(headers ? { headers } : {}) });
@@ -21,11 +22,12 @@ const QUEUED_ERRORS = {
 
 export function buildOpenApi(version: string): JsonSchema {
   const paths: Record<string, JsonSchema> = {};
-  for (const task of TASKS) {
+  for (const method of TASK_METHODS) {
+    const { name: task, summary } = TASKS[method];
     paths[`/v1/${task}`] = {
       post: {
         operationId: task.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
-        summary: TASK_SUMMARIES[task],
+        summary,
         description: 'Runs synchronously: the response comes when the job is done. Closing the connection cancels the job. '
           + 'Images can also be uploaded as multipart/form-data file parts (other fields as form fields; numbers and objects as JSON text).',
         requestBody: {
@@ -68,6 +70,12 @@ export function buildOpenApi(version: string): JsonSchema {
         200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
         404: error('no such job'),
       },
+    },
+  };
+  paths['/v1/tasks'] = {
+    get: {
+      operationId: 'tasks', summary: 'Every task with its fields (types, defaults, limits, labels): what forms are built from',
+      responses: { 200: { description: 'the task registry', content: json({ type: 'object', properties: { tasks: { type: 'array', items: { type: 'object' } } } }) } },
     },
   };
   paths['/v1/health'] = {

@@ -7,9 +7,10 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';
+import type { LinearPrecision } from '../model/graph-context.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
-import type { TaskInputs, TaskName, TaskOutput } from './schemas.js';
+import type { Progress } from '../util/progress.js';
+import type { ApiInput, ApiOutput, TaskName } from './schemas.js';
 
 export interface WorkerOptions {
   /** preset name, model folder or hub repo id */
@@ -17,10 +18,12 @@ export interface WorkerOptions {
   vqgan?: string;
   tokenizer?: string;
   cacheDir?: string;
+  revision?: string;
+  token?: string;
   threads?: number;
   /** execution provider besides the CPU fallback */
   device?: 'cpu' | 'cuda';
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   offline?: boolean;
   batchSize?: number;
   /** largest width × height of an uploaded image */
@@ -35,9 +38,9 @@ export interface JobError {
   stepsAfterCancel?: number;
 }
 
-export type RunOutcome = { ok: true; result: TaskOutput } | { ok: false; error: JobError };
+export type RunOutcome = { ok: true; result: ApiOutput } | { ok: false; error: JobError };
 
-export type RunMessage = { [K in TaskName]: { type: 'run'; id: string; task: K; input: TaskInputs[K] } }[TaskName];
+export interface RunMessage { type: 'run'; id: string; task: TaskName; input: ApiInput }
 
 export type ToWorker = RunMessage | { type: 'close' };
 

@@ -3,8 +3,9 @@
  * SIGINT) stops accepting, cancels queued and running jobs (running ones stop within a
  * decoding step), answers what is in flight, ends the worker.
  */
-import { InputError } from '../errors.js';
 import type { AddressInfo } from 'node:net';
+import { InputError } from '../errors.js';
+import type { LinearPrecision } from '../model/graph-context.js';
 import type { LoadProgress } from '../rudolph.js';
 import { buildApp } from './app.js';
 import { JobQueue } from './jobs.js';
@@ -18,6 +19,10 @@ export interface ServeOptions {
   vqgan?: string;
   tokenizer?: string;
   cacheDir?: string;
+  /** branch, tag or commit of the model repo */
+  revision?: string;
+  /** Hugging Face access token (default: HF_TOKEN) */
+  token?: string;
   /** default 127.0.0.1 */
   host?: string;
   /** default 8080; 0 picks a free port */
@@ -28,7 +33,7 @@ export interface ServeOptions {
   threads?: number;
   /** 'cuda' needs onnxruntime-node's CUDA binaries (README) */
   device?: 'cpu' | 'cuda';
-  precision?: 'fp32' | 'int8';
+  precision?: LinearPrecision;
   /** never use the network (the model must be cached) */
   offline?: boolean;
   batchSize?: number;
@@ -53,7 +58,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
   log(`loading ${opts.model}`);
   const worker = await WorkerClient.start({
-    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir,
+    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token,
     threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   }, loadLogger(log));
   const queue = new JobQueue(worker, { maxQueue });

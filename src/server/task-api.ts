@@ -1,19 +1,23 @@
 /**
- * API requests → facade calls → API responses (runs inside the inference worker): images are
- * decoded from base64 here and results are encoded back to base64 PNG, so the HTTP thread
- * only moves JSON.
+ * API requests → facade calls → API responses (runs inside the inference worker), derived from
+ * the task registry: image fields are decoded from base64 here (one image at a time) and images
+ * in results are encoded back to base64 PNG, so the HTTP thread only moves JSON.
  */
-import { InputError } from '../errors.js';
-import { readImage, encodePng } from '../image/index.js';
 import type { Rudolph } from '../rudolph.js';
-import type { ImageInput, RunControl } from '../tasks/context.js';
-import { borderCells } from '../tasks/image-tokens.js';
-import type { ApiImage, TaskInputs, TaskName, TaskOutputs } from './schemas.js';
+import { encodePng, readImage } from '../runtime/node/image-files.js';
+import type { ImageInput } from '../tasks/inputs.js';
+import { taskByName } from '../tasks/registry.js';
+import { type Field, resultToJson } from '../tasks/spec.js';
+import type { RunControl } from '../util/progress.js';
+import { HttpError } from './errors.js';
+import type { ApiInput, ApiOutput } from './schemas.js';
 
 export interface TaskLimits {
   /** largest width × height of an uploaded image */
   maxPixels: number;
 }
+
+type ApiImage = string | { ids: number[] };
 
 const DATA_URL = /^data:[\w/+.-]*(;[\w=.-]+)*;base64,/;
 
@@ -24,47 +28,29 @@ export async function decodeApiImage(img: ApiImage, field: string, limits: TaskL
   return readImage(bytes, { name: field, maxPixels: limits.maxPixels });
 }
 
-export async function runTask<K extends TaskName>(rudolph: Rudolph, task: K, input: TaskInputs[K], control: RunControl, limits: TaskLimits): Promise<TaskOutputs[K]> {
-  // the map's shape ties each task to its own input and output types
-  const run = HANDLERS[task] as Handler<K>;
-  return run(rudolph, input, control, limits);
+/** A validated request body with its image fields decoded (nested objects too). */
+async function decodeFields(fields: Readonly<Record<string, Field>>, body: ApiInput, limits: TaskLimits, path = ''): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    const f = fields[key];
+    const name = `${path}${key}`;
+    if (f?.type === 'image') out[key] = await decodeApiImage(value as ApiImage, name, limits);
+    else if (f?.type === 'images') {
+      const images: ImageInput[] = [];
+      for (const [i, img] of (value as ApiImage[]).entries()) images.push(await decodeApiImage(img, `${name}[${i}]`, limits));
+      out[key] = images;
+    } else if (f?.type === 'object') out[key] = await decodeFields(f.fields, value as ApiInput, limits, `${name}.`);
+    else out[key] = value;
+  }
+  return out;
 }
 
-type Handler<K extends TaskName> = (r: Rudolph, input: TaskInputs[K], control: RunControl, limits: TaskLimits) => Promise<TaskOutputs[K]>;
-
-const HANDLERS: { [K in TaskName]: Handler<K> } = {
-  async 'dream'(r, i, control, limits) {
-    const { imagePrompt, ...rest } = i;
-    let prompt;
-    if (imagePrompt) {
-      const image = await decodeApiImage(imagePrompt.image, 'imagePrompt.image', limits);
-      if ('ids' in image && imagePrompt.cropFirst) throw new InputError('imagePrompt.cropFirst: encodes a strip of an image; give an image, not token ids');
-      prompt = 'ids' in image
-        ? { ids: image.ids, cells: borderCells(r.config.n, imagePrompt.borders ?? {}) }
-        : await r.imagePrompt(image, imagePrompt.borders ?? {}, imagePrompt.cropFirst ?? false);
-    }
-    const out = await r.dream({ ...rest, imagePrompt: prompt, ...control });
-    const images = await Promise.all(out.images.map(async (d) => ({
-      png: (await encodePng(d.image)).toString('base64'),
-      width: d.image.width, height: d.image.height,
-      score: d.score, pplText: d.pplText, pplImage: d.pplImage, candidate: d.candidate, codebook: Array.from(d.codebook),
-    })));
-    return { images, seed: out.seed };
-  },
-  async 'caption'(r, i, control, limits) {
-    return r.caption({ ...i, image: await decodeApiImage(i.image, 'image', limits), ...control });
-  },
-  async 'classify'(r, i, control, limits) {
-    return r.classify({ ...i, image: await decodeApiImage(i.image, 'image', limits), ...control });
-  },
-  async 'text'(r, i, control) {
-    return r.generateText({ ...i, ...control });
-  },
-  async 'rank-images'(r, i, control, limits) {
-    const images = await Promise.all(i.images.map((img, k) => decodeApiImage(img, `images[${k}]`, limits)));
-    return r.rankImages({ ...i, images, ...control });
-  },
-  async 'rank-texts'(r, i, control, limits) {
-    return r.rankTexts({ ...i, image: await decodeApiImage(i.image, 'image', limits), ...control });
-  },
-};
+export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInput, control: RunControl, limits: TaskLimits): Promise<ApiOutput> {
+  const found = taskByName(taskName);
+  if (!found) throw new HttpError(404, 'NOT_FOUND', `no task ${taskName}`);
+  const options = await decodeFields(found.task.fields as Readonly<Record<string, Field>>, input, limits);
+  const result = await rudolph.run(found.method, { ...options, ...control } as never);
+  return await resultToJson(result, async (image) => ({
+    png: Buffer.from(await encodePng(image)).toString('base64'), width: image.width, height: image.height,
+  })) as ApiOutput;
+}

@@ -3,20 +3,20 @@
  * time with progress and cancellation, and restarts the worker if it dies mid-job (the job
  * fails; the service keeps going).
  */
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { RudolphError } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
+import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, RunMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
 
-export interface RunControl {
+export interface JobControl {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
 
 /** Runs one task at a time; never rejects (failures are outcomes). */
 export interface TaskRunner {
-  run(job: Omit<RunMessage, 'type'>, control: RunControl): Promise<RunOutcome>;
+  run(job: Omit<RunMessage, 'type'>, control: JobControl): Promise<RunOutcome>;
 }
 
 const CLOSE_TIMEOUT_MS = 5000;
@@ -44,7 +44,7 @@ export class WorkerClient implements TaskRunner {
   /** The loaded model's description (from the latest worker). */
   async info(): Promise<RudolphInfo> { return (await this.live).info; }
 
-  async run(job: Omit<RunMessage, 'type'>, control: RunControl): Promise<RunOutcome> {
+  async run(job: Omit<RunMessage, 'type'>, control: JobControl): Promise<RunOutcome> {
     if (this.current) return { ok: false, error: { code: 'INTERNAL', message: `job ${job.id} was sent while job ${this.current.id} still runs` } };
     let live: Live;
     try {

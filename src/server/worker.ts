@@ -6,10 +6,11 @@
  * model calls let this thread's event loop turn in between.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import { RudolphError } from '../errors.js';
-import { Rudolph, type LoadProgress } from '../rudolph.js';
-import type { Progress } from '../tasks/context.js';
+import { DEFAULT_MAX_PIXELS } from '../image/index.js';
+import { type LoadProgress, Rudolph } from '../rudolph.js';
+import '../runtime/node/index.js';
+import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
 import { runTask, type TaskLimits } from './task-api.js';
 
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
   try {
     const onProgress = throttled<LoadProgress>((progress) => post({ type: 'load-progress', progress }), (p) => p.stage !== 'download');
     rudolph = await Rudolph.fromPretrained(options.model, {
-      vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir,
+      vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir, revision: options.revision, token: options.token,
       threads: options.threads, batchSize: options.batchSize, onProgress,
       executionProviders: options.device === 'cuda' ? ['cuda'] : undefined,
       precision: options.precision, offline: options.offline,

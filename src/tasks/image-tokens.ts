@@ -3,10 +3,14 @@
  * optional image prompts (known border cells) and classifier-free-guidance mixing.
  */
 import { InputError } from '../errors.js';
-import { chunks, checkCount, encodeSegment, formatTemplate, ProgressReporter, requireText, type RunControl, type TaskContext } from './context.js';
-import { autoregress } from './autoregress.js';
-import { Rng, resolveSeed } from './prng.js';
-import { drawIndex, filteredLogits, resolveSampling, softmax, type SamplingOptions } from './sampling.js';
+import { autoregress } from '../generation/autoregress.js';
+import { drawIndex, filteredLogits, resolveSampling, type SamplingOptions, softmax } from '../generation/sampling.js';
+import { checkCount, chunks } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
+import { resolveSeed, Rng } from '../util/random.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, formatTemplate, requireText, TextFit, type Truncation } from './inputs.js';
+import { applyDefaults } from './spec.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
 export const IMAGE_SAMPLING: SamplingOptions = { topK: 768, topP: 0.99, temperature: 1.0 };
@@ -37,8 +41,11 @@ export function borderCells(n: number, b: Borders): number[] {
   return cells;
 }
 
+/** The official defaults of `generate_codebooks_cfg`. */
+export const GUIDANCE_DEFAULTS = { weight: 0.2, template: '', lateSoftmax: false };
+
 export interface GuidanceOptions {
-  /** weight of the unconditional prompt's probabilities (official 0.2) */
+  /** weight of the unconditional prompt's probabilities */
   weight?: number;
   /** the unconditional prompt, formatted with {text} (official default '') */
   template?: string;
@@ -54,12 +61,15 @@ export interface GenerateImageTokensOptions extends RunControl, Partial<Sampling
   imagePrompt?: ImagePrompt;
   guidance?: GuidanceOptions;
   batchSize?: number;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it (default true) */
+  truncate?: boolean;
 }
 
 export interface ImageTokensResult {
   /** count × n² ids */
   codebooks: Int32Array[];
   seed: number;
+  truncated?: Truncation[];
 }
 
 export async function generateImageTokens(ctx: TaskContext, o: GenerateImageTokensOptions): Promise<ImageTokensResult> {
@@ -71,15 +81,14 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
   const seed = resolveSeed(o.seed);
   const m = cfg.imageLength, V = cfg.textVocab, W = cfg.imageVocab;
   const known = promptLookup(cfg.imageLength, cfg.imageVocab, o.imagePrompt);
-  const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>');
-  const guidance = o.guidance;
+  const fit = new TextFit(o.truncate ?? true);
+  const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>', fit);
+  const guidance = o.guidance ? applyDefaults(GUIDANCE_DEFAULTS, o.guidance) : null;
   let uncond: Int32Array | null = null;
   if (guidance) {
-    const w = guidance.weight ?? 0.2;
-    if (!(w >= 0 && w <= 1)) throw new InputError(`guidance weight must be in [0, 1], got ${w}`);
-    uncond = encodeSegment(ctx, formatTemplate(guidance.template ?? '', 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>');
+    if (!(guidance.weight >= 0 && guidance.weight <= 1)) throw new InputError(`guidance weight must be in [0, 1], got ${guidance.weight}`);
+    uncond = encodeSegment(ctx, formatTemplate(guidance.template, 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>', fit, 'guidance.template');
   }
-  const weight = guidance?.weight ?? 0.2;
   const bs = Math.max(1, Math.floor((o.batchSize ?? ctx.batchSize) / (uncond ? 2 : 1)));
   const progress = new ProgressReporter(o, 'generateImageTokens', 'image tokens', count * m);
   const codebooks: Int32Array[] = [];
@@ -96,7 +105,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
         for (let b = 0; b < B; b++) {
           const row = (r: number) => logits.subarray(r * width + V, r * width + V + W);
           const id = drawIndex(uncond
-            ? guidedProbabilities(row(b), row(B + b), sampling, weight, guidance?.lateSoftmax ?? false)
+            ? guidedProbabilities(row(b), row(B + b), sampling, guidance!.weight, guidance!.lateSoftmax)
             : softmax(filteredLogits(row(b), sampling)), rngs[b]);
           picks[b] = id;
           if (uncond) picks[B + b] = id;
@@ -107,7 +116,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
     }, progress);
     codebooks.push(...rows.slice(0, B));
   }
-  return { codebooks, seed };
+  return { codebooks, seed, ...fit.report() };
 }
 
 /**

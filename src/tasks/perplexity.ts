@@ -6,7 +6,9 @@
 import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import type { KVCache } from '../model/kv-cache.js';
-import { chunks, type ProgressReporter, type TaskContext } from './context.js';
+import { chunks } from '../util/arrays.js';
+import type { ProgressReporter } from '../util/progress.js';
+import type { TaskContext } from './context.js';
 import { ceToPpl } from './scoring.js';
 
 /** Positions [from, to) each predict the token after them, from the text or image logits. */

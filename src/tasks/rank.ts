@@ -3,9 +3,13 @@
  * (official `self_reranking_by_image`), both by perplexity; lower scores are better.
  */
 import { InputError } from '../errors.js';
-import { encodeSegment, imageTokens, ProgressReporter, requireText, type ImageInput, type RunControl, type TaskContext } from './context.js';
-import { spanPerplexities, type Span } from './perplexity.js';
+import { concat } from '../util/arrays.js';
+import { ProgressReporter, type RunControl } from '../util/progress.js';
+import type { TaskContext } from './context.js';
+import { encodeSegment, GENERATED, type ImageInput, imageTokens, requireText, TextFit, type Truncation } from './inputs.js';
+import { type Span, spanPerplexities } from './perplexity.js';
 import { argsort, rerankScores } from './scoring.js';
+import { applyDefaults, defineTask, type JsonSchema, TRUNCATE_FIELD, TRUNCATED_SCHEMA, WEIGHT_FIELD } from './spec.js';
 
 export interface RankResult {
   pplText: number[];
@@ -14,28 +18,41 @@ export interface RankResult {
   scores: number[];
   /** indices by ascending score */
   order: number[];
+  truncated?: Truncation[];
 }
+
+/** The official defaults of `self_reranking_by_text` / `self_reranking_by_image`. */
+const IMAGES_DEFAULTS = { textWeight: 0.95, quantile: 0.5, leftTemplate: '', officialNaN: false, truncate: true };
+const TEXTS_DEFAULTS = { textWeight: 0.05, quantile: 0.5, officialNaN: false, truncate: true };
 
 export interface RankImagesOptions extends RunControl {
   text: string;
   images: ImageInput[];
-  /** weight of the text perplexity in the score (official 0.95) */
+  /** weight of the text perplexity in the score */
   textWeight?: number;
-  /** quantile for normalisation (official 0.5) */
+  /** quantile for normalisation */
   quantile?: number;
-  /** left text (official l_template '') */
+  /** left text (official l_template) */
   leftTemplate?: string;
   /** keep the official NaN scores when all candidates tie */
   officialNaN?: boolean;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
 }
 
-export async function rankImages(ctx: TaskContext, o: RankImagesOptions): Promise<RankResult> {
-  const { cfg } = ctx;
+function checkRankImages(o: RankImagesOptions): void {
   requireText(o.text, 'text');
   if (!Array.isArray(o.images) || o.images.length === 0) throw new InputError('rankImages: images must be a non-empty list');
+}
+
+export async function rankImages(ctx: TaskContext, options: RankImagesOptions): Promise<RankResult> {
+  const { cfg } = ctx;
+  checkRankImages(options);
+  const o = applyDefaults(IMAGES_DEFAULTS, options);
   const codes = await imageTokens(ctx, o.images, 'image');
-  const left = encodeSegment(ctx, o.leftTemplate ?? '', cfg.l, '<LT_I2T>');
-  const right = encodeSegment(ctx, o.text, cfg.r, '<RT_I2T>');
+  const fit = new TextFit(o.truncate);
+  const left = encodeSegment(ctx, o.leftTemplate, cfg.l, '<LT_I2T>', fit, 'leftTemplate');
+  const right = encodeSegment(ctx, o.text, cfg.r, '<RT_I2T>', fit);
   const rows = codes.map((c) => concat(left, c, right));
   const T = cfg.totalLength, l = cfg.l, m = cfg.imageLength;
   const spans: Span[] = [
@@ -44,26 +61,33 @@ export async function rankImages(ctx: TaskContext, o: RankImagesOptions): Promis
   ];
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.95, o.quantile ?? 0.5, o.officialNaN));
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
 }
 
 export interface RankTextsOptions extends RunControl {
   image: ImageInput;
   texts: string[];
-  /** weight of the text perplexity in the score (official 0.05) */
+  /** weight of the text perplexity in the score */
   textWeight?: number;
   quantile?: number;
   officialNaN?: boolean;
-  /** cut texts that do not fit the left text instead of rejecting them (generated captions) */
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
   truncate?: boolean;
 }
 
-export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<RankResult> {
-  const { cfg } = ctx;
+function checkRankTexts(o: RankTextsOptions): void {
   if (!Array.isArray(o.texts) || o.texts.length === 0) throw new InputError('rankTexts: texts must be a non-empty list');
   o.texts.forEach((t, i) => requireText(t, `text ${i}`));
+}
+
+/** `generated`: the texts are the model's own (captions), cut silently as the official code does. */
+export async function rankTexts(ctx: TaskContext, options: RankTextsOptions, generated?: typeof GENERATED): Promise<RankResult> {
+  const { cfg } = ctx;
+  checkRankTexts(options);
+  const o = applyDefaults(TEXTS_DEFAULTS, options);
   const [code] = await imageTokens(ctx, [o.image], 'image');
-  const rows = o.texts.map((t) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>', o.truncate), code));
+  const fit = generated ?? new TextFit(o.truncate);
+  const rows = o.texts.map((t, i) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>', fit, `texts[${i}]`), code));
   const l = cfg.l, m = cfg.imageLength;
   const spans: Span[] = [
     { from: 0, to: l - 1, kind: 'text', ignoreZero: true },
@@ -71,17 +95,63 @@ export async function rankTexts(ctx: TaskContext, o: RankTextsOptions): Promise<
   ];
   const progress = new ProgressReporter(o, 'rankTexts', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight ?? 0.05, o.quantile ?? 0.5, o.officialNaN));
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
 }
 
-export function concat(...parts: ArrayLike<number>[]): Int32Array {
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
-
-function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array): RankResult {
+function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array, fit: TextFit | typeof GENERATED): RankResult {
   const order = argsort(scores);
-  return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order };
+  return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order, ...(fit === GENERATED ? {} : fit.report()) };
 }
+
+const RANK_OUTPUT: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['pplText', 'pplImage', 'scores', 'order'],
+  properties: {
+    pplText: { type: 'array', items: { type: 'number' } },
+    pplImage: { type: 'array', items: { type: 'number' } },
+    scores: { type: 'array', items: { type: ['number', 'null'] }, description: 'rerank scores, lower is better' },
+    order: { type: 'array', items: { type: 'integer' }, description: 'indices by ascending score' },
+    truncated: TRUNCATED_SCHEMA,
+  },
+};
+
+const QUANTILE_FIELD = { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.5, description: 'quantile the perplexities are normalised by' } as const;
+const OFFICIAL_NAN_FIELD = { type: 'boolean', default: false, description: 'keep the official NaN scores when all candidates tie (default: ties score 0)' } as const;
+
+export const rankImagesTask = defineTask<RankImagesOptions, RankResult>({
+  name: 'rank-images',
+  summary: 'rank images by how well they fit a text (lower score = better)',
+  fields: {
+    text: { type: 'string', minLength: 1, maxLength: 4000, description: 'the text', cli: { positional: true } },
+    images: { type: 'images', maxItems: 256, description: 'the candidate images', cli: { positional: 'variadic' } },
+    textWeight: WEIGHT_FIELD('weight of the text perplexity in the score', IMAGES_DEFAULTS.textWeight),
+    quantile: { ...QUANTILE_FIELD, default: IMAGES_DEFAULTS.quantile },
+    leftTemplate: { type: 'string', maxLength: 4000, default: IMAGES_DEFAULTS.leftTemplate, description: 'left text' },
+    officialNaN: { ...OFFICIAL_NAN_FIELD, default: IMAGES_DEFAULTS.officialNaN },
+    truncate: TRUNCATE_FIELD,
+  },
+  required: ['text', 'images'],
+  run: rankImages,
+  check: checkRankImages,
+  output: RANK_OUTPUT,
+  format: (r, _, files) => r.order.map((i) => `${files[i] ?? i}\tscore ${r.scores[i].toFixed(4)}\tppl_txt ${r.pplText[i].toFixed(2)}\tppl_img ${r.pplImage[i].toFixed(2)}`),
+  examples: ['rudolph rank-images "рыжая кошка" a.png b.png c.png'],
+});
+
+export const rankTextsTask = defineTask<RankTextsOptions, RankResult>({
+  name: 'rank-texts',
+  summary: 'rank texts by how well they fit an image (lower score = better)',
+  fields: {
+    image: { type: 'image', description: 'the image', cli: { positional: true } },
+    texts: { type: 'strings', maxItems: 256, maxLength: 4000, description: 'the candidate texts', cli: { positional: 'variadic' } },
+    textWeight: WEIGHT_FIELD('weight of the text perplexity in the score', TEXTS_DEFAULTS.textWeight),
+    quantile: { ...QUANTILE_FIELD, default: TEXTS_DEFAULTS.quantile },
+    officialNaN: { ...OFFICIAL_NAN_FIELD, default: TEXTS_DEFAULTS.officialNaN },
+    truncate: TRUNCATE_FIELD,
+  },
+  required: ['image', 'texts'],
+  run: rankTexts,
+  check: checkRankTexts,
+  output: RANK_OUTPUT,
+  format: (r, input) => r.order.map((i) => `${input.texts[i]}\tscore ${r.scores[i].toFixed(4)}`),
+  examples: ['rudolph rank-texts фото.jpg "кошка на диване" "собака в парке"'],
+});

@@ -182,7 +182,7 @@ function scanNumbers(bytes: Uint8Array, file: string): NumberToken[] {
     const column = start - lineStart + 1;
     const value = parseCInt(bytes, start, i);
     if (value === undefined) {
-      const text = Buffer.from(bytes.subarray(start, Math.min(i, start + 40))).toString('latin1');
+      const text = new TextDecoder('latin1').decode(bytes.subarray(start, Math.min(i, start + 40)));
       throw new TokenizerError(
         `malformed tokenizer model ${file}: line ${line}, column ${column} (byte ${start}): expected an integer, got ${JSON.stringify(text)}${i - start > 40 ? '...' : ''}`,
         { file, line, column, offset: start },

@@ -1,9 +1,9 @@
 import { InputError } from '../errors.js';
-import { readBoundedFile } from '../io/files.js';
+import { readAllBytes } from '../runtime/current.js';
+import { uniformSource } from '../util/random.js';
 import { MergeRules, WordMerger } from './bpe-merge.js';
 import { TokenIdError, TokenizerError } from './errors.js';
 import { parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
-import { seededRandom } from './random.js';
 import type { TextTokenizer } from './text-encoding.js';
 import { WordCache } from './word-cache.js';
 
@@ -96,9 +96,9 @@ export class YttmTokenizer {
   private symbols = new Int32Array(256);
 
   static async fromFile(path: string, options: YttmTokenizerOptions = {}): Promise<YttmTokenizer> {
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
-      bytes = await readBoundedFile(path, MAX_MODEL_FILE_BYTES);
+      bytes = await readAllBytes(path, MAX_MODEL_FILE_BYTES);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       throw new TokenizerError(`cannot read tokenizer model ${path}: ${reason}`, { file: path }, { cause });
@@ -177,7 +177,7 @@ export class YttmTokenizer {
   encode(text: string, options?: EncodeOptions): number[] | string[];
   encode(text: string, options: EncodeOptions = {}): number[] | string[] {
     const plan = this.plan(options);
-    return this.encodeOne(text, plan, plan.seed === undefined ? plan.rng : seededRandom(plan.seed));
+    return this.encodeOne(text, plan, plan.seed === undefined ? plan.rng : uniformSource(plan.seed));
   }
 
   /** Encodes each text in order; with `seed`, one generator is shared by the whole batch. */
@@ -187,7 +187,7 @@ export class YttmTokenizer {
   encodeBatch(texts: readonly string[], options: EncodeOptions = {}): number[][] | string[][] {
     if (!Array.isArray(texts)) throw new InputError('encodeBatch expects an array of strings');
     const plan = this.plan(options);
-    const rng = plan.seed === undefined ? plan.rng : seededRandom(plan.seed);
+    const rng = plan.seed === undefined ? plan.rng : uniformSource(plan.seed);
     return texts.map((text) => this.encodeOne(text, plan, rng)) as number[][] | string[][];
   }
 
@@ -261,8 +261,8 @@ export class YttmTokenizer {
     if (typeof dropout !== 'number' || !(dropout >= 0 && dropout <= 1)) {
       throw new InputError(`dropoutProb must be a number in [0, 1], got ${String(dropout)}`);
     }
-    if (options.seed !== undefined && !Number.isFinite(options.seed)) {
-      throw new InputError(`seed must be a finite number, got ${String(options.seed)}`);
+    if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {
+      throw new InputError(`seed must be an integer in [0, ${Number.MAX_SAFE_INTEGER}], got ${String(options.seed)}`);
     }
     if (options.rng !== undefined && typeof options.rng !== 'function') throw new InputError('rng must be a function returning numbers in [0, 1)');
     const bos = options.bos === true;

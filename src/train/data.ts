@@ -7,12 +7,14 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
-import { ImageError, preprocessImage, readImage, readImageFile } from '../image/index.js';
+import { ImageError, preprocessImage } from '../image/index.js';
 import { readBoundedFile, writeFileAtomic } from '../io/files.js';
-import type { RudolphConfig, SpecialTokenName } from '../model/config.js';
-import { chunks, specialId, type ImageCodec } from '../tasks/context.js';
-import { Rng } from '../tasks/prng.js';
-import { encodeText, prepareText, segmentTokenCount, wasCut, type TextTokenizer } from '../tokenizer/text-encoding.js';
+import { type RudolphConfig, specialId, type SpecialTokenName } from '../model/config.js';
+import { readImage, readImageFile } from '../runtime/node/image-files.js';
+import { encodeText, prepareText, segmentTokenCount, type TextTokenizer, wasCut } from '../tokenizer/text-encoding.js';
+import { chunks } from '../util/arrays.js';
+import { Rng } from '../util/random.js';
+import type { ImageTokenizer } from '../vqgan/vqgan-model.js';
 import { TrainingError } from './errors.js';
 
 export interface ManifestLine { line: number; image?: string; left?: string; right?: string }
@@ -77,7 +79,7 @@ export interface Sample { line: number; ids: Int32Array }
 export interface DatasetOptions {
   cfg: RudolphConfig;
   tokenizer: TextTokenizer;
-  vqgan?: ImageCodec;
+  vqgan?: ImageTokenizer;
   /** folder for cached image token ids (default: none) */
   cacheDir?: string;
   /** what encodes images, for the cache key (e.g. the VQGAN checkpoint's path and size) */

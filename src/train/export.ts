@@ -5,14 +5,14 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { WeightsError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { saveTorchCheckpoint } from '../io/torch-writer.js';
 import { configToJson, type RudolphConfig } from '../model/config.js';
 import { fullMask, MASK_KINDS } from '../model/masks.js';
-import { parameterSpecs, MASK_BUFFER_NAMES, type RudolphWeights } from '../model/weights.js';
+import { MASK_BUFFER_NAMES, parameterSpecs, type RudolphWeights } from '../model/weights.js';
 import type { StateDict } from '../tensor.js';
-import { WeightsError } from '../errors.js';
 
 /** The official state_dict: every parameter (official order) plus the bool mask buffers. */
 function officialStateDict(cfg: RudolphConfig, weights: RudolphWeights): StateDict {

@@ -8,18 +8,18 @@
  * run resumed from a checkpoint replays exactly what the uninterrupted run did after it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { recoverFolder, writeFolderAtomically } from '../io/files.js';
 import { SafetensorsFile, saveSafetensors } from '../io/safetensors.js';
-import { removeStaleTemps, staleTemps } from '../stale-temps.js';
 import { LossEvaluator, type LossWeights } from '../model/loss.js';
-import { loadWeights } from '../model/load.js';
 import { RudolphModel } from '../model/rudolph-model.js';
-import { resolveModelFiles } from '../model-files.js';
+import { loadWeights } from '../pretrained/model-dir.js';
+import { resolveModelFiles } from '../pretrained/model-files.js';
+import { loadVqgan } from '../pretrained/vqgan-files.js';
 import type { FromPretrainedOptions } from '../rudolph.js';
 import type { StateDict } from '../tensor.js';
-import { Vqgan } from '../vqgan/index.js';
-import { batchIds, epochBatches, loadDataset, type BadLine, type BadLinePolicy } from './data.js';
+import { type BadLine, type BadLinePolicy, batchIds, epochBatches, loadDataset } from './data.js';
 import { TrainingError } from './errors.js';
 import { exportModel } from './export.js';
 import type { ScheduleKind } from './schedule.js';
@@ -105,7 +105,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   const files = await resolveModelFiles(o.model, { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, revision: o.revision, tokenizer: o.tokenizer, vqgan: o.vqgan, signal: o.signal });
   const { cfg } = files;
-  const vqgan = files.vqganFile ? await Vqgan.fromCheckpoint(files.vqganFile, { threads: o.threads }) : undefined;
+  const vqgan = files.vqganFile ? await loadVqgan(files.vqganFile, { threads: o.threads }) : undefined;
   const warn = (b: BadLine) => o.onWarning?.(`${b.file}:${b.line}: ${b.reason}`);
   const dataOpts = {
     cfg, tokenizer: files.tokenizer, vqgan, cacheDir: path.join(o.out, 'data-cache'),
@@ -276,10 +276,11 @@ function checkSavedTensors(dir: string, file: string, saved: StateDict, expected
 }
 
 async function writeCheckpoint(dir: string, state: RunState, trainer: Trainer): Promise<void> {
-  const tmp = `${dir}.tmp-${process.pid}`;
-  const old = `${dir}.old-${process.pid}`;
-  await fsp.rm(tmp, { recursive: true, force: true });
-  await fsp.mkdir(tmp, { recursive: true });
+  // the previous checkpoint stays complete until the new one is in place
+  await writeFolderAtomically(dir, (tmp) => fillCheckpoint(tmp, state, trainer), { existing: 'replace' });
+}
+
+async function fillCheckpoint(tmp: string, state: RunState, trainer: Trainer): Promise<void> {
   const weights: StateDict = new Map();
   for (const [name, data] of trainer.stateDict()) weights.set(name, { dtype: 'float32', shape: [data.length], data });
   await saveSafetensors(path.join(tmp, 'weights.safetensors'), weights);
@@ -290,22 +291,11 @@ async function writeCheckpoint(dir: string, state: RunState, trainer: Trainer): 
   }
   await saveSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
   await fsp.writeFile(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
-  // swap: the previous checkpoint stays complete until the new one is in place
-  const hadOld = await fsp.rename(dir, old).then(() => true, () => false);
-  await fsp.rename(tmp, dir);
-  if (hadOld) await fsp.rm(old, { recursive: true, force: true });
-  // leftovers of killed runs are only dropped once a complete checkpoint is in place
-  await removeStaleTemps(path.dirname(dir));
 }
 
 async function readCheckpoint(wanted: string): Promise<{ state: RunState; weights: StateDict; moments: StateDict }> {
   // a run killed between the two renames of writeCheckpoint left its previous checkpoint as `.old-<pid>`
-  let dir = wanted;
-  if (!existsSync(dir)) {
-    const olds = (await staleTemps(path.dirname(dir))).filter((t) => t.kind === 'old' && path.basename(t.path).startsWith(`${path.basename(dir)}.`));
-    olds.sort((a, b) => b.mtimeMs - a.mtimeMs);
-    if (olds.length) dir = olds[0].path;
-  }
+  const dir = await recoverFolder(wanted) ?? wanted;
   let state: RunState;
   try {
     state = JSON.parse(await fsp.readFile(path.join(dir, 'state.json'), 'utf8')) as RunState;

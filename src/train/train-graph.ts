@@ -7,13 +7,13 @@
  * The loss layout depends on the sequence length T, so there is one graph per T; the batch
  * dimension is dynamic.
  */
-import { attr, Value, type GraphBuilder } from '../onnx/graph.js';
-import { gradients } from '../onnx/autodiff.js';
 import type { RudolphConfig } from '../model/config.js';
 import type { DropoutHook } from '../model/graph-context.js';
-import { LOSS_IO, lossParts, lossSubgraph, type LossMode } from '../model/loss.js';
+import { LOSS_IO, type LossMode, lossParts, lossSubgraph } from '../model/loss.js';
 import { buildRudolphBody, logitsHead } from '../model/rudolph-graph.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
+import { gradients } from '../onnx/autodiff.js';
+import { attr, type GraphBuilder, Value } from '../onnx/graph.js';
 import { TrainingError } from './errors.js';
 
 export interface TrainGraphOptions {

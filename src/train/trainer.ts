@@ -5,16 +5,16 @@
  * summed, then averaged, clipped and applied in `apply` (or all at once in `step`).
  */
 import type * as ort from 'onnxruntime-node';
+import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import { tokenFeeds } from '../model/feeds.js';
-import { lossFeeds, lossTargets, OFFICIAL_LOSS_WEIGHTS, type LossMode, type LossWeights } from '../model/loss.js';
+import { lossFeeds, type LossMode, lossTargets, type LossWeights, OFFICIAL_LOSS_WEIGHTS } from '../model/loss.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
 import { f32, Session, type SessionOptions } from '../onnx/session.js';
-import { InputError } from '../errors.js';
 import { numel } from '../tensor.js';
-import { AdamW, clipFactor, clipFactorOfNorm, type AdamWOptions, type AdamWState } from './adamw.js';
+import { AdamW, type AdamWOptions, type AdamWState, clipFactor, clipFactorOfNorm } from './adamw.js';
 import { TrainingError } from './errors.js';
-import { trainableParameters, type FreezeOptions } from './freeze.js';
+import { type FreezeOptions, trainableParameters } from './freeze.js';
 import { lrSchedule, type LrSchedule, type ScheduleOptions } from './schedule.js';
 import { buildTrainGraph, TRAIN_IO } from './train-graph.js';
 
@@ -38,7 +38,7 @@ export interface Batch { ids: ArrayLike<number>; batch: number }
 
 export interface LossResult { loss: number; left: number; image?: number; right?: number }
 
-export interface StepResult extends LossResult {
+export interface TrainStepResult extends LossResult {
   /** global L2 norm of the (averaged) gradient before clipping */
   gradNorm: number;
   /** learning rate used by this update */
@@ -139,7 +139,7 @@ export class Trainer {
   }
 
   /** Averages the pending gradients over the accumulated micro-batches, clips, and takes one AdamW step. */
-  apply(): StepResult {
+  apply(): TrainStepResult {
     if (!this.grads || this.micro.length === 0) throw new TrainingError('trainer: apply() without accumulated gradients');
     const n = this.micro.length;
     // one micro-batch: the graph already summed the squares (saves a pass over every gradient)
@@ -152,7 +152,7 @@ export class Trainer {
       const vals = this.micro.map(f).filter((v): v is number => v !== undefined);
       return vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : undefined;
     };
-    const result: StepResult = {
+    const result: TrainStepResult = {
       loss: mean((r) => r.loss)!, left: mean((r) => r.left)!, image: mean((r) => r.image), right: mean((r) => r.right),
       gradNorm: norm, lr, step: this.optimizer.step,
     };
@@ -161,7 +161,7 @@ export class Trainer {
   }
 
   /** accumulate() every micro-batch, then apply(). */
-  async step(batches: Batch | readonly Batch[]): Promise<StepResult> {
+  async step(batches: Batch | readonly Batch[]): Promise<TrainStepResult> {
     const list = Array.isArray(batches) ? batches as readonly Batch[] : [batches as Batch];
     if (list.length === 0) throw new TrainingError('trainer: step() needs at least one batch');
     try {

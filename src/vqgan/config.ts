@@ -5,7 +5,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { readBoundedFile } from '../io/files.js';
+import { readText } from '../runtime/current.js';
 
 export interface VqganConfig {
   /** base channel count */
@@ -237,7 +237,7 @@ const MAX_YAML_BYTES = 1 << 20;
 export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
   let text: string;
   try {
-    text = (await readBoundedFile(file, MAX_YAML_BYTES)).toString('utf8');
+    text = await readText(file, MAX_YAML_BYTES);
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the VQGAN config: ${(e as Error).message}`);
   }

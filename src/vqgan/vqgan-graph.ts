@@ -6,8 +6,7 @@
  */
 import { attr, GraphBuilder } from '../onnx/graph.js';
 import type { VqganConfig } from './config.js';
-import { decoder } from './decoder.js';
-import { encoder } from './encoder.js';
+import { decoder, encoder } from './taming.js';
 import { conv2d, param, type VqganGraphContext } from './graph-context.js';
 import type { VqganWeights } from './weights.js';
 

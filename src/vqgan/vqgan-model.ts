@@ -1,18 +1,14 @@
 /**
- * Vqgan: the ruDALL-E Sber-VQGAN (taming GumbelVQ) on onnxruntime-node. `encode` turns
+ * Vqgan: the ruDALL-E Sber-VQGAN (taming GumbelVQ) on onnxruntime. `encode` turns
  * images into codebook ids exactly as the official `get_codebook_indices` (argmax of the
  * quantizer logits); `decode` turns ids back into images in [0, 1] as the official `decode`.
  * Encoder and decoder are two graphs in two sessions, each with dynamic batch and size.
  */
-import { promises as fsp } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { InputError } from '../errors.js';
 import { assertRgbImage, fromFloatCHW, toFloatCHW, type RgbImage } from '../image/index.js';
 import { f32, i64, Session, type SessionOptions } from '../onnx/session.js';
 import type { StateDict } from '../tensor.js';
 import { downsamplingFactor, validateVqganConfig, type VqganConfig } from './config.js';
-import { loadVqganWeights, resolveVqganConfig, type VqganConfigSource } from './load.js';
 import {
   buildDecodeGraph, buildEncodeGraph, DECODE_IO, ENCODE_IO, type DecodeIntermediate, type EncodeIntermediate,
 } from './vqgan-graph.js';
@@ -49,12 +45,14 @@ export interface GridShape {
 
 export type VqganOptions = SessionOptions;
 
-export interface VqganLoadOptions extends VqganOptions {
-  /** a config, or the path of an official YAML config; default: the YAML beside the checkpoint, else the Sber preset */
-  config?: VqganConfigSource;
+/** Images ↔ image token ids: what tasks and fine-tuning need of the VQGAN. */
+export interface ImageTokenizer {
+  /** RGB images of equal size (a multiple of 8) → ids [B, (h/8)·(w/8)] */
+  encode(images: RgbImage[]): Promise<Int32Array>;
+  decodeToImages(ids: ArrayLike<number>, batch: number): Promise<RgbImage[]>;
 }
 
-export class Vqgan {
+export class Vqgan implements ImageTokenizer {
   /** pixels of image side per code (8 for Sber-VQGAN) */
   readonly factor: number;
 
@@ -62,38 +60,26 @@ export class Vqgan {
     this.factor = downsamplingFactor(cfg);
   }
 
-  static async fromCheckpoint(file: string, opts: VqganLoadOptions = {}): Promise<Vqgan> {
-    const cfg = await resolveVqganConfig(opts.config, file);
-    return Vqgan.open(cfg, await loadVqganWeights(cfg, file), opts);
-  }
-
-  /** From a state dict (official names; `loss.*` and other non-model entries are ignored). */
-  static async fromWeights(config: VqganConfig, stateDict: StateDict, opts: VqganOptions = {}): Promise<Vqgan> {
-    const cfg = validateVqganConfig(config);
-    return Vqgan.open(cfg, vqganWeightsFromStateDict(cfg, stateDict, 'state dict'), opts);
-  }
-
   /**
-   * Writes both graphs with external weights to a temp folder and opens them by path: for the
-   * Sber model that is 6× faster and ~500 MB leaner than handing onnxruntime one in-memory
-   * protobuf (measured: 0.4 s / 0.78 GB vs 2.4 s / 1.28 GB peak RSS).
+   * From a state dict (official names; `loss.*` and other non-model entries are ignored);
+   * `source` names it in errors. Checkpoint files: `loadVqgan` (pretrained/vqgan-files.ts).
    */
+  static async fromWeights(config: VqganConfig, stateDict: StateDict, opts: VqganOptions = {}, source = 'state dict'): Promise<Vqgan> {
+    const cfg = validateVqganConfig(config);
+    return Vqgan.open(cfg, vqganWeightsFromStateDict(cfg, stateDict, source), opts);
+  }
+
+  /** Builds the encoder and decoder graphs and opens them (large graphs by path: RUNTIME.md). */
   private static async open(cfg: VqganConfig, weights: VqganWeights, opts: VqganOptions): Promise<Vqgan> {
-    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-vqgan-'));
     const sessions: Session[] = [];
     try {
       for (const [part, build] of [['encoder', buildEncodeGraph], ['decoder', buildDecodeGraph]] as const) {
-        const g = build(cfg, weights);
-        await g.save(dir, `${part}.onnx`, `${part}.bin`);
-        g.releaseWeights();
-        sessions.push(await Session.create(path.join(dir, `${part}.onnx`), `vqgan ${part}`, opts));
+        sessions.push(await Session.fromGraph(build(cfg, weights), `vqgan ${part}`, opts));
       }
       return new Vqgan(cfg, sessions[0], sessions[1]);
     } catch (e) {
       await Promise.all(sessions.map((s) => s.release()));
       throw e;
-    } finally {
-      await fsp.rm(dir, { recursive: true, force: true });
     }
   }
 

@@ -5,13 +5,13 @@
  * strict=False)` does; an unknown key inside a model module means another config.
  */
 import { WeightsError } from '../errors.js';
-import { numel, shapeToString, toFloat32, type StateDict } from '../tensor.js';
+import { numel, type ParamSpec, shapeToString, type StateDict, toFloat32 } from '../tensor.js';
+import { Rng } from '../util/random.js';
 import { bottleneckChannels, decoderLevels, encoderLevels, type VqganConfig } from './config.js';
 
 export interface VqganParam { shape: number[]; data: Float32Array }
 /** Name → float32 parameter, official names. */
 export type VqganWeights = Map<string, VqganParam>;
-export interface ParamSpec { name: string; shape: number[] }
 
 const MODEL_PREFIXES = ['encoder.', 'decoder.', 'quantize.', 'quant_conv.', 'post_quant_conv.'];
 
@@ -125,8 +125,7 @@ export function vqganWeightsFromStateDict(cfg: VqganConfig, sd: StateDict, sourc
  * norms 1/0, codebook ~ U(±1/n_embed) as GumbelQuantize's init.
  */
 export function randomVqganStateDict(cfg: VqganConfig, seed = 1): StateDict {
-  let s = seed >>> 0 || 1;
-  const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
+  const rng = new Rng(seed);
   const out: StateDict = new Map();
   let fanIn = 1; // of the conv weight just made: its bias comes next in the spec list
   for (const spec of vqganParameterSpecs(cfg)) {
@@ -137,7 +136,7 @@ export function randomVqganStateDict(cfg: VqganConfig, seed = 1): StateDict {
     } else {
       if (spec.shape.length === 4) fanIn = numel(spec.shape.slice(1));
       const bound = spec.name === 'quantize.embed.weight' ? 1 / cfg.nEmbed : 1 / Math.sqrt(fanIn);
-      for (let i = 0; i < data.length; i++) data[i] = (2 * next() - 1) * bound;
+      rng.fillUniform(data, -bound, bound);
     }
     out.set(spec.name, { dtype: 'float32', shape: spec.shape, data });
   }

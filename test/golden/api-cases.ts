@@ -3,21 +3,22 @@
  * functions with the stand-in tokenizer the official harness used (text = space-separated ids).
  */
 import path from 'node:path';
+import { filterTopKTopP } from '../../src/generation/sampling.js';
 import type { RgbImage } from '../../src/image/index.js';
 import { makeConfig, type SpecialTokens } from '../../src/model/config.js';
+import { RudolphModel } from '../../src/model/rudolph-model.js';
+import { loadVqgan } from '../../src/pretrained/vqgan-files.js';
 import { generateCaptions } from '../../src/tasks/caption.js';
 import { classify } from '../../src/tasks/classify.js';
 import type { TaskContext } from '../../src/tasks/context.js';
 import { generateText } from '../../src/tasks/generate-text.js';
 import { generateImageTokens } from '../../src/tasks/image-tokens.js';
 import { rankImages, rankTexts } from '../../src/tasks/rank.js';
-import { filterTopKTopP } from '../../src/tasks/sampling.js';
 import { ceToPpl, rerankScores } from '../../src/tasks/scoring.js';
 import { IdListTokenizer } from '../../src/tokenizer/text-encoding.js';
-import { Vqgan } from '../../src/vqgan/index.js';
-import { RudolphModel } from '../../src/model/rudolph-model.js';
+import type { Vqgan } from '../../src/vqgan/index.js';
 import { goldenRudolph } from './model-cases.js';
-import { countMismatches, FLOAT_TOL, judge, maxAbsDiff, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext } from './types.js';
+import { type CaseHandler, type CaseResult, countMismatches, FLOAT_TOL, type GoldenCase, type GoldenContext, judge, maxAbsDiff } from './types.js';
 
 const vqgans = new Map<string, Promise<Vqgan>>();
 const contexts = new Map<string, Promise<TaskContext>>();
@@ -26,7 +27,7 @@ function goldenVqgan(ctx: GoldenContext, name: string): Promise<Vqgan> {
   let hit = vqgans.get(name);
   if (!hit) {
     const dir = path.join(ctx.dir, name);
-    hit = Vqgan.fromCheckpoint(path.join(dir, 'vqgan.ckpt'), { threads: 2 });
+    hit = loadVqgan(path.join(dir, 'vqgan.ckpt'), { threads: 2 });
     vqgans.set(name, hit);
   }
   return hit;

@@ -13,11 +13,11 @@
  */
 import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
-import { loadRudolphDir } from '../../src/model/load.js';
 import type { LossWeights } from '../../src/model/loss.js';
+import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { Trainer } from '../../src/train/trainer.js';
-import { FLOAT_TOL, isTensorRef, type CaseHandler } from './types.js';
+import { type CaseHandler, FLOAT_TOL, isTensorRef } from './types.js';
 
 const ADAMW = { lr: 1e-3, betas: [0.9, 0.999] as const, eps: 1e-8, weightDecay: 0.01 };
 /** gradients below this are ill-conditioned for a first AdamW step (see above) */

@@ -1,12 +1,12 @@
 /** Golden cases of the transformer: masks, forward_*, loss_*, incremental_*. */
 import path from 'node:path';
 import type { RudolphConfig } from '../../src/model/config.js';
-import { loadRudolphDir } from '../../src/model/load.js';
 import { LossEvaluator } from '../../src/model/loss.js';
 import { fullMask, layerMaskKinds, MASK_KINDS } from '../../src/model/masks.js';
 import { RudolphModel } from '../../src/model/rudolph-model.js';
 import type { RudolphWeights } from '../../src/model/weights.js';
-import { countMismatches, FLOAT_TOL, isTensorRef, judge, maxAbsDiff, type CaseHandler, type GoldenContext } from './types.js';
+import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
+import { type CaseHandler, countMismatches, FLOAT_TOL, type GoldenContext, isTensorRef, judge, maxAbsDiff } from './types.js';
 
 export interface LoadedRudolph { cfg: RudolphConfig; weights: RudolphWeights; model: RudolphModel; debug: RudolphModel }
 const loaded = new Map<string, Promise<LoadedRudolph>>();

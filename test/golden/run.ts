@@ -1,7 +1,7 @@
 /**
- * The golden parity suite: reads manifest.json from RUDOLPH_GOLDEN_DIR (default ../shared/golden)
+ * The golden parity suite: reads manifest.json from RUDOLPH_GOLDEN_DIR (default test/data/golden)
  * and runs every case whose kind it implements, for every model listed. Prints
- * `PASS|FAIL|SKIP <model>/<case id> <info>` per case and ends with `N passed, N failed, N skipped`.
+ * `PASS|FAIL|SKIP <model>/<case id> <info>` per case and ends with `N passed, N failed, N skipped`; no case at all is a failure.
  * A case kind the suite does not know is a FAIL: it must never pass silently.
  */
 import { promises as fsp } from 'node:fs';
@@ -9,11 +9,12 @@ import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { HostTensor } from '../../src/tensor.js';
 import { GOLDEN_DIR } from '../helpers.js';
+import '../setup.js';
 import { apiCaseHandlers } from './api-cases.js';
 import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
+import { type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, isTensorRef, type Manifest } from './types.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
-import { isTensorRef, type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, type Manifest } from './types.js';
 
 /** Case id → kind: the id's prefix before the first underscore-separated variant. */
 export function caseKind(id: string): string {
@@ -85,6 +86,10 @@ async function main(): Promise<number> {
     console.log(`${result.status} ${label} ${result.info}`);
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  if (passed + failed + skipped === 0) {
+    console.error(`no golden case ran from ${path.join(dir, 'manifest.json')}${only ? ` matching "${only}"` : ''}: nothing was checked`);
+    return 1;
+  }
   return failed > 0 ? 1 : 0;
 }
 

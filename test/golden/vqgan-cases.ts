@@ -7,10 +7,10 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { RgbImage } from '../../src/image/index.js';
+import { loadVqgan } from '../../src/pretrained/vqgan-files.js';
 import type { HostTensor } from '../../src/tensor.js';
-import { Vqgan } from '../../src/vqgan/vqgan-model.js';
-import type { FloatTensor } from '../../src/vqgan/vqgan-model.js';
-import { countMismatches, FLOAT_TOL, isTensorRef, maxAbsDiff, type CaseHandler, type CaseResult, type GoldenContext } from './types.js';
+import type { FloatTensor, Vqgan } from '../../src/vqgan/vqgan-model.js';
+import { type CaseHandler, type CaseResult, countMismatches, FLOAT_TOL, type GoldenContext, isTensorRef, maxAbsDiff } from './types.js';
 
 /** Checkpoint formats in order of preference: the official Lightning/torch file first. */
 const CHECKPOINT_PREFERENCE = [/\.ckpt$/i, /\.(bin|pt|pth)$/i, /\.safetensors$/i];
@@ -35,7 +35,7 @@ export function goldenVqgan(ctx: GoldenContext, model: string): Promise<Vqgan> {
   if (!hit) {
     hit = (async () => {
       const files = await vqganModelFiles(ctx, model);
-      return Vqgan.fromCheckpoint(files.checkpoint, { config: files.config, threads: 2 });
+      return loadVqgan(files.checkpoint, { config: files.config, threads: 2 });
     })();
     loaded.set(model, hit);
   }

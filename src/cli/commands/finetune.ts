@@ -1,9 +1,9 @@
 /** rudolph finetune: fine-tuning from a JSONL manifest, with checkpoints, resume and export. */
 import { Command, Option } from 'commander';
 import { InputError } from '../../errors.js';
-import { formatDuration } from '../../hub/index.js';
 import { finetune } from '../../train/run.js';
-import { float, int } from '../common.js';
+import { addModelSourceOptions, addOutputOptions, float, int } from '../common.js';
+import { formatDuration } from '../hub-format.js';
 import { EXIT, printJson, ProgressDisplay } from '../output.js';
 
 interface FinetuneCliOptions {
@@ -23,15 +23,10 @@ function lossWeights(v: string): { left: number; image: number; right: number } 
 }
 
 export function finetuneCommand(): Command {
-  return new Command('finetune')
+  const cmd = new Command('finetune')
     .description('fine-tune a model on a JSONL manifest ({"image": "path", "left": "text", "right": "text"} per line)')
     .requiredOption('--data <file>', 'training manifest (JSONL)')
     .option('--val <file>', 'validation manifest (JSONL): its loss is logged')
-    .option('-m, --model <dir|preset|repo>', 'model to start from', '350M')
-    .option('--vqgan <dir|file>', 'VQGAN checkpoint file or folder')
-    .option('--tokenizer <file>', 'bpe.model file')
-    .option('--cache-dir <dir>', 'hub cache folder')
-    .option('--offline', 'never use the network')
     .requiredOption('--out <dir>', 'run folder: loss.jsonl, checkpoint/, model/ (the export)')
     .option('--epochs <n>', 'epochs (default 1 unless --steps)', int('--epochs', 1))
     .option('--steps <n>', 'optimizer steps', int('--steps', 1))
@@ -50,9 +45,8 @@ export function finetuneCommand(): Command {
     .option('--checkpoint-every <steps>', 'steps between checkpoints', int('--checkpoint-every', 1), 50)
     .option('--resume', 'continue from <out>/checkpoint exactly as if never stopped')
     .option('--skip-bad-lines', 'skip bad manifest lines (reported) instead of stopping')
-    .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
-    .option('--json', 'print the result as JSON')
-    .option('-q, --quiet', 'no progress on stderr')
+    .option('--threads <n>', 'onnxruntime threads', int('--threads', 1));
+  return addOutputOptions(addModelSourceOptions(cmd))
     .addHelpText('after', `
 Примеры:
   $ rudolph finetune --data подписи.jsonl --model 350M --out прогон1 --epochs 3 --lr 2e-5 --batch-size 2 --clip 1 --loss-weights 0.01,1,7

@@ -2,20 +2,21 @@
 import os from 'node:os';
 import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
-import { formatCacheListing, formatRemoveResult, formatVerifyReport, listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
-import { fetchModelFiles } from '../../model-files.js';
-import { PRESET_NAMES, presetConfig } from '../../model/config.js';
-import { addModelOptions, loadModel, loadProgress, TOKEN_HELP, type ModelCliOptions } from '../common.js';
+import { listCache, removeFromCache, resolveHubSettings, verifyCache } from '../../hub/index.js';
+import { DEFAULT_PRESET, PRESET_NAMES, presetList, PRESETS } from '../../presets.js';
+import { fetchModelFiles } from '../../pretrained/model-files.js';
+import { addModelSourceOptions, addOutputOptions, addRuntimeOptions, loadModel, loadProgress, type ModelCliOptions } from '../common.js';
+import { formatCacheListing, formatRemoveResult, formatVerifyReport } from '../hub-format.js';
 import { printJson, ProgressDisplay } from '../output.js';
 
 export function hubCommands(): Command[] {
   const download = new Command('download')
     .description('download what a model needs (checkpoint, config, tokenizer, VQGAN) into the hub cache')
-    .argument('[model]', 'preset (350M, 350M-v1, 1.3B, 2.7B) or hub repo id', '350M')
+    .argument('[model]', `preset (${presetList()}) or hub repo id`, DEFAULT_PRESET)
     .option('--revision <rev>', 'branch, tag or commit of the model repo')
     .option('--cache-dir <dir>', 'hub cache folder')
     .option('--offline', 'only check the cache: name what is missing')
-    .option('--token <token>', TOKEN_HELP)
+    .option('--token <token>', 'Hugging Face access token for private or gated repos (default: HF_TOKEN)')
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr')
     .addHelpText('after', '\nПримеры:\n  $ rudolph download            # RUDOLPH-350M-v2, токенизатор и VQGAN (~1.7 ГБ)\n  $ rudolph download 1.3B --cache-dir /data/hf\n  $ rudolph download моя-организация/моя-модель --revision v1')
@@ -55,12 +56,12 @@ export function hubCommands(): Command[] {
       if (!report.ok) process.exitCode = 1;
     });
 
-  const info = addModelOptions(new Command('info').description('model, presets, cache, runtime and threads'))
+  const info = addOutputOptions(addRuntimeOptions(addModelSourceOptions(new Command('info').description('model, presets, cache, runtime and threads'))))
     .option('--no-load', 'do not load the model: only presets, cache and runtime')
     .addHelpText('after', '\nПримеры:\n  $ rudolph info --no-load\n  $ rudolph info --model ./моя-модель --json')
     .action(async (o: ModelCliOptions & { load: boolean }) => {
       const base = {
-        presets: Object.fromEntries(PRESET_NAMES.map((p) => [p, presetConfig(p).params])),
+        presets: Object.fromEntries(PRESET_NAMES.map((p) => [p, PRESETS[p].params])),
         cacheDir: resolveHubSettings({ cacheDir: o.cacheDir }).cacheDir,
         runtime: { node: process.version, onnxruntime: ort.env.versions.node, cpus: os.cpus().length },
       };
@@ -74,7 +75,7 @@ export function hubCommands(): Command[] {
       }
       if (o.json) printJson({ ...base, model });
       else {
-        console.log(`presets: ${PRESET_NAMES.join(', ')}`);
+        console.log(`presets: ${presetList()}`);
         console.log(`cache: ${base.cacheDir}`);
         console.log(`runtime: node ${base.runtime.node}, onnxruntime-node ${base.runtime.onnxruntime}, ${base.runtime.cpus} CPUs`);
         if (model) console.log(JSON.stringify(model, null, 1));

@@ -1,17 +1,111 @@
-/** The task commands: dream, caption, classify, text, rank-images, rank-texts. */
+/**
+ * The task commands, derived from the task registry: one command per task, its input fields as
+ * arguments and options (types, bounds, defaults and help from the field specs), image fields as
+ * files, results printed by the task's own formatter or as JSON, output images saved as PNG.
+ */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { InputError } from '../../errors.js';
-import { readImage, writePng } from '../../image/index.js';
+import type { RgbImage } from '../../image/index.js';
 import type { Rudolph } from '../../rudolph.js';
-import { addModelOptions, addSamplingOptions, float, int, loadModel, sampling, taskProgress, type ModelCliOptions, type SamplingCliOptions } from '../common.js';
+import { readImage, writePng } from '../../runtime/node/image-files.js';
+import type { Truncation } from '../../tasks/inputs.js';
+import { TASK_METHODS, TASKS, type TaskMethod } from '../../tasks/registry.js';
+import { type Field, type JsonSchema, resultToJson } from '../../tasks/spec.js';
+import {
+  addModelSourceOptions, addOutputOptions, addRuntimeOptions, float, int, loadModel, type ModelCliOptions, taskProgress,
+} from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';
 
-type Opts = ModelCliOptions & SamplingCliOptions;
+type Fields = Readonly<Record<string, Field>>;
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** A field's value from its command-line text (lists are comma-separated). */
+function parser(f: Field, flag: string): ((v: string) => unknown) | undefined {
+  switch (f.type) {
+    case 'integer': return int(flag, f.minimum ?? Number.MIN_SAFE_INTEGER, f.maximum);
+    case 'number': return float(flag, { min: f.minimum, exclusiveMin: f.exclusiveMinimum, max: f.maximum });
+    case 'integers': return (v) => v.split(',').map((x) => int(flag, f.minimum ?? 0)(x.trim()));
+    case 'strings': return (v) => {
+      const items = v.split(',').map((x) => x.trim()).filter(Boolean);
+      if (items.length === 0) throw new InputError(`${flag}: give at least one value (comma-separated)`);
+      return items;
+    };
+    default: return undefined;
+  }
+}
+
+function describe(f: Field): string {
+  return 'default' in f && f.default !== undefined && f.default !== '' && f.type !== 'boolean' ? `${f.description} (default: ${JSON.stringify(f.default)})` : f.description;
+}
+
+interface OptionField { path: string[]; attribute: string; field: Field; invert?: boolean }
+
+const PLACEHOLDER: Record<Field['type'], string> = {
+  boolean: '', image: ' <file>', images: ' <files...>', string: ' <text>', integer: ' <n>', number: ' <x>',
+  integers: ' <n,n,...>', strings: ' <a,b,...>', object: '',
+};
+
+/** Adds an option per non-positional field (nested objects as --parent-child), returns where each value goes. */
+function addFieldOptions(cmd: Command, fields: Fields, required: readonly string[], prefix: string[] = []): OptionField[] {
+  const out: OptionField[] = [];
+  for (const [key, f] of Object.entries(fields)) {
+    if (f.cli?.positional) continue;
+    const path = [...prefix, key];
+    if (f.type === 'object') {
+      out.push(...addFieldOptions(cmd, f.fields, [], path));
+      continue;
+    }
+    const long = `--${path.map(kebab).join('-')}`;
+    const value = PLACEHOLDER[f.type];
+    const booleanOff = f.type === 'boolean' && f.default === true;
+    const name = booleanOff ? f.cli?.off ?? long.replace('--', '--no-') : long;
+    const flags = `${f.cli?.short ? `${f.cli.short}, ` : ''}${name}${value}`;
+    const option = new Option(flags, describe(f));
+    const parse = parser(f, long);
+    if (parse) option.argParser(parse);
+    if (required.includes(key) && prefix.length === 0) option.makeOptionMandatory();
+    cmd.addOption(option);
+    // a custom off flag (--strict-length) is true when given: it sets the field to false
+    out.push({ path, attribute: option.attributeName(), field: f, invert: booleanOff && f.cli?.off !== undefined });
+  }
+  return out;
+}
+
+/** Reads the image files a field names. */
+async function imageValue(f: Field, value: unknown): Promise<unknown> {
+  if (f.type === 'image') return readImage(value as string);
+  if (f.type === 'images') {
+    const images: RgbImage[] = [];
+    for (const file of value as string[]) images.push(await readImage(file));
+    return images;
+  }
+  return value;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let at = target;
+  for (const key of path.slice(0, -1)) at = (at[key] ??= {}) as Record<string, unknown>;
+  at[path[path.length - 1]] = value;
+}
+
+function hasImages(schema: JsonSchema): boolean {
+  return JSON.stringify(schema).includes('"png"');
+}
+
+/** Creates (or checks) the output folder before any model work, so a bad --out fails at once. */
+async function outputFolder(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new InputError(`--out ${dir}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
 
 /** Loads the model, runs `fn`, releases the model; Ctrl-C aborts the task. */
-async function withModel<T>(o: Opts, fn: (r: Rudolph, display: ProgressDisplay, signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withModel<T>(o: ModelCliOptions, fn: (r: Rudolph, display: ProgressDisplay, signal: AbortSignal) => Promise<T>): Promise<T> {
   const display = new ProgressDisplay(o.quiet || false);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted (Ctrl-C)'));
@@ -26,129 +120,63 @@ async function withModel<T>(o: Opts, fn: (r: Rudolph, display: ProgressDisplay, 
   }
 }
 
-/** Creates (or checks) the output folder before any model work, so a bad --out fails at once. */
-async function outputFolder(dir: string): Promise<void> {
-  try {
-    await fsp.mkdir(dir, { recursive: true });
-  } catch (e) {
-    throw new InputError(`--out ${dir}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+function taskCommand(method: TaskMethod): Command {
+  const task = TASKS[method];
+  const fields = task.fields as Fields;
+  const cmd = new Command(task.name).description(task.summary);
+  const positional = Object.entries(fields).filter(([, f]) => f.cli?.positional);
+  for (const [key, f] of positional) {
+    const name = f.type === 'image' || f.type === 'images' ? `${kebab(key)}${f.type === 'images' ? '...' : ''}` : `${kebab(key)}${f.cli?.positional === 'variadic' ? '...' : ''}`;
+    cmd.argument(`<${name}>`, f.type === 'image' || f.type === 'images' ? `${f.description} (PNG/JPEG/WebP file${f.type === 'images' ? 's' : ''})` : f.description);
   }
-}
+  const options = addFieldOptions(cmd, fields, task.required);
+  const writesImages = hasImages(task.output);
+  if (writesImages) cmd.option('--out <dir>', 'folder for the PNG files', '.');
+  addOutputOptions(addRuntimeOptions(addModelSourceOptions(cmd)));
+  cmd.addHelpText('after', `\nПримеры:\n${task.examples.map((e) => `  $ ${e}`).join('\n')}`);
 
-function task(name: string, description: string, examples: string): Command {
-  const cmd = new Command(name).description(description);
-  addSamplingOptions(addModelOptions(cmd));
-  cmd.addHelpText('after', `\nПримеры:\n${examples}`);
+  cmd.action(async (...args: unknown[]) => {
+    const o = args[positional.length] as ModelCliOptions & Record<string, unknown> & { out?: string };
+    // inputs first (files read, folders made): bad input fails before the model loads
+    const input: Record<string, unknown> = {};
+    const imageFiles: string[] = [];
+    for (const [i, [key, f]] of positional.entries()) {
+      if (f.type === 'images') imageFiles.push(...(args[i] as string[]));
+      if (f.type === 'image') imageFiles.push(args[i] as string);
+      input[key] = await imageValue(f, args[i]);
+    }
+    for (const { path, attribute, field, invert } of options) {
+      if (o[attribute] === undefined) continue;
+      setPath(input, path, invert ? !o[attribute] : await imageValue(field, o[attribute]));
+    }
+    (task.check as (o: unknown) => void)(input);
+    if (writesImages) await outputFolder(o.out!);
+    await withModel(o, async (r, display, signal) => {
+      const result = await r.run(method, { ...input, signal, onProgress: taskProgress(display) } as never);
+      display.stop();
+      for (const t of (result as { truncated?: Truncation[] }).truncated ?? []) {
+        process.stderr.write(`rudolph: warning: ${t.field} was cut to ${t.kept} tokens (it needs ${t.tokens}): "${t.text}" — --strict-length refuses such texts instead\n`);
+      }
+      const seed = (result as { seed?: number }).seed;
+      const written: string[] = [];
+      const json = await resultToJson(result, async (image) => {
+        // the name is taken before the await: images of a result are written concurrently
+        const file = path.join(o.out ?? '.', `${task.name}-${seed ?? 'out'}-${written.length}.png`);
+        written.push(file);
+        await writePng(file, image);
+        return { file };
+      });
+      if (o.json) {
+        printJson(json);
+        return;
+      }
+      const lines = (task.format as (r: unknown, i: unknown, f: readonly string[]) => string[])(result, input, imageFiles);
+      lines.forEach((line, i) => console.log(written[i] ? `${written[i]}\t${line}` : line));
+    });
+  });
   return cmd;
 }
 
 export function taskCommands(): Command[] {
-  const dream = task('dream', 'text → images: generate candidates, rerank them by the text, save the best as PNG',
-    '  $ rudolph dream "красивый закат над морем" -n 2 --candidates 8 --out картинки\n  $ rudolph dream "кошка в шляпе" --seed 42 --json')
-    .argument('<text>', 'what the image shows')
-    .option('-n, --images <n>', 'images to save', int('--images', 1), 1)
-    .option('--candidates <n>', 'candidates to generate and rerank', int('--candidates', 1), 8)
-    .option('--out <dir>', 'folder for the PNG files', '.')
-    .option('--guidance <w>', 'classifier-free guidance weight (official 0.2); off when absent', float('--guidance'))
-    .action(async (text: string, o: Opts & { images: number; candidates: number; out: string; guidance?: number }) => {
-      await outputFolder(o.out);
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.dream({
-          text, images: o.images, candidates: o.candidates, ...sampling(o), signal, onProgress: taskProgress(display),
-          ...(o.guidance !== undefined ? { guidance: { weight: o.guidance } } : {}),
-        });
-        const files: string[] = [];
-        for (const [i, img] of res.images.entries()) {
-          const file = path.join(o.out, `dream-${res.seed}-${i}.png`);
-          await writePng(file, img.image);
-          files.push(file);
-        }
-        display.stop();
-        if (o.json) printJson({ seed: res.seed, images: res.images.map((img, i) => ({ file: files[i], score: img.score, pplText: img.pplText, pplImage: img.pplImage, candidate: img.candidate })) });
-        else res.images.forEach((img, i) => console.log(`${files[i]}\tscore ${img.score.toFixed(4)}\tppl_txt ${img.pplText.toFixed(2)}\tppl_img ${img.pplImage.toFixed(2)}`));
-      });
-    });
-
-  const caption = task('caption', 'image → captions reranked by the image',
-    '  $ rudolph caption фото.jpg\n  $ rudolph caption фото.jpg --template "на фотографии" --generations 24 --json')
-    .argument('<image>', 'PNG/JPEG/WebP file')
-    .option('--template <text>', 'the text every caption continues', 'на картинке')
-    .option('-n, --count <n>', 'captions to print', int('--count', 1), 5)
-    .option('--generations <n>', 'captions to sample before reranking', int('--generations', 1), 48)
-    .action(async (file: string, o: Opts & { template: string; count: number; generations: number }) => {
-      const image = await readImage(file);
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.caption({ image, template: o.template, count: o.count, generations: o.generations, ...sampling(o), signal, onProgress: taskProgress(display) });
-        display.stop();
-        if (o.json) printJson(res);
-        else for (const c of res.captions) console.log(`${c.text}\tscore ${c.score.toFixed(4)}\tcount ${c.count}`);
-      });
-    });
-
-  const classify = task('classify', 'zero-shot image classification by perplexity',
-    '  $ rudolph classify фото.jpg --classes "кошка,собака,птица"\n  $ rudolph classify фото.jpg --classes "кошка,собака" --template "на картинке изображено: {}"')
-    .argument('<image>', 'PNG/JPEG/WebP file')
-    .requiredOption('--classes <list>', 'comma-separated class names')
-    .option('--template <text>', 'right text per class, {} = the class', '{}')
-    .action(async (file: string, o: Opts & { classes: string; template: string }) => {
-      const classes = o.classes.split(',').map((c) => c.trim()).filter(Boolean);
-      if (classes.length === 0) throw new InputError('--classes: give at least one class name');
-      const image = await readImage(file);
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.classify({ image, classes, template: o.template, signal, onProgress: taskProgress(display) });
-        display.stop();
-        if (o.json) printJson(res);
-        else {
-          console.log(res.class);
-          classes.forEach((c, i) => console.log(`  ${c}\t${res.scores[i].toFixed(4)}`));
-        }
-      });
-    });
-
-  const text = task('text', 'text → text: continue a template, rank the results by perplexity',
-    '  $ rudolph text "вопрос: что такое море? ответ:"\n  $ rudolph text "погода сегодня" --allowed "12,57,301" --count 8 --json')
-    .argument('<template>', 'the beginning of the text')
-    .option('-n, --count <n>', 'continuations to sample', int('--count', 1), 16)
-    .option('--allowed <ids>', 'comma-separated token ids to sample from')
-    .option('--early-stop <n>', 'max tokens incl. the template', int('--early-stop', 1))
-    .action(async (template: string, o: Opts & { count: number; allowed?: string; earlyStop?: number }) => {
-      if (template.trim() === '') throw new InputError('text: the template is empty');
-      const allowedTokens = o.allowed?.split(',').map((v) => int('--allowed')(v.trim()));
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.generateText({ template, count: o.count, allowedTokens, earlyStop: o.earlyStop, ...sampling(o), signal, onProgress: taskProgress(display) });
-        display.stop();
-        if (o.json) printJson(res);
-        else for (const t of res.texts) console.log(`${t.text}\tppl ${t.ppl.toFixed(2)}\tcount ${t.count}`);
-      });
-    });
-
-  const rankImages = task('rank-images', 'rank images for a text (lower score = better)',
-    '  $ rudolph rank-images "рыжая кошка" a.png b.png c.png')
-    .argument('<text>', 'the text')
-    .argument('<images...>', 'image files')
-    .action(async (textArg: string, files: string[], o: Opts) => {
-      const images = await Promise.all(files.map((f) => readImage(f)));
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.rankImages({ text: textArg, images, signal, onProgress: taskProgress(display) });
-        display.stop();
-        if (o.json) printJson({ ...res, files });
-        else for (const i of res.order) console.log(`${files[i]}\tscore ${res.scores[i].toFixed(4)}\tppl_txt ${res.pplText[i].toFixed(2)}\tppl_img ${res.pplImage[i].toFixed(2)}`);
-      });
-    });
-
-  const rankTexts = task('rank-texts', 'rank texts for an image (lower score = better)',
-    '  $ rudolph rank-texts фото.jpg "кошка на диване" "собака в парке"')
-    .argument('<image>', 'image file')
-    .argument('<texts...>', 'candidate texts')
-    .action(async (file: string, texts: string[], o: Opts) => {
-      const image = await readImage(file);
-      await withModel(o, async (r, display, signal) => {
-        const res = await r.rankTexts({ image, texts, signal, onProgress: taskProgress(display) });
-        display.stop();
-        if (o.json) printJson({ ...res, texts });
-        else for (const i of res.order) console.log(`${texts[i]}\tscore ${res.scores[i].toFixed(4)}`);
-      });
-    });
-
-  return [dream, caption, classify, text, rankImages, rankTexts];
+  return TASK_METHODS.map(taskCommand);
 }

@@ -143,15 +143,129 @@ function knownNumbers(v: SymDim[] | undefined): number[] | undefined {
 
 // ---- inference -----------------------------------------------------------------------------
 
-const SAME_AS_INPUT0 = new Set([
-  'Identity', 'Neg', 'Abs', 'Relu', 'Tanh', 'Sigmoid', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Erf', 'Cast', 'CastLike',
-  'Gelu', 'Softmax', 'LogSoftmax', 'Clip', 'Not', 'ScatterND', 'ScatterElements', 'IsNaN',
-]);
-const BROADCASTING = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater',
-  'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where',
-]);
-const REDUCERS = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL2']);
+/** What a shape rule sees of its node: input dims, known int values, and where to put results. */
+interface ShapeIO {
+  /** dims of each input ('' inputs: null) */
+  din: Dims[];
+  /** known values of a small int input tensor */
+  intsOf(name: string): SymDim[] | undefined;
+  /** records output i's dims (and its known int values) */
+  set(i: number, d: Dims, v?: SymDim[]): void;
+}
+
+/** Infers a node's output dims; an operator without a rule gets unknown outputs. */
+type ShapeRule = (node: NodeSpec, io: ShapeIO) => void;
+
+const sameAsInput0: ShapeRule = (node, { din, intsOf, set }) => set(0, din[0], node.opType === 'Identity' || node.opType === 'Cast' ? intsOf(node.inputs[0]) : undefined);
+const broadcasting: ShapeRule = (_, { din, set }) => set(0, broadcastDims(din));
+const reducer: ShapeRule = (node, { din, intsOf, set }) => set(0, reduceDims(node, din[0], node.inputs[1] ? intsOf(node.inputs[1]) : undefined));
+const rulesFor = (ops: string[], rule: ShapeRule) => Object.fromEntries(ops.map((op) => [op, rule]));
+
+/** Shape rules per operator (the forward counterpart of VJP_RULES). */
+const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = {
+  ...rulesFor([
+    'Identity', 'Neg', 'Abs', 'Relu', 'Tanh', 'Sigmoid', 'Sqrt', 'Reciprocal', 'Exp', 'Log', 'Erf', 'Cast', 'CastLike',
+    'Gelu', 'Softmax', 'LogSoftmax', 'Clip', 'Not', 'ScatterND', 'ScatterElements', 'IsNaN',
+  ], sameAsInput0),
+  ...rulesFor([
+    'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater',
+    'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where',
+  ], broadcasting),
+  ...rulesFor(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL2'], reducer),
+  Dropout: (_, { din, set }) => { set(0, din[0]); set(1, din[0]); },
+  LayerNormalization: (node, { din, set }) => {
+    const d0 = din[0];
+    set(0, d0);
+    const stat = d0 ? d0.map((d, i) => (i >= normAxis(attrInt(node, 'axis', -1), d0.length) ? 1 : d)) : null;
+    set(1, stat); set(2, stat);
+  },
+  Shape: (node, { din, set }) => {
+    const d0 = din[0];
+    if (!d0) return set(0, [null]);
+    const v = sliceInts(d0, attrInt(node, 'start', 0), attrInt(node, 'end', d0.length));
+    set(0, [v.length], v);
+  },
+  Size: (_, { din, set }) => set(0, [], din[0] ? [mulDims(din[0])] : undefined),
+  NonZero: (_, { din, set }) => set(0, din[0] ? [din[0].length, null] : [null, null]),
+  ConstantOfShape: (node, { din, intsOf, set }) => {
+    const v = intsOf(node.inputs[0]);
+    set(0, v ? [...v] : din[0] && typeof din[0][0] === 'number' ? Array.from({ length: din[0][0] }, () => null) : null);
+  },
+  Range: (_, { set }) => set(0, [null]),
+  Expand: (node, { din, intsOf, set }) => {
+    const v = intsOf(node.inputs[1]);
+    const target: Dims = v ? v.map((x) => (x === 1 ? 1 : x)) : din[1] && typeof din[1][0] === 'number' ? Array.from({ length: din[1][0] }, () => null) : null;
+    set(0, broadcastDims([din[0], target]));
+  },
+  Reshape: (node, { din, intsOf, set }) => set(0, reshapeDims(din[0], intsOf(node.inputs[1]), din[1])),
+  Flatten: (node, { din, set }) => {
+    const d0 = din[0];
+    const axis = d0 ? normAxis(attrInt(node, 'axis', 1), d0.length) : 0;
+    set(0, d0 ? [mulDims(d0.slice(0, axis)), mulDims(d0.slice(axis))] : null);
+  },
+  Unsqueeze: (node, { din, intsOf, set }) => {
+    const axes = knownNumbers(intsOf(node.inputs[1]));
+    const d0 = din[0];
+    if (!axes || !d0) return set(0, null);
+    const rank = d0.length + axes.length;
+    const norm = new Set(axes.map((a) => normAxis(a, rank)));
+    const out: SymDim[] = [];
+    let j = 0;
+    for (let i = 0; i < rank; i++) out.push(norm.has(i) ? 1 : d0[j++]);
+    set(0, out, rank === 1 && d0.length === 0 ? intsOf(node.inputs[0]) : undefined);
+  },
+  Squeeze: (node, { din, intsOf, set }) => {
+    const d0 = din[0];
+    const axes = node.inputs[1] ? knownNumbers(intsOf(node.inputs[1])) : d0?.every((d) => d !== null && typeof d === 'number') ? d0.flatMap((d, i) => (d === 1 ? [i] : [])) : undefined;
+    if (!axes || !d0) return set(0, null);
+    const norm = new Set(axes.map((a) => normAxis(a, d0.length)));
+    set(0, d0.filter((_, i) => !norm.has(i)));
+  },
+  Transpose: (node, { din, set }) => {
+    const d0 = din[0];
+    if (!d0) return set(0, null);
+    const perm = attrInts(node, 'perm') ?? d0.map((_, i) => d0.length - 1 - i);
+    set(0, perm.map((p) => d0[p]));
+  },
+  Concat: (node, { din, intsOf, set }) => {
+    if (din.some((d) => d === null)) return set(0, null);
+    const ds = din as SymDim[][];
+    const rank = ds[0].length;
+    const axis = normAxis(attrInt(node, 'axis', 0), rank);
+    const out = ds[0].map((_, i) => (i === axis ? addDims(ds.map((d) => d[i])) : ds.map((d) => d[i]).find((x) => x !== null) ?? null));
+    const vs = node.inputs.map(intsOf);
+    set(0, out, rank === 1 && vs.every((v) => v) ? vs.flatMap((v) => v!) : undefined);
+  },
+  Split: (node, { din, intsOf, set }) => {
+    const d0 = din[0];
+    const sizes = node.inputs[1] ? knownNumbers(intsOf(node.inputs[1])) : undefined;
+    node.outputs.forEach((_, i) => {
+      if (!d0) return set(i, null);
+      const axis = normAxis(attrInt(node, 'axis', 0), d0.length);
+      set(i, d0.map((d, j) => (j === axis ? (sizes ? sizes[i] : null) : d)));
+    });
+  },
+  Slice: (node, { din, intsOf, set }) => set(0, ...sliceShape(din[0], intsOf(node.inputs[0]), node.inputs.slice(1).map(intsOf))),
+  Gather: (node, { din, intsOf, set }) => {
+    const d0 = din[0], di = din[1];
+    if (!d0 || !di) return set(0, null);
+    const axis = normAxis(attrInt(node, 'axis', 0), d0.length);
+    const data = intsOf(node.inputs[0]), idx = knownNumbers(intsOf(node.inputs[1]));
+    const picked = d0.length === 1 && data && idx ? idx.map((i) => data[i < 0 ? i + data.length : i] ?? null) : undefined;
+    set(0, [...d0.slice(0, axis), ...di, ...d0.slice(axis + 1)], picked);
+  },
+  MatMul: (_, { din, set }) => set(0, matmulDims(din[0], din[1])),
+  Gemm: (node, { din, set }) => {
+    const a = din[0], b = din[1];
+    set(0, a && b ? [attrInt(node, 'transA', 0) ? a[1] : a[0], attrInt(node, 'transB', 0) ? b[0] : b[1]] : null);
+  },
+  SoftmaxCrossEntropyLoss: (node, { din, set }) => {
+    const d0 = din[0];
+    set(0, attrString(node, 'reduction', 'mean') === 'none' ? (d0 ? [d0[0], ...d0.slice(2)] : null) : []);
+    set(1, d0);
+  },
+  Pad: (_, { din, set }) => set(0, din[0] ? din[0].map(() => null) : null),
+};
 
 /** Infers dims for every value of `g`'s recorded nodes (forward part: call before adding backward nodes). */
 export function inferShapes(g: GraphBuilder): ShapeTable {
@@ -181,112 +295,16 @@ export function inferShapes(g: GraphBuilder): ShapeTable {
   };
 
   for (const node of g.nodeList) {
-    const din = node.inputs.map(dimsOf);
     const set = (i: number, d: Dims, v?: SymDim[]) => {
       const name = node.outputs[i];
       if (!name) return;
       dims.set(name, d);
       if (v) ints.set(name, v);
     };
-    const op = node.opType;
-    if (node.domain) { node.outputs.forEach((_, i) => set(i, null)); continue; }
-    if (SAME_AS_INPUT0.has(op)) {
-      set(0, din[0], op === 'Identity' || op === 'Cast' ? intsOf(node.inputs[0]) : undefined);
-    } else if (BROADCASTING.has(op)) {
-      set(0, broadcastDims(din));
-    } else if (op === 'Dropout') {
-      set(0, din[0]); set(1, din[0]);
-    } else if (op === 'LayerNormalization') {
-      set(0, din[0]);
-      const d0 = din[0];
-      const stat = d0 ? d0.map((d, i) => (i >= normAxis(attrInt(node, 'axis', -1), d0.length) ? 1 : d)) : null;
-      set(1, stat); set(2, stat);
-    } else if (op === 'Shape') {
-      const d0 = din[0];
-      if (!d0) { set(0, [null]); continue; }
-      const v = sliceInts(d0, attrInt(node, 'start', 0), attrInt(node, 'end', d0.length));
-      set(0, [v.length], v);
-    } else if (op === 'Size') {
-      set(0, [], din[0] ? [mulDims(din[0])] : undefined);
-    } else if (op === 'NonZero') {
-      set(0, din[0] ? [din[0].length, null] : [null, null]);
-    } else if (op === 'ConstantOfShape') {
-      const v = intsOf(node.inputs[0]);
-      set(0, v ? [...v] : din[0] && typeof din[0][0] === 'number' ? Array.from({ length: din[0][0] }, () => null) : null);
-    } else if (op === 'Range') {
-      set(0, [null]);
-    } else if (op === 'Expand') {
-      const v = intsOf(node.inputs[1]);
-      const target: Dims = v ? v.map((x) => (x === 1 ? 1 : x)) : din[1] && typeof din[1][0] === 'number' ? Array.from({ length: din[1][0] }, () => null) : null;
-      set(0, broadcastDims([din[0], target]));
-    } else if (op === 'Reshape') {
-      set(0, reshapeDims(din[0], intsOf(node.inputs[1]), din[1]));
-    } else if (op === 'Flatten') {
-      const d0 = din[0];
-      const axis = d0 ? normAxis(attrInt(node, 'axis', 1), d0.length) : 0;
-      set(0, d0 ? [mulDims(d0.slice(0, axis)), mulDims(d0.slice(axis))] : null);
-    } else if (op === 'Unsqueeze') {
-      const axes = knownNumbers(intsOf(node.inputs[1]));
-      const d0 = din[0];
-      if (!axes || !d0) { set(0, null); continue; }
-      const rank = d0.length + axes.length;
-      const norm = new Set(axes.map((a) => normAxis(a, rank)));
-      const out: SymDim[] = [];
-      let j = 0;
-      for (let i = 0; i < rank; i++) out.push(norm.has(i) ? 1 : d0[j++]);
-      set(0, out, rank === 1 && d0.length === 0 ? intsOf(node.inputs[0]) : undefined);
-    } else if (op === 'Squeeze') {
-      const d0 = din[0];
-      const axes = node.inputs[1] ? knownNumbers(intsOf(node.inputs[1])) : d0?.every((d) => d !== null && typeof d === 'number') ? d0.flatMap((d, i) => (d === 1 ? [i] : [])) : undefined;
-      if (!axes || !d0) { set(0, null); continue; }
-      const norm = new Set(axes.map((a) => normAxis(a, d0.length)));
-      set(0, d0.filter((_, i) => !norm.has(i)));
-    } else if (op === 'Transpose') {
-      const d0 = din[0];
-      if (!d0) { set(0, null); continue; }
-      const perm = attrInts(node, 'perm') ?? d0.map((_, i) => d0.length - 1 - i);
-      set(0, perm.map((p) => d0[p]));
-    } else if (op === 'Concat') {
-      if (din.some((d) => d === null)) { set(0, null); continue; }
-      const ds = din as SymDim[][];
-      const rank = ds[0].length;
-      const axis = normAxis(attrInt(node, 'axis', 0), rank);
-      const out = ds[0].map((_, i) => (i === axis ? addDims(ds.map((d) => d[i])) : ds.map((d) => d[i]).find((x) => x !== null) ?? null));
-      const vs = node.inputs.map(intsOf);
-      set(0, out, rank === 1 && vs.every((v) => v) ? vs.flatMap((v) => v!) : undefined);
-    } else if (op === 'Split') {
-      const d0 = din[0];
-      const sizes = node.inputs[1] ? knownNumbers(intsOf(node.inputs[1])) : undefined;
-      node.outputs.forEach((_, i) => {
-        if (!d0) { set(i, null); return; }
-        const axis = normAxis(attrInt(node, 'axis', 0), d0.length);
-        set(i, d0.map((d, j) => (j === axis ? (sizes ? sizes[i] : null) : d)));
-      });
-    } else if (op === 'Slice') {
-      set(0, ...sliceShape(din[0], intsOf(node.inputs[0]), node.inputs.slice(1).map(intsOf)));
-    } else if (op === 'Gather') {
-      const d0 = din[0], di = din[1];
-      if (!d0 || !di) { set(0, null); continue; }
-      const axis = normAxis(attrInt(node, 'axis', 0), d0.length);
-      const data = intsOf(node.inputs[0]), idx = knownNumbers(intsOf(node.inputs[1]));
-      const picked = d0.length === 1 && data && idx ? idx.map((i) => data[i < 0 ? i + data.length : i] ?? null) : undefined;
-      set(0, [...d0.slice(0, axis), ...di, ...d0.slice(axis + 1)], picked);
-    } else if (REDUCERS.has(op)) {
-      set(0, reduceDims(node, din[0], node.inputs[1] ? intsOf(node.inputs[1]) : undefined));
-    } else if (op === 'MatMul') {
-      set(0, matmulDims(din[0], din[1]));
-    } else if (op === 'Gemm') {
-      const a = din[0], b = din[1];
-      set(0, a && b ? [attrInt(node, 'transA', 0) ? a[1] : a[0], attrInt(node, 'transB', 0) ? b[0] : b[1]] : null);
-    } else if (op === 'SoftmaxCrossEntropyLoss') {
-      const d0 = din[0];
-      set(0, attrString(node, 'reduction', 'mean') === 'none' ? (d0 ? [d0[0], ...d0.slice(2)] : null) : []);
-      set(1, d0);
-    } else if (op === 'Pad') {
-      set(0, din[0] ? din[0].map(() => null) : null);
-    } else {
-      node.outputs.forEach((_, i) => set(i, null));
-    }
+    // other domains (com.microsoft) and operators without a rule: outputs unknown
+    const rule = node.domain ? undefined : SHAPE_RULES[node.opType];
+    if (rule) rule(node, { din: node.inputs.map(dimsOf), intsOf, set });
+    else node.outputs.forEach((_, i) => set(i, null));
   }
   return { dims: dimsOf, ints: intsOf };
 }

@@ -1,0 +1,124 @@
+/**
+ * The RUDOLPH transformer, top to bottom (SPEC §4–§5), as ONNX graph code: token + position
+ * embeddings, then per layer CogView sandwich-LayerNorm self-attention and a GELU MLP.
+ * Shapes: B batch rows, k new tokens, P cached positions, h hidden, H heads, d = h/H.
+ * Activations are kept flat as [B·k, h] between layers (one Gemm per linear).
+ *
+ * Embeddings: one position table covers the whole layout —
+ * [l_pos[0:l] ; row_emb[j/n] + col_emb[j%n] for the image ; r_pos[0:r]], gathered by position.
+ *
+ * Attention runs over cached keys/values plus the k new positions (SPEC §5, §7). Cached keys
+ * are kept transposed ([B, H, d, P]) so scores are a plain MatMul; the new keys/values are
+ * returned for the caller to write into its cache buffers in place.
+ */
+import { attr, type Value } from '../onnx/graph.js';
+import { layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
+
+// ---- embeddings ------------------------------------------------------------------------------
+
+/** ids [B, k] int64 (left pads already replaced), positions [k] int64 → x [B·k, h] */
+export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
+  const { g, cfg } = ctx;
+  return g.scope('embed', () => {
+    const l = cfg.l, n = cfg.n, img = cfg.imageLength;
+    const isImage = g.op('And', [   // [k]: which new positions are image tokens
+      g.op('GreaterOrEqual', [positions, g.scalarInt64(l)]),
+      g.op('Less', [positions, g.scalarInt64(l + img)]),
+    ]);
+    const zero = g.scalarInt64(0);
+    const textRows = g.op('Gather', [param(ctx, 'text_embeddings.weight'), g.op('Where', [isImage, zero, ids])], { axis: attr.int(0) });
+    const imageRows = g.op('Gather', [param(ctx, 'image_embeddings.weight'), g.op('Where', [isImage, ids, zero])], { axis: attr.int(0) });
+    const isImage3 = g.op('Unsqueeze', [isImage, g.int64s([1])]);
+    const tokens = g.op('Where', [isImage3, imageRows, textRows]);   // [B, k, h]
+
+    const rowIdx = g.int64s(Array.from({ length: img }, (_, j) => Math.floor(j / n)));
+    const colIdx = g.int64s(Array.from({ length: img }, (_, j) => j % n));
+    const imagePos = g.op('Add', [   // [n², h]
+      g.op('Gather', [param(ctx, 'image_row_embeddings.weight'), rowIdx], { axis: attr.int(0) }),
+      g.op('Gather', [param(ctx, 'image_col_embeddings.weight'), colIdx], { axis: attr.int(0) }),
+    ]);
+    const leftPos = g.op('Slice', [param(ctx, 'l_text_pos_embeddings.weight'), g.int64s([0]), g.int64s([l]), g.int64s([0])]);
+    const rightPos = g.op('Slice', [param(ctx, 'r_text_pos_embeddings.weight'), g.int64s([0]), g.int64s([cfg.r]), g.int64s([0])]);
+    const table = g.op('Concat', [leftPos, imagePos, rightPos], { axis: attr.int(0) });   // [l + n² + r, h]
+    const pos = g.op('Gather', [table, positions], { axis: attr.int(0) });   // [k, h]
+
+    const x = g.op('Add', [tokens, pos]);
+    return g.op('Reshape', [x, g.int64s([-1, cfg.hidden])]);
+  });
+}
+
+// ---- attention -------------------------------------------------------------------------------
+
+export interface AttentionInputs {
+  /** [B, H, d, P] cached keys (transposed); absent in graphs without a cache (training) */
+  pastKeys?: Value;
+  /** [B, H, P, d] cached values */
+  pastValues?: Value;
+  /** bool [k, P + k]: may query i see key j (cache slots first, then new positions) */
+  mask: Value;
+}
+
+export interface AttentionOutputs {
+  out: Value;
+  /** [B, H, d, k] */
+  newKeys: Value;
+  /** [B, H, k, d] */
+  newValues: Value;
+}
+
+/** x [B·k, h] → attention output [B·k, h] (dense applied, clamped to ±65504). */
+export function attention(ctx: GraphContext, prefix: string, x: Value, io: AttentionInputs): AttentionOutputs {
+  const { g, cfg } = ctx;
+  const H = cfg.heads, d = cfg.headDim, h = cfg.hidden;
+  const qkv = linear(ctx, x, `${prefix}.query_key_value`);   // [B·k, 3h]
+  const [q2, k2, v2] = g.opN('Split', [qkv, g.int64s([h, h, h])], { axis: attr.int(1) }, 3);
+  const headsShape = g.op('Concat', [ctx.batchTokens, g.int64s([H, d])], { axis: attr.int(0) });
+  const toHeads = (t: Value, perm: number[]) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: attr.ints(perm) });
+  const q = toHeads(q2, [0, 2, 1, 3]);          // [B, H, k, d]
+  const kT = toHeads(k2, [0, 2, 3, 1]);         // [B, H, d, k]
+  const v = toHeads(v2, [0, 2, 1, 3]);          // [B, H, k, d]
+
+  const qs = g.op('Div', [q, g.scalarFloat(Math.sqrt(d))]);
+  const past = io.pastKeys && io.pastValues ? { keys: io.pastKeys, values: io.pastValues } : null;
+  const newScores = g.op('MatMul', [qs, kT]);   // [B, H, k, k]
+  const scores = past
+    ? g.op('Concat', [g.op('MatMul', [qs, past.keys]), newScores], { axis: attr.int(-1) })  // [B, H, k, P + k]
+    : newScores;
+  const masked = g.op('Where', [io.mask, scores, g.scalarFloat(-10000)]);   // the official -10000, not -inf
+  const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob);
+  let context: Value;
+  if (past) {
+    const split = g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) });
+    const [probsPast, probsNew] = g.opN('Split', [probs, split], { axis: attr.int(-1) }, 2);
+    context = g.op('Add', [g.op('MatMul', [probsPast, past.values]), g.op('MatMul', [probsNew, v])]);
+  } else {
+    context = g.op('MatMul', [probs, v]);
+  }
+  const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([-1, h])]);   // [B·k, h]
+  const dense = linear(ctx, merged, `${prefix}.dense`);
+  const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob);
+  return { out, newKeys: kT, newValues: v };
+}
+
+// ---- MLP -------------------------------------------------------------------------------------
+
+/** dense_4h_to_h(gelu_tanh(dense_h_to_4h(x))) */
+export function mlp(ctx: GraphContext, prefix: string, x: Value): Value {
+  const hidden = linear(ctx, x, `${prefix}.dense_h_to_4h`);
+  const act = ctx.g.op('Gelu', [hidden], { approximate: attr.string('tanh') });
+  return linear(ctx, act, `${prefix}.dense_4h_to_h`);
+}
+
+// ---- layer -----------------------------------------------------------------------------------
+
+/** One transformer layer with CogView sandwich LayerNorms (SPEC §5). */
+export function transformerLayer(ctx: GraphContext, i: number, x: Value, io: AttentionInputs): AttentionOutputs {
+  return ctx.g.scope(`layer${i}`, () => {
+    const p = `transformer.layers.${i}`;
+    const a = attention(ctx, `${p}.attention`, layerNorm(ctx, x, `${p}.input_layernorm`), io);
+    const x1 = ctx.g.op('Add', [x, layerNorm(ctx, a.out, `${p}.before_first_addition_layernorm`)]);
+    const m = maybeDropout(ctx, mlp(ctx, `${p}.mlp`, layerNorm(ctx, x1, `${p}.post_attention_layernorm`)), ctx.cfg.params.output_dropout_prob);
+    const x2 = ctx.g.op('Add', [x1, layerNorm(ctx, m, `${p}.before_second_addition_layernorm`)]);
+    return { out: x2, newKeys: a.newKeys, newValues: a.newValues };
+  });
+}

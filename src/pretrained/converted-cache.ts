@@ -1,0 +1,168 @@
+/**
+ * The converted-model cache: the first load of a checkpoint writes the ready-to-run graph
+ * (model.onnx + weights.bin) into `<root>/<key>/`, keyed by the checkpoint's sha256, the config,
+ * the precision and the converter version; later loads open it by path (RUNTIME.md: the fastest
+ * and leanest way into onnxruntime). A stale or damaged conversion is detected and rebuilt.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { RudolphError } from '../errors.js';
+import { openCheckpoint } from '../io/checkpoint.js';
+import { writeFileAtomic, writeFolderAtomically } from '../io/files.js';
+import { hashFile } from '../io/hash.js';
+import type { RudolphConfig } from '../model/config.js';
+import type { LinearPrecision } from '../model/graph-context.js';
+import { buildRudolphGraph } from '../model/rudolph-graph.js';
+import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
+import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
+import type { LazyWeight } from '../onnx/graph.js';
+import { saveGraph } from '../runtime/node/graph-files.js';
+import { toFloat32 } from '../tensor.js';
+import { loadWeights } from './model-dir.js';
+
+/** Bump when the graph layout changes: old conversions then stop matching. */
+export const CONVERTER_VERSION = 3;
+
+export interface ConvertedModelOptions extends ModelOptions {
+  /** folder holding conversions (one subfolder per key) */
+  root: string;
+  onStage?: (stage: 'fingerprint' | 'convert' | 'open', detail: string) => void;
+}
+
+interface Meta {
+  converterVersion: number;
+  key: string;
+  checkpoint: string;
+  precision: LinearPrecision;
+  modelSha256: string;
+  modelBytes: number;
+  weightsBytes: number;
+  weightsSample: string;
+}
+
+/** sha256 of a checkpoint: free for hub blobs (named by their sha256), else hashed once and remembered. */
+async function checkpointFingerprint(file: string, root: string): Promise<string> {
+  const real = await fsp.realpath(file);
+  const base = path.basename(real);
+  if (/^[0-9a-f]{64}$/.test(base)) return base;
+  const st = await fsp.stat(real);
+  const memoFile = path.join(root, 'fingerprints.json');
+  const memoKey = `${real}|${st.size}|${st.mtimeMs}`;
+  let memo: Record<string, string> = {};
+  try { memo = JSON.parse(await fsp.readFile(memoFile, 'utf8')) as Record<string, string>; } catch { memo = {}; }
+  if (memo[memoKey]) return memo[memoKey];
+  const digest = await hashFile(real, 'sha256');
+  memo[memoKey] = digest;
+  await writeFileAtomic(memoFile, JSON.stringify(memo));
+  return digest;
+}
+
+/** A cheap damage check of the big weights file: 64 evenly spread 64 KiB blocks. */
+async function sampleHash(file: string, size: number): Promise<string> {
+  const hash = createHash('sha256');
+  const fh = await fsp.open(file, 'r');
+  try {
+    const block = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 64; i++) {
+      const pos = Math.floor((size - Math.min(size, block.length)) * (i / 63));
+      const { bytesRead } = await fh.read(block, 0, Math.min(block.length, size), pos);
+      hash.update(block.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
+}
+
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
+  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
+}
+
+async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
+  try {
+    const meta = JSON.parse(await fsp.readFile(path.join(dir, 'meta.json'), 'utf8')) as Meta;
+    if (meta.converterVersion !== CONVERTER_VERSION || meta.key !== key) return null;
+    const model = await fsp.readFile(path.join(dir, 'model.onnx'));
+    if (model.length !== meta.modelBytes || createHash('sha256').update(model).digest('hex') !== meta.modelSha256) return null;
+    const weights = path.join(dir, 'weights.bin');
+    const st = await fsp.stat(weights);
+    if (st.size !== meta.weightsBytes || await sampleHash(weights, st.size) !== meta.weightsSample) return null;
+    return meta;
+  } catch {
+    return null;
+  }
+}
+
+/** Opens the converted form of `checkpoint`, converting it first when needed. */
+export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string, opts: ConvertedModelOptions): Promise<{ model: RudolphModel; converted: boolean; dir: string }> {
+  const precision = opts.precision ?? 'fp32';
+  opts.onStage?.('fingerprint', checkpoint);
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision);
+  const dir = path.join(opts.root, key);
+  let converted = false;
+  if (!(await readValidMeta(dir, key))) {
+    await fsp.rm(dir, { recursive: true, force: true });
+    opts.onStage?.('convert', checkpoint);
+    await convert(cfg, checkpoint, dir, key, precision);
+    converted = true;
+  }
+  opts.onStage?.('open', dir);
+  try {
+    return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted, dir };
+  } catch (e) {
+    if (converted) throw e;
+    // a conversion that passes the checks but will not open is damaged too: rebuild once
+    await fsp.rm(dir, { recursive: true, force: true });
+    await convert(cfg, checkpoint, dir, key, precision);
+    return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
+  }
+}
+
+/**
+ * Writes the graph into `dir`: fp32 reads one tensor at a time from the checkpoint (peak ≈ the
+ * largest tensor); quantised precisions need the weights in memory.
+ */
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision): Promise<void> {
+  if (precision !== 'fp32') {
+    const weights = await loadWeights(cfg, checkpoint);
+    await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
+    weights.clear();
+    return;
+  }
+  const reader = await openCheckpoint(checkpoint);
+  try {
+    const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
+    checkTensorInfos(cfg, infos, checkpoint);
+    const lazy = new Map<string, LazyWeight>();
+    for (const spec of parameterSpecs(cfg)) {
+      lazy.set(spec.name, {
+        byteLength: 4 * spec.shape.reduce((a, b) => a * b, 1),
+        load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
+      });
+    }
+    await saveGraph(buildRudolphGraph(cfg, lazy), dir);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
+  try {
+    // another process finishing the same conversion first is fine: theirs is kept
+    await writeFolderAtomically(dir, async (tmp) => {
+      await writeGraph(cfg, checkpoint, tmp, precision);
+      const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
+      const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
+      const meta: Meta = {
+        converterVersion: CONVERTER_VERSION, key, checkpoint, precision,
+        modelSha256: createHash('sha256').update(model).digest('hex'), modelBytes: model.length,
+        weightsBytes: wst.size, weightsSample: await sampleHash(path.join(tmp, 'weights.bin'), wst.size),
+      };
+      await fsp.writeFile(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 1));
+    }, { existing: 'keep-existing' });
+  } catch (e) {
+    if (e instanceof RudolphError) throw e;
+    throw new RudolphError('RUNTIME', `converting ${checkpoint} into ${dir} failed: ${(e as Error).message}`, { cause: e });
+  }
+}

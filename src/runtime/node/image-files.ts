@@ -1,0 +1,123 @@
+/**
+ * The Node image codec: reading images into 8-bit RGB and writing PNGs, through sharp (libvips).
+ *
+ * Decoding follows what the official code gets from `PIL.Image.open(f).convert('RGB')`:
+ * - alpha is dropped, not composited (PIL's RGBA/LA → RGB just discards the band);
+ *   palettes are expanded and their transparency ignored; grey is copied to R, G and B;
+ * - EXIF orientation is NOT applied (PIL does not rotate on open/convert, and the
+ *   official code never calls `ImageOps.exif_transpose`), so a phone photo stored sideways
+ *   is processed sideways, as the official code does;
+ * - embedded ICC profiles are ignored (PIL's convert ignores them too);
+ * - only the first frame of an animated image is read (as PIL's open does);
+ * - truncated or corrupt data is an error (as in PIL), but decoder warnings that PIL also
+ *   tolerates (e.g. extraneous bytes in a JPEG) are not (`failOn: 'error'`);
+ * - 16-bit images keep their high byte. PIL does the same for 16-bit RGB(A) PNGs but clips
+ *   16-bit greyscale at 255 (its I;16 → RGB conversion), turning most such images white;
+ *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
+ *   profile rather than PIL's naive formula.
+ */
+import { writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { InputError } from '../../errors.js';
+import { ImageError } from '../../image/errors.js';
+import { DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE } from '../../image/limits.js';
+import { assertRgbImage, type RgbImage } from '../../image/rgb-image.js';
+import { readBoundedFile, writeAtomically } from '../../io/files.js';
+import type { DecodeImageOptions } from '../types.js';
+
+export type ReadImageOptions = DecodeImageOptions;
+
+/** Decodes PNG, JPEG, WebP, GIF, TIFF, AVIF... (whatever sharp reads) into 8-bit RGB. */
+export async function readImage(input: string | Uint8Array, opts: ReadImageOptions = {}): Promise<RgbImage> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (!Number.isInteger(maxPixels) || maxPixels <= 0) {
+    throw new InputError(`maxPixels must be a positive integer, got ${maxPixels}`);
+  }
+  const bytes = typeof input === 'string' ? await readImageFile(input, { name: opts.name, maxPixels }) : input;
+  const name = opts.name
+    ?? (typeof input === 'string' ? input : `image data (${bytes.length} bytes)`);
+  if (bytes.length === 0) throw new ImageError(`${name}: empty input (0 bytes), not an image`);
+
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (err) {
+    throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
+  }
+  if (!width || !height) throw new ImageError(`${name}: the image header gives no size`);
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new ImageError(`${name}: ${width}×${height} has a side over ${MAX_IMAGE_SIDE} pixels, the longest accepted`);
+  }
+  if (width * height > maxPixels) {
+    throw new ImageError(
+      `${name}: ${width}×${height} is ${megapixels(width * height)} megapixels, over the limit of ` +
+      `${megapixels(maxPixels)} (maxPixels ${maxPixels})`);
+  }
+
+  let decoded;
+  try {
+    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels, ignoreIcc: true })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw new ImageError(`${name}: cannot decode image (${errorText(err)})`, { cause: err });
+  }
+  const { data, info } = decoded;
+  if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
+    throw new ImageError(
+      `${name}: decoded to ${info.channels} channels / ${data.length} bytes, expected 8-bit RGB`);
+  }
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+/**
+ * The bytes of an image file: a regular file of at most 4 bytes a pixel of `maxPixels` plus
+ * 16 MiB of metadata (an uncompressed RGBA image), so a path to /dev/zero, a FIFO or a huge
+ * file is refused before anything is read.
+ */
+export async function readImageFile(file: string, opts: { name?: string; maxPixels?: number } = {}): Promise<Uint8Array> {
+  const label = opts.name ?? file;
+  const maxBytes = 4 * (opts.maxPixels ?? DEFAULT_MAX_PIXELS) + 16 * 2 ** 20;
+  try {
+    return await readBoundedFile(file, maxBytes);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ImageError(`${label}: image file not found`, { cause: err });
+    if (code === 'EISDIR' || code === 'ENOTREG') throw new ImageError(`${label}: ${errorText(err)} (not an image file)`, { cause: err });
+    if (code === 'EFBIG') throw new ImageError(`${label}: image file is too large (${errorText(err)})`, { cause: err });
+    throw new ImageError(`${label}: cannot read image file (${errorText(err)})`, { cause: err });
+  }
+}
+
+/** Lossless PNG of the image (8-bit RGB, no metadata). */
+export async function encodePng(img: RgbImage): Promise<Buffer> {
+  assertRgbImage(img);
+  try {
+    return await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .png()
+      .toBuffer();
+  } catch (err) {
+    throw new ImageError(`cannot encode a ${img.width}×${img.height} image as PNG (${errorText(err)})`, { cause: err });
+  }
+}
+
+/** Writes a PNG atomically: to a temporary name in the same folder, then renamed over `file`. */
+export async function writePng(file: string, img: RgbImage): Promise<void> {
+  const png = await encodePng(img);
+  try {
+    await writeAtomically(file, (tmp) => writeFile(tmp, png));
+  } catch (err) {
+    throw new ImageError(`${file}: cannot write PNG (${errorText(err)})`, { cause: err });
+  }
+}
+
+function megapixels(pixels: number): string {
+  return (pixels / 1e6).toFixed(1);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.trim() : String(err);
+}
