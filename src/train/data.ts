@@ -114,7 +114,7 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
       toEncode.push({ line, key, pixels: preprocessImage(await readImage(bytes, { name: line.image }), 8 * cfg.n) });
     } catch (e) {
       // an ImageError names the file itself
-      problems.push({ file, line: line.line, reason: e instanceof ImageError ? e.message : `image ${line.image}: ${(e as Error).message}` });
+      problems.push({ file, line: line.line, reason: e instanceof ImageError ? `image ${e.message}` : `image ${line.image}: ${(e as Error).message}` });
     }
   }
   for (const part of chunks(toEncode, o.batchSize ?? 8)) {
