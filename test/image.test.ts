@@ -262,6 +262,26 @@ describe('readImage errors', () => {
     assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
   });
 
+  test('formats whose decoders need more memory a pixel get proportionally fewer pixels', async () => {
+    const base = rawInput(texturedImage(100, 60, 4));
+    const png = await base.clone().png().toBuffer();
+    const webp = await base.clone().webp({ lossless: true }).toBuffer();
+    assert.equal((await readImage(png, { maxPixels: 6000 })).width, 100);
+    // WebP decodes at ~11 bytes a pixel (PNG ~3.6): counted at 16 against 4, a quarter of the pixels
+    await expectImageError(readImage(webp, { maxPixels: 6000, name: 'w.webp' }), 'w.webp', 'over the limit of 0.0', 'for WEBP', '16 bytes a pixel');
+    assert.equal((await readImage(webp, { maxPixels: 24000 })).width, 100);
+  });
+
+  test('a JPEG too small for the pixels its header claims is refused before decoding (the fuzzer: 508 bytes for 3119×14367 decoded at a 263 MB peak)', async () => {
+    const jpeg = Buffer.from(await rawInput(texturedImage(16, 16, 3)).jpeg().toBuffer());
+    const sof = jpeg.findIndex((b, i) => b === 0xff && jpeg[i + 1] === 0xc0);
+    jpeg.writeUInt16BE(14367, sof + 5);
+    jpeg.writeUInt16BE(3119, sof + 7);
+    const memory = peakMemory();
+    await expectImageError(readImage(jpeg, { name: 'lie.jpg' }), 'lie.jpg', `a ${jpeg.length}-byte JPEG cannot hold 3119×14367 pixels`);
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
+  });
+
   test('a side over 32768 pixels is refused from the header (a 16777216×1 claim cost 336 MB and 4 s in the decoder)', async () => {
     const png = await rawInput(texturedImage(16, 1, 3)).png().toBuffer();
     const row = withClaimedSize(png, 16_777_216, 1);

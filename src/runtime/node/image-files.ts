@@ -20,7 +20,7 @@ import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../../errors.js';
 import { ImageError } from '../../image/errors.js';
-import { DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE } from '../../image/limits.js';
+import { decodeBytesPerPixel, DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE, REFERENCE_BYTES_PER_PIXEL } from '../../image/limits.js';
 import { assertRgbImage, type RgbImage } from '../../image/rgb-image.js';
 import { readBoundedFile, writeAtomically } from '../../io/files.js';
 import type { DecodeImageOptions } from '../types.js';
@@ -40,8 +40,10 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
 
   let width: number | undefined;
   let height: number | undefined;
+  let format: string | undefined;
+  let depth: string | undefined;
   try {
-    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+    ({ width, height, format, depth } = await sharp(bytes, { limitInputPixels: false }).metadata());
   } catch (err) {
     throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
   }
@@ -49,15 +51,24 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
   if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
     throw new ImageError(`${name}: ${width}×${height} has a side over ${MAX_IMAGE_SIDE} pixels, the longest accepted`);
   }
-  if (width * height > maxPixels) {
+  // maxPixels counts JPEG/PNG pixels; a format whose decoder needs more memory a pixel gets fewer
+  const cost = decodeBytesPerPixel(format, depth);
+  const limit = Math.max(1, Math.floor((maxPixels * REFERENCE_BYTES_PER_PIXEL) / cost));
+  if (width * height > limit) {
+    const kind = cost === REFERENCE_BYTES_PER_PIXEL ? '' : ` for ${depth === 'uchar' || !depth ? '' : `${depth} `}${(format ?? 'this format').toUpperCase()}, whose decoder needs ${cost} bytes a pixel`;
     throw new ImageError(
       `${name}: ${width}×${height} is ${megapixels(width * height)} megapixels, over the limit of ` +
-      `${megapixels(maxPixels)} (maxPixels ${maxPixels})`);
+      `${megapixels(limit)}${kind} (maxPixels ${maxPixels})`);
+  }
+  // Every 8×8 block of a JPEG costs at least a bit, so it needs over pixels/512 bytes: a smaller
+  // one is truncated or its header lies, and libjpeg would fill the missing rows at full cost.
+  if (format === 'jpeg' && bytes.length < (width * height) / 1024) {
+    throw new ImageError(`${name}: a ${bytes.length}-byte JPEG cannot hold ${width}×${height} pixels (truncated, or the header lies)`);
   }
 
   let decoded;
   try {
-    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels, ignoreIcc: true })
+    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: limit, ignoreIcc: true })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
