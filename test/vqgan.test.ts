@@ -140,7 +140,14 @@ describe('config', () => {
     }
     const huge = path.join(tmp, 'huge.yaml');
     await writeFile(huge, `# ${'x'.repeat(2 << 20)}\n${doc({})}`);
-    await assert.rejects(readVqganConfigFile(huge), (e: Error) => e instanceof ConfigError && /huge\.yaml: cannot read the VQGAN config: \d+ bytes, more than the 1048576 accepted/.test(e.message));
+    await assert.rejects(readVqganConfigFile(huge), (e: Error) => e instanceof ConfigError && /huge\.yaml: cannot read the VQGAN config: \d+ bytes, more than the 65536 accepted/.test(e.message));
+    // deep flow nesting: 1 MB of it cost the YAML parser 5.5 s and 550 MB before the bound
+    const nested = `model: ${'['.repeat(500_000)}1${']'.repeat(500_000)}`;
+    const t0 = performance.now();
+    assert.throws(() => vqganConfigFromYaml(nested, 'n.yaml'), (e: Error) => e instanceof ConfigError && /n\.yaml: 1000008 characters, over the 65536 a VQGAN config may have/.test(e.message));
+    assert.ok(performance.now() - t0 < 100);
+    const nearCap = `model: ${'['.repeat(32_000)}1${']'.repeat(32_000)}`;
+    assert.throws(() => vqganConfigFromYaml(nearCap, 'c.yaml'), ConfigError);
   });
 
   it('takes the YAML beside a checkpoint, else the Sber preset', async () => {

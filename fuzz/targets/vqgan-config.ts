@@ -22,12 +22,12 @@ function yamlHazard(rng: FuzzRng): string {
       return lines.join('\n');
     }
     case 1: {
-      const d = rng.size(100_000);
+      const d = rng.size(40_000); // around the 64 KiB cap
       return `model: ${'['.repeat(d)}1${']'.repeat(d)}`;
     }
     case 2: return `model: !!binary ${'QUFB'.repeat(rng.size(10_000))}\n`;
     case 3: return `model:\n  params:\n    embed_dim: ${'9'.repeat(rng.size(5000) + 1)}\n    n_embed: 1e999\n`;
-    default: return `${'- '.repeat(rng.size(20_000))}x\n`;
+    default: return `${'- '.repeat(rng.size(40_000))}x\n`;
   }
 }
 

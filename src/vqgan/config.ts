@@ -221,7 +221,16 @@ export function vqganConfigFromObject(obj: unknown, source = 'vqgan config'): Vq
   }, source);
 }
 
+/**
+ * The official taming YAML is about a kilobyte. The YAML parser's cost grows steeply with
+ * nesting (1 MB of `[[[…` took 5.5 s and 550 MB before failing), so the text is bounded first.
+ */
+export const MAX_YAML_BYTES = 64 * 1024;
+
 export function vqganConfigFromYaml(text: string, source = 'vqgan config'): VqganConfig {
+  if (text.length > MAX_YAML_BYTES) {
+    throw new ConfigError(`${source}: ${text.length} characters, over the ${MAX_YAML_BYTES} a VQGAN config may have (the official one is about 1 KB)`);
+  }
   let doc: unknown;
   try {
     doc = parseYaml(text, { logLevel: 'error' }); // warnings (e.g. an ambiguous alias) would go to process warnings
@@ -231,8 +240,6 @@ export function vqganConfigFromYaml(text: string, source = 'vqgan config'): Vqga
   return vqganConfigFromObject(doc, source);
 }
 
-/** A taming YAML config is about a kilobyte. */
-const MAX_YAML_BYTES = 1 << 20;
 
 export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
   let text: string;
