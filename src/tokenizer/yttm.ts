@@ -3,7 +3,7 @@ import { readAllBytes } from '../runtime/current.js';
 import { uniformSource } from '../util/random.js';
 import { MergeRules, WordMerger } from './bpe-merge.js';
 import { TokenIdError, TokenizerError } from './errors.js';
-import { parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
+import { MAX_MODEL_BYTES, parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
 import type { TextTokenizer } from './text-encoding.js';
 import { WordCache } from './word-cache.js';
 
@@ -43,9 +43,6 @@ export interface YttmTokenizerOptions {
   /** Most distinct words whose encodings are cached (default 50000, about 8 MB; 0 disables the cache). */
   cacheSize?: number;
 }
-
-/** A bpe.model is ~0.2 MB for 16k tokens; a file past this is not one (and a device path never ends). */
-const MAX_MODEL_FILE_BYTES = 64 * 2 ** 20;
 
 const SPECIAL_PIECES = { unk: '<UNK>', pad: '<PAD>', bos: '<BOS>', eos: '<EOS>' } as const;
 /** Longer words are rare and cheap to miss; keeping them out bounds the cache's memory. */
@@ -98,7 +95,7 @@ export class YttmTokenizer {
   static async fromFile(path: string, options: YttmTokenizerOptions = {}): Promise<YttmTokenizer> {
     let bytes: Uint8Array;
     try {
-      bytes = await readAllBytes(path, MAX_MODEL_FILE_BYTES);
+      bytes = await readAllBytes(path, MAX_MODEL_BYTES);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       throw new TokenizerError(`cannot read tokenizer model ${path}: ${reason}`, { file: path }, { cause });
