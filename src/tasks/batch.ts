@@ -64,7 +64,7 @@ export function items<O, R>(list: readonly O[]): BatchItem<O, R>[] {
 }
 
 /** Throws BatchEmpty when no item is left. */
-export function requireLive(all: readonly BatchItem<unknown, unknown>[]): void {
+export function requireLive(all: readonly { readonly live: boolean }[]): void {
   if (!all.some((i) => i.live)) throw new BatchEmpty();
 }
 
