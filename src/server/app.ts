@@ -14,7 +14,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RudolphError } from '../errors.js';
-import { taskCatalog } from '../tasks/registry.js';
+import { taskByName, taskCatalog } from '../tasks/registry.js';
 import { type JobBackend, type JobView, PRIORITIES, type Priority } from './backend.js';
 import { HttpError, type SchemaError, statusFor, validationError } from './errors.js';
 import { MAX_IDEMPOTENCY_KEY } from './idempotency.js';
@@ -193,6 +193,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   async function submit(task: TaskName, input: ApiInput, request: FastifyRequest, sync: boolean): Promise<JobView> {
+    // the checks that need no model answer at once, before the job queues
+    (taskByName(task)!.task.check as (o: unknown) => void)(input);
     const key = request.headers['idempotency-key'];
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY)) {
       throw new HttpError(400, 'VALIDATION', `the Idempotency-Key header must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`, 'Idempotency-Key');

@@ -7,13 +7,13 @@ import { InputError } from '../errors.js';
 import { concat } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
-import { encodeSegment, formatTemplate, type ImageInput, imageTokens, requireText } from './inputs.js';
+import { encodeSegment, formatTemplate, type ImageInput, imageTokens, requireText, TextFit, type Truncation } from './inputs.js';
+import { BatchEmpty, type BatchItem, items, requireLive, runBatch, tickRows } from './batch.js';
 import { type Span, spanPerplexities } from './perplexity.js';
-import { type BatchItem, items, requireLive, runBatch, tickRows } from './batch.js';
-import { applyDefaults, defineTask } from './spec.js';
+import { applyDefaults, defineTask, TRUNCATE_FIELD, TRUNCATED_SCHEMA } from './spec.js';
 
 /** The official defaults of `zs_clf`. */
-const DEFAULTS = { template: '{}', leftTemplate: '' };
+const DEFAULTS = { template: '{}', leftTemplate: '', truncate: true };
 
 export interface ClassifyOptions extends RunControl {
   image: ImageInput;
@@ -22,6 +22,8 @@ export interface ClassifyOptions extends RunControl {
   template?: string;
   /** left text per class */
   leftTemplate?: string;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
 }
 
 export interface ClassifyResult {
@@ -30,29 +32,37 @@ export interface ClassifyResult {
   /** softmax of L2-normalised perplexities (the official scores: lower = more likely) */
   scores: number[];
   ppl: number[];
+  truncated?: Truncation[];
+}
+
+function checkClassify(options: ClassifyOptions): void {
+  const o = applyDefaults(DEFAULTS, options);
+  if (!Array.isArray(o.classes) || o.classes.length === 0) throw new InputError('classify: classes must be a non-empty list');
+  o.classes.forEach((c, i) => requireText(c, `class ${i}`));
+  // a template without {} scores every class on the same text: equal scores that would look like an answer
+  if (formatTemplate(o.template, 'class template', 'a') === formatTemplate(o.template, 'class template', 'b')) {
+    throw new InputError(`classify: the template ${JSON.stringify(o.template)} has no {} where the class name goes`);
+  }
+  formatTemplate(o.leftTemplate, 'left template', 'a');
 }
 
 /** One request's rows, ready to score. */
-interface Prepared { rows: Int32Array[]; shared: boolean; classes: string[] }
+interface Prepared { rows: Int32Array[]; shared: boolean; classes: string[]; fit: TextFit }
 
 function prepare(ctx: TaskContext, options: ClassifyOptions, code: Int32Array): Prepared {
   const { cfg } = ctx;
   const o = applyDefaults(DEFAULTS, options);
   const rightTexts = o.classes.map((c) => formatTemplate(o.template, 'class template', c));
   const leftTexts = o.classes.map((c) => formatTemplate(o.leftTemplate, 'left template', c));
+  const fit = new TextFit(o.truncate);
   const rows = o.classes.map((_, i) => concat(
-    encodeSegment(ctx, leftTexts[i], cfg.l, '<LT_I2T>'), code, encodeSegment(ctx, rightTexts[i], cfg.r, '<RT_I2T>'),
+    encodeSegment(ctx, leftTexts[i], cfg.l, '<LT_I2T>', fit, `leftTemplate (class ${i})`), code, encodeSegment(ctx, rightTexts[i], cfg.r, '<RT_I2T>', fit, `classes[${i}]`),
   ));
   // every class shares [left | image] when the left template ignores the class: run it once
-  return { rows, shared: new Set(leftTexts).size === 1, classes: o.classes };
+  return { rows, shared: new Set(leftTexts).size === 1, classes: o.classes, fit };
 }
 
-function checkClasses(options: ClassifyOptions): void {
-  if (!Array.isArray(options.classes) || options.classes.length === 0) throw new InputError('classify: classes must be a non-empty list');
-  options.classes.forEach((c, i) => requireText(c, `class ${i}`));
-}
-
-function result(ppl: ArrayLike<number>, classes: string[]): ClassifyResult {
+function result(ppl: ArrayLike<number>, p: Prepared): ClassifyResult {
   const norm = Math.sqrt(Array.from(ppl).reduce((s, v) => s + v * v, 0));
   const normed = Array.from(ppl, (v) => Math.fround(v / norm));
   const max = Math.max(...normed);
@@ -61,14 +71,14 @@ function result(ppl: ArrayLike<number>, classes: string[]): ClassifyResult {
   const scores = exps.map((e) => e / sum);
   let label = 0;
   for (let i = 1; i < scores.length; i++) if (scores[i] < scores[label]) label = i;
-  return { label, class: classes[label], scores, ppl: Array.from(ppl) };
+  return { label, class: p.classes[label], scores, ppl: Array.from(ppl), ...p.fit.report() };
 }
 
 const textSpan = (cfg: TaskContext['cfg']): Span => ({ from: cfg.totalLength - cfg.r, to: cfg.totalLength - 1, kind: 'text', ignoreZero: true });
 
 export async function classify(ctx: TaskContext, options: ClassifyOptions): Promise<ClassifyResult> {
   const { cfg } = ctx;
-  checkClasses(options);
+  checkClassify(options);
   const [code] = await imageTokens(ctx, [options.image], 'image');
   const p = prepare(ctx, options, code);
   const progress = new ProgressReporter(options, 'classify', 'scoring', p.rows.length);
@@ -78,8 +88,10 @@ export async function classify(ctx: TaskContext, options: ClassifyOptions): Prom
     await ctx.model.step(prefix, p.rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
   }
   const [ppl] = await spanPerplexities(ctx, p.rows, [textSpan(cfg)], progress, prefix);
-  return result(ppl, p.classes);
+  return result(ppl, p);
 }
+
+type Item = BatchItem<ClassifyOptions, ClassifyResult>;
 
 /**
  * Several classify requests as one batch: their images encoded together, the shared
@@ -90,9 +102,9 @@ export function classifyMany(ctx: TaskContext, list: readonly ClassifyOptions[])
   const { cfg } = ctx;
   const all = items<ClassifyOptions, ClassifyResult>(list);
   return runBatch(all, async () => {
-    for (const it of all) it.attempt(() => checkClasses(it.options));
+    for (const it of all) it.attempt(() => checkClassify(it.options));
     // images together; when one of them is bad, one by one so only its request fails
-    const codes = new Map<BatchItem<ClassifyOptions, ClassifyResult>, Int32Array>();
+    const codes = new Map<Item, Int32Array>();
     const live = all.filter((i) => i.live);
     try {
       const batch = await imageTokens(ctx, live.map((i) => i.options.image), 'image');
@@ -102,19 +114,20 @@ export function classifyMany(ctx: TaskContext, list: readonly ClassifyOptions[])
         try { codes.set(it, (await imageTokens(ctx, [it.options.image], 'image'))[0]); } catch (e) { it.fail(e); }
       }
     }
-    const prepared = new Map<BatchItem<ClassifyOptions, ClassifyResult>, Prepared>();
+    const prepared = new Map<Item, Prepared>();
     for (const it of all) {
       const p = it.attempt(() => prepare(ctx, it.options, codes.get(it)!));
-      if (p) prepared.set(it, p);
-      it.attempt(() => { it.progress = new ProgressReporter(it.options, 'classify', 'scoring', p!.rows.length); });
+      if (!p) continue;
+      prepared.set(it, p);
+      it.attempt(() => { it.progress = new ProgressReporter(it.options, 'classify', 'scoring', p.rows.length); });
     }
     requireLive(all);
-    const ppl = new Map<BatchItem<ClassifyOptions, ClassifyResult>, number[]>();
+    const ppl = new Map<Item, number[]>();
     for (const shared of [true, false]) {
       const group = all.filter((i) => i.live && prepared.get(i)!.shared === shared);
       if (!group.length) continue;
       const rows: Int32Array[] = [];
-      const owners: BatchItem<ClassifyOptions, ClassifyResult>[] = [];
+      const owners: Item[] = [];
       const prefixRows: number[] = [];
       group.forEach((it, g) => {
         for (const row of prepared.get(it)!.rows) { rows.push(row); owners.push(it); prefixRows.push(g); }
@@ -131,10 +144,17 @@ export function classifyMany(ctx: TaskContext, list: readonly ClassifyOptions[])
         tickRows(owners, first, count, (it, n) => it.tick(n));
         requireLive(group);
       };
-      const [values] = await spanPerplexities(ctx, rows, [textSpan(cfg)], onRows, prefix, shared ? prefixRows : undefined);
+      let values: Float64Array;
+      try {
+        [values] = await spanPerplexities(ctx, rows, [textSpan(cfg)], onRows, prefix, shared ? prefixRows : undefined);
+      } catch (e) {
+        // every request of this group was cancelled: the other group goes on
+        if (e instanceof BatchEmpty) continue;
+        throw e;
+      }
       owners.forEach((it, r) => { (ppl.get(it) ?? ppl.set(it, []).get(it)!).push(values[r]); });
     }
-    for (const it of all) if (it.live) it.attempt(() => it.resolve(result(ppl.get(it)!, prepared.get(it)!.classes)));
+    for (const it of all) if (it.live) it.attempt(() => it.resolve(result(ppl.get(it)!, prepared.get(it)!)));
   });
 }
 
@@ -146,16 +166,19 @@ export const classifyTask = defineTask<ClassifyOptions, ClassifyResult>({
     classes: { type: 'strings', maxItems: 256, maxLength: 1000, description: 'class names', label: { ru: 'Классы', en: 'Classes' } },
     template: { type: 'string', maxLength: 4000, default: DEFAULTS.template, description: 'right text per class, {} is the class', label: { ru: 'Шаблон', en: 'Template' } },
     leftTemplate: { type: 'string', maxLength: 4000, default: DEFAULTS.leftTemplate, description: 'left text per class, {} is the class' },
+    truncate: TRUNCATE_FIELD,
   },
   required: ['image', 'classes'],
   run: classify,
   runMany: classifyMany,
+  check: checkClassify,
   output: {
     type: 'object', additionalProperties: false, required: ['label', 'class', 'scores', 'ppl'],
     properties: {
       label: { type: 'integer', description: 'index of the predicted class' }, class: { type: 'string' },
       scores: { type: 'array', items: { type: 'number' }, description: 'softmax of the L2-normalised perplexities: lower = more likely' },
       ppl: { type: 'array', items: { type: 'number' } },
+      truncated: TRUNCATED_SCHEMA,
     },
   },
   format: (r, input) => [r.class, ...r.scores.map((s, i) => `  ${input.classes[i]}\t${s.toFixed(4)}`)],
