@@ -232,4 +232,15 @@ describe('cluster: fronts and workers on Redis', () => {
     assert.equal(after.status, 200);
     assert.match(worker.stderr.join('\n'), /Redis is back: resuming/);
   });
+
+  it('a front stopped mid-job: the job goes on and another front gives its status and result', async () => {
+    const job = await startLongJob(b, { template: 'после остановки', count: 400, seed: 9 });
+    assert.equal(await b.stop(), 0);
+    const done = await waitFor(async () => {
+      const j = (await request<JobView>(`${a.url}/v1/jobs/${job.id}`)).body;
+      return j.state === 'done' ? j : undefined;
+    }, 30_000, 'the job through the other front');
+    const want = await postJson(`${single.url}/v1/text`, { template: 'после остановки', count: 400, seed: 9 });
+    assert.deepEqual(done.result, want.body);
+  });
 });
