@@ -241,6 +241,11 @@ describe('cluster: fronts and workers on Redis', () => {
       return j.state === 'done' ? j : undefined;
     }, 30_000, 'the job through the other front');
     const want = await postJson(`${single.url}/v1/text`, { template: 'после остановки', count: 400, seed: 9 });
-    assert.deepEqual(done.result, want.body);
+    assert.deepEqual(done.result, want.body, `${JSON.stringify(done).slice(0, 400)}\n${worker.stderr.filter((l) => l.includes(job.id) || /warn|error|stall/i.test(l)).join('\n')}`);
+    // a worker stopped between jobs leaves at once, with exit code 0
+    const t0 = performance.now();
+    assert.equal(await worker.stop(), 0);
+    assert.ok(performance.now() - t0 < 10_000, 'the worker took over 10 s to stop');
+    assert.ok(worker.lines.some((l) => l.msg === 'stopped'));
   });
 });

@@ -60,6 +60,7 @@ export class ClusterBackend implements JobBackend {
   private readonly client: Redis;
   private readonly queue: Queue<ClusterJobData, unknown, string>;
   private readonly events: QueueEvents;
+  private readonly eventsClient: Redis;
   private readonly keys: ReturnType<typeof keys>;
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
   /** synchronous jobs this front waits on (cancelled when it shuts down) */
@@ -77,7 +78,9 @@ export class ClusterBackend implements JobBackend {
     this.client.on('error', () => { /* reported by guard() as 503s and by /v1/health */ });
     this.queue = new Queue(this.queueName, { connection: this.client, prefix: PREFIX });
     this.queue.on('error', () => {});
-    this.events = new QueueEvents(this.queueName, { connection: blockingConnection(redis, 'rudolph-front-events'), prefix: PREFIX });
+    this.eventsClient = blockingConnection(redis, 'rudolph-front-events');
+    this.eventsClient.on('error', () => {});
+    this.events = new QueueEvents(this.queueName, { connection: this.eventsClient, prefix: PREFIX });
     this.events.on('error', () => {});
     this.events.on('active', ({ jobId }) => this.emit(jobId, { type: 'state', state: 'running' }));
     this.events.on('progress', ({ jobId, data }) => {
@@ -120,7 +123,7 @@ export class ClusterBackend implements JobBackend {
         const earlier = await Job.fromId<ClusterJobData, unknown, string>(this.queue, id);
         if (earlier) {
           if (earlier.data.hash !== hash) throw idempotencyConflict(opts.idempotencyKey);
-          return (await this.viewJob(earlier as ClusterJob))!;
+          return (await this.get(id))!;
         }
       }
       const counts = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed');
@@ -144,11 +147,12 @@ export class ClusterBackend implements JobBackend {
 
   async get(id: string): Promise<JobView | undefined> {
     return guard(this.client, async () => {
-      const job = await Job.fromId<ClusterJobData, unknown, string>(this.queue, id);
-      if (job) {
-        const view = await this.viewJob(job as ClusterJob);
-        if (view) return view;
-      }
+      // the state first, then the job: a job read before it ended and its state after would look
+      // done without a result
+      const state = await this.queue.getJobState(id);
+      const job = state === 'unknown' ? undefined : await Job.fromId<ClusterJobData, unknown, string>(this.queue, id);
+      const view = job && viewOf(job as ClusterJob, state);
+      if (view) return view;
       const gone = await this.client.get(this.keys.gone(id));
       return gone ? (JSON.parse(gone) as JobView) : undefined;
     });
@@ -238,6 +242,8 @@ export class ClusterBackend implements JobBackend {
     await Promise.all([...this.syncJobs].map((id) => this.cancel(id, 'shutdown').catch(() => undefined)));
     await this.events.close().catch(() => {});
     await this.queue.close().catch(() => {});
+    // connections passed to BullMQ stay open after its close()
+    this.eventsClient.disconnect();
     this.client.disconnect();
   }
 
@@ -251,10 +257,6 @@ export class ClusterBackend implements JobBackend {
     const [mean, workers] = await Promise.all([this.client.hget(this.keys.stats, 'meanMs'), this.workers()]);
     const ms = Number(mean) > 0 ? Number(mean) : 1000;
     return Math.max(1, Math.ceil((ms * (queued + 1)) / Math.max(1, workers.length) / 1000));
-  }
-
-  private async viewJob(job: ClusterJob): Promise<JobView | undefined> {
-    return viewOf(job, await job.getState());
   }
 
   private listen(id: string, listener: (e: JobEvent) => void): () => void {

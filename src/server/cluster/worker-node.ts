@@ -197,8 +197,10 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
     return new UnrecoverableError(failureReason({ code: error.code, message: error.message }));
   }
 
+  const jobsClient = blockingConnection(redis, 'rudolph-worker-jobs');
+  jobsClient.on('error', () => {});
   const worker = new Worker<ClusterJobData, ApiOutput, string>(queueName, processor, {
-    connection: blockingConnection(redis, 'rudolph-worker-jobs'),
+    connection: jobsClient,
     prefix: PREFIX,
     name: id,
     concurrency,
@@ -278,6 +280,8 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
       await queue.close().catch(() => {});
       await thread.close();
       await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      // connections passed to BullMQ stay open after its close()
+      jobsClient.disconnect();
       sub.disconnect();
       cmd.disconnect();
       removeSignals();
