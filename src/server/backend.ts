@@ -93,7 +93,7 @@ export interface JobBackend {
   list(): Promise<JobView[]>;
   /** Cancels a job; answers once it has stopped (or after a bounded wait); undefined = no such job. */
   cancel(id: string, reason: CancelReason): Promise<JobView | undefined>;
-  /** Resolves when the job has ended (a synchronous job's result is handed over here). */
+  /** Resolves when the job has ended, with at least its state, result and error (a synchronous job's result is handed over here). */
   wait(id: string): Promise<JobView>;
   /** Follows a job: the listener gets its state, progress and end events. */
   watch(id: string, listener: (e: JobEvent) => void): Promise<JobWatch | undefined>;

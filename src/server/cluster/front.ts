@@ -23,7 +23,7 @@ import {
 import { HttpError } from '../errors.js';
 import { keyedJobId, requestHash } from '../idempotency.js';
 import { idempotencyConflict } from '../jobs.js';
-import type { ApiInput, TaskName } from '../schemas.js';
+import type { ApiInput, ApiOutput, TaskName } from '../schemas.js';
 import { type ClusterJob, type ClusterJobData, viewOf } from './job-data.js';
 import { blockingConnection, commandConnection, guard, keys, parseRedisUrl, PREFIX, type RouteOptions, routeName } from './redis.js';
 import { liveWorkers, type WorkerRecord } from './registry.js';
@@ -63,6 +63,8 @@ export class ClusterBackend implements JobBackend {
   private readonly eventsClient: Redis;
   private readonly keys: ReturnType<typeof keys>;
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
+  /** synchronous requests waiting for a result: the completed event carries it (no re-read) */
+  private readonly results = new Map<string, (result: ApiOutput) => void>();
   /** synchronous jobs this front waits on (cancelled when it shuts down) */
   private readonly syncJobs = new Set<string>();
   private closing = false;
@@ -90,7 +92,11 @@ export class ClusterBackend implements JobBackend {
     this.events.on('waiting', requeued);
     this.events.on('stalled', requeued);
     const ended = ({ jobId }: { jobId: string }) => void this.ended(jobId);
-    this.events.on('completed', ended);
+    this.events.on('completed', ({ jobId, returnvalue }) => {
+      const take = this.results.get(jobId);
+      if (take && typeof returnvalue === 'object' && returnvalue !== null) take(returnvalue as ApiOutput);
+      void this.ended(jobId);
+    });
     this.events.on('failed', ended);
     this.events.on('removed', ended);
   }
@@ -192,10 +198,17 @@ export class ClusterBackend implements JobBackend {
   }
 
   async wait(id: string): Promise<JobView> {
+    let take!: Promise<JobView>;
+    const fromEvent = new Promise<JobView>((resolve) => {
+      this.results.set(id, (result) => resolve({ id, task: '' as TaskName, state: 'done', sync: true, createdAt: '', result }));
+    });
     try {
-      return await this.waitEnd(id);
+      take = this.waitEnd(id);
+      return await Promise.race([take, fromEvent]);
     } finally {
+      this.results.delete(id);
       this.syncJobs.delete(id);
+      take?.catch(() => {});
     }
   }
 
