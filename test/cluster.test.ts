@@ -27,22 +27,24 @@ describe('cluster: fronts and workers on Redis', () => {
   let single: RunningServer;
   let a: Front;
   let b: Front;
+  let limited: Front;
   let worker: RudolphProcess;
   const extraWorkers: RudolphProcess[] = [];
   let png: string;
 
   before(async () => {
     [redis, model, png] = await Promise.all([RedisServer.start(), smallModelFolder(), testPngBase64()]);
-    [single, a, b, worker] = await Promise.all([
+    [single, a, b, limited, worker] = await Promise.all([
       startServer({ model: model.dir, tokenizer: SMALL_TOKENIZER, vqgan: TINY_VQGAN_DIR, cacheDir: model.cacheDir, port: 0, handleSignals: false, batchSize: 1, threads: 1, maxQueue: 64 }),
       startFront(redis.url, model, ['--max-queue', '64'], 'front A'),
       startFront(redis.url, model, ['--max-queue', '64'], 'front B'),
-      startWorkerProcess(redis.url, model, ['--batch-size', '1', ...FAST_STALLS], 'worker 1'),
+      startFront(redis.url, model, ['--rate-limit', '2/min'], 'rate-limited front'),
+      startWorkerProcess(redis.url, model, ['--batch-size', '1', '--metrics-port', '0', ...FAST_STALLS], 'worker 1'),
     ]);
   });
 
   after(async () => {
-    await Promise.all([a, b, worker, ...extraWorkers].filter(Boolean).map((p) => p.stop()));
+    await Promise.all([a, b, limited, worker, ...extraWorkers].filter(Boolean).map((p) => p.stop()));
     await single?.close();
     await redis?.close();
     await model?.cleanup();
@@ -124,6 +126,26 @@ describe('cluster: fronts and workers on Redis', () => {
     // JSON logs with the job id
     const jobLines = worker.lines.filter((l) => l.jobId === job.body.id);
     assert.deepEqual(jobLines.map((l) => l.msg), ['job started', 'job done']);
+    // metrics on the worker
+    const workerMetrics = await request<string>(`${(worker.lines.find((l) => l.msg === 'worker ready') as { metrics: string }).metrics}/metrics`);
+    assert.equal(workerMetrics.status, 200);
+    for (const name of ['rudolph_job_run_seconds_bucket', 'rudolph_batch_size_bucket', 'rudolph_decoded_tokens_total', 'rudolph_model_load_seconds', 'rudolph_process_resident_memory_bytes']) {
+      assert.ok(workerMetrics.body.includes(name), `worker metrics lack ${name}`);
+    }
+  });
+
+  it('--rate-limit: per client (API key or IP), counted in Redis, 429 RATE_LIMITED with Retry-After', async () => {
+    const send = (key: string) => request<ErrorBody>(`${limited.url}/v1/jobs`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify({ task: 'classify', input: { image: png, classes: ['a', 'b'] } }),
+    });
+    assert.equal((await send('alice')).status, 202);
+    assert.equal((await send('alice')).status, 202);
+    const third = await send('alice');
+    assert.equal(third.status, 429);
+    assert.equal(third.body.code, 'RATE_LIMITED');
+    assert.ok(Number(third.headers.get('retry-after')) >= 1);
+    assert.equal((await send('bob')).status, 202);
+    assert.equal((await request(`${limited.url}/v1/health`)).status, 200, 'health is not limited');
   });
 
   it('Idempotency-Key: a retried POST gets the same job, another body with the key a 422', async () => {

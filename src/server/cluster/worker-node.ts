@@ -233,7 +233,9 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
     id, host: os.hostname(), pid: process.pid, concurrency, batching, startedAt: new Date().toISOString(), info,
   };
   const beat = () => { if (cmd.status === 'ready') void heartbeat(cmd, k.workers, record).catch(() => {}); };
-  beat();
+  // registered before it says it is ready (fronts answer /v1/info from the registry); waits for Redis
+  await queue.waitUntilReady();
+  await heartbeat(cmd, k.workers, record).catch(() => {});
   const heartbeats = setInterval(beat, HEARTBEAT_MS);
   // results expire even when no other job finishes to trigger BullMQ's own age-based removal
   const cleaner = setInterval(() => {
