@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'startup', 'dream', 'train', 'server', 'cluster'];
+const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'startup', 'dream', 'train', 'server', 'upscale', 'cluster'];
 
 function runOne(name: string): Record<string, unknown> {
   const file = path.join(HERE, `${name === 'model-int8' ? 'model' : name}.ts`);
