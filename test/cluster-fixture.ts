@@ -90,7 +90,9 @@ export async function smallModelFolder(): Promise<ModelFolder> {
 }
 
 export function modelArgs(m: ModelFolder): string[] {
-  return ['--model', m.dir, '--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', m.cacheDir];
+  // fp32 like the single-process baseline (startServer from the library); the CLI's default is int8.
+  // Fronts and workers must agree: the precision is part of the queue name.
+  return ['--model', m.dir, '--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', m.cacheDir, '--precision', 'fp32'];
 }
 
 /** A `rudolph …` process with its JSON log lines collected. */
