@@ -29,3 +29,5 @@ export type { SamplingOptions } from './generation/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
 export { Rng } from './util/random.js';
 export { startServer } from './server/serve.js';
+export { SuperResolution, Upscaler, UPSCALE_SCALES, type SuperResolutionOptions, type TilingOptions, type UpscaleRequest, type UpscaleScale, type UpscalerOptions } from './upscale/index.js';
+export { fetchRealEsrganWeights, hubUpscalerWeights, realEsrganFile, REALESRGAN_REPO, type UpscalerSourceOptions } from './pretrained/upscaler-files.js';
