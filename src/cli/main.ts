@@ -7,6 +7,7 @@ import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
 import { serveCommand } from './commands/serve.js';
 import { taskCommands } from './commands/tasks.js';
+import { workerCommand } from './commands/worker.js';
 import { errorMessage, EXIT, exitCodeOf } from './output.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
   program.addHelpText('after', `
 Примеры:
   $ rudolph dream "рыжий кот на подоконнике" -n 2 --out картинки

@@ -58,6 +58,11 @@ export interface TaskSpec<O = never, R = unknown> {
   readonly required: readonly (keyof RequestOf<O> & string)[];
   /** the function, over options with run control */
   readonly run: (ctx: TaskContext, o: O) => Promise<R>;
+  /**
+   * Several requests run as one batch on the model (tasks/batch.ts), each result equal to its
+   * `run` alone and settling on its own; absent when the task has no batched form.
+   */
+  readonly runMany?: (ctx: TaskContext, list: readonly O[]) => Promise<R>[];
   /** the checks that need no model (the CLI and the server run them before any model work; `run` runs them too) */
   readonly check: (o: O) => void;
   /** JSON schema of the result as the HTTP API sends it (RgbImages as {png, width, height}) */

@@ -1,24 +1,11 @@
-/**
- * Files on disk as ByteSources: positional reads through one file handle. Only regular files:
- * opened O_NONBLOCK, so naming a FIFO never blocks, then refused unless the stat says "file".
- */
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+/** Files on disk as ByteSources: positional reads through one file handle. */
 import { RudolphError } from '../../errors.js';
+import { openRegularFile } from '../../io/files.js';
 import type { ByteSource } from '../types.js';
 
 export async function openFileBytes(file: string): Promise<ByteSource> {
-  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  let size: number;
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error(`EISDIR: ${file} is a directory`), { code: 'EISDIR' });
-    if (!st.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
-    size = st.size;
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
+  // regular files only: a device never ends, a FIFO blocks, a folder has no bytes
+  const { fh, size } = await openRegularFile(file);
   return {
     name: file,
     size,
