@@ -64,7 +64,8 @@ function localUrl(hubUrl: string, device: 'wasm' | 'webgpu' = 'wasm'): string {
 /** Waits for the loaded model; a load error fails at once with the page's message. */
 async function waitReady(page: Page): Promise<void> {
   const ready = page.getByTestId('status').filter({ hasText: 'Готово · локально' });
-  const failed = page.getByTestId('local-error');
+  // the error line is always in the page, hidden until a load fails: only a shown one counts
+  const failed = page.locator('[data-testid="local-error"]:not([hidden])');
   await ready.or(failed).waitFor({ timeout: 150_000 });
   if (await failed.isVisible()) assert.fail(`the model did not load: ${await failed.textContent()}`);
 }
