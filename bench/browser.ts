@@ -4,7 +4,8 @@
  * build time, decode tokens/s at batch 1 and 8, the tab's memory (the renderer process's peak
  * RSS, and what the page itself measures); then the same code on onnxruntime-node in this
  * process for the ratio; and the library bundle's size (gzipped, without onnxruntime-web).
- * Env: PRECISION (int8), THREADS (2), DECODE_TOKENS (64).
+ * Env: PRECISION (int8), THREADS (2), DECODE_TOKENS (64); INT8_KERNEL (nbits8 | dq-int8) and
+ * ACCURACY_LEVEL (MatMulNBits: 4 int8 compute, 0 float) to compare kernels; BATCHES (1,8).
  */
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -19,7 +20,13 @@ const opts: DecodeBenchOptions = {
   precision: (process.env.PRECISION ?? 'int8') as LinearPrecision,
   threads: Number(process.env.THREADS ?? 2),
   decodeTokens: Number(process.env.DECODE_TOKENS ?? 64),
-  batches: [1, 8],
+  batches: (process.env.BATCHES ?? '1,8').split(',').map(Number),
+  ...(process.env.INT8_KERNEL || process.env.ACCURACY_LEVEL ? {
+    quant: {
+      ...(process.env.INT8_KERNEL ? { int8Kernel: process.env.INT8_KERNEL as 'dq-int8' | 'nbits8' } : {}),
+      ...(process.env.ACCURACY_LEVEL ? { accuracyLevel: Number(process.env.ACCURACY_LEVEL) } : {}),
+    },
+  } : {}),
 };
 
 /** Peak and current RSS (MB) of the renderer processes of a Chromium profile (Linux /proc). */

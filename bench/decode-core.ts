@@ -4,7 +4,7 @@
  * serialized (as the browser loader streams a checkpoint), session build time, then cached
  * decoding of image tokens at each batch size (last-position logits only). Core modules only.
  */
-import type { LinearPrecision } from '../src/model/graph-context.js';
+import type { LinearPrecision, QuantOptions } from '../src/model/graph-context.js';
 import { buildRudolphGraph } from '../src/model/rudolph-graph.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { parameterSpecs } from '../src/model/weights.js';
@@ -12,7 +12,7 @@ import type { LazyWeight } from '../src/onnx/graph.js';
 import { presetConfig } from '../src/presets.js';
 import { Rng } from '../src/util/random.js';
 
-export interface DecodeBenchOptions { precision: LinearPrecision; threads: number; decodeTokens: number; batches: number[]; executionProviders?: ('webgpu' | 'wasm' | 'cpu')[] }
+export interface DecodeBenchOptions { precision: LinearPrecision; quant?: QuantOptions; threads: number; decodeTokens: number; batches: number[]; executionProviders?: ('webgpu' | 'wasm' | 'cpu')[] }
 
 /** What the browser bench's page offers its Node driver. */
 export interface BrowserBenchApi {
@@ -48,18 +48,18 @@ export async function benchDecode(opts: DecodeBenchOptions): Promise<Record<stri
   let graph;
   let streamed = true;
   try {
-    graph = buildRudolphGraph(cfg, lazy, { precision: opts.precision });
+    graph = buildRudolphGraph(cfg, lazy, { precision: opts.precision, quant: opts.quant });
   } catch (e) {
     // a graph-context whose quantiser needs the weights in memory: generate them all first
     if (!/in memory/.test((e as Error).message)) throw e;
     streamed = false;
     const eager = new Map<string, Float32Array>();
     for (const [name, w] of lazy) eager.set(name, (await w.load()) as Float32Array);
-    graph = buildRudolphGraph(cfg, eager, { precision: opts.precision });
+    graph = buildRudolphGraph(cfg, eager, { precision: opts.precision, quant: opts.quant });
   }
   const model = await RudolphModel.fromGraph(cfg, graph, { precision: opts.precision, threads: opts.threads, executionProviders: opts.executionProviders });
   const result: Record<string, number | string | boolean> = {
-    preset: '350M', precision: opts.precision, threads: opts.threads, weights_streamed: streamed, session_build_s: (performance.now() - t0) / 1000,
+    preset: '350M', precision: opts.precision, ...(opts.quant ? { quant: JSON.stringify(opts.quant) } : {}), threads: opts.threads, weights_streamed: streamed, session_build_s: (performance.now() - t0) / 1000,
   };
   try {
     const ids = Array.from({ length: cfg.l }, (_, i) => 5 + (i % 100));
