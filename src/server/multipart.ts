@@ -8,7 +8,7 @@
  * objects (`candidates=4`, `guidance={"weight":0.3}`).
  */
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from './errors.js';
+import { bodyTooLarge, HttpError } from './errors.js';
 import type { JsonSchema } from './schemas.js';
 
 type FieldKind = 'text' | 'json' | 'list-text' | 'list-json';
@@ -46,7 +46,7 @@ export async function multipartBody(request: FastifyRequest, schema: JsonSchema,
       raw = String(part.value);
       total += raw.length;
     }
-    if (total > maxBytes) throw new HttpError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', `the request body is over the limit of ${maxBytes} bytes`);
+    if (total > maxBytes) throw bodyTooLarge(maxBytes);
     const kind = kindOf(props[name]);
     const isImageJson = part.type === 'field' && raw.startsWith('{');
     if (kind === 'text') {

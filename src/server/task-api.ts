@@ -3,8 +3,10 @@
  * the task registry: image fields are decoded from base64 here (one image at a time) and images
  * in results are encoded back to base64 PNG, so the HTTP thread only moves JSON.
  */
+import { LimitError } from '../errors.js';
+import { preprocessImage } from '../image/index.js';
 import type { Rudolph } from '../rudolph.js';
-import { encodePng, readImage } from '../runtime/node/image-files.js';
+import { encodePng, imageDimensions, readImage } from '../runtime/node/image-files.js';
 import type { ImageInput } from '../tasks/inputs.js';
 import { taskByName } from '../tasks/registry.js';
 import { type Field, resultToJson } from '../tasks/spec.js';
@@ -13,33 +15,51 @@ import { HttpError } from './errors.js';
 import type { ApiInput, ApiOutput } from './schemas.js';
 
 export interface TaskLimits {
-  /** largest width × height of an uploaded image */
+  /** decoded pixels (width × height) of all the images of one request together (`serve --max-pixels`) */
   maxPixels: number;
+  /** the side of the square every image is reduced to as soon as it is decoded (the VQGAN input, 8·n) */
+  imageSize: number;
 }
 
 type ApiImage = string | { ids: number[] };
 
 const DATA_URL = /^data:[\w/+.-]*(;[\w=.-]+)*;base64,/;
 
-/** An API image as the facade takes it; `field` names it in errors (e.g. "images[2]"). */
-export async function decodeApiImage(img: ApiImage, field: string, limits: TaskLimits): Promise<ImageInput> {
+/** What is left of a request's pixel budget while its images are decoded. */
+interface PixelBudget { left: number }
+
+/**
+ * An API image as the facade takes it; `field` names it in errors (e.g. "images[2]"). Its size is
+ * read from the header and taken from the request's budget before anything is decoded; then it
+ * is decoded alone and reduced at once to the model's input square (the official preprocessing,
+ * which every task applies anyway), so a request's images never sit in memory at full size
+ * together.
+ */
+export async function decodeApiImage(img: ApiImage, field: string, limits: TaskLimits, budget: PixelBudget = { left: limits.maxPixels }): Promise<ImageInput> {
   if (typeof img !== 'string') return { ids: img.ids };
   const bytes = Buffer.from(img.replace(DATA_URL, ''), 'base64');
-  return readImage(bytes, { name: field, maxPixels: limits.maxPixels });
+  const { width, height } = await imageDimensions(bytes, field);
+  if (width * height > budget.left) {
+    const used = limits.maxPixels - budget.left;
+    throw new LimitError(`${field}: ${width}×${height} pixels${used ? ` after ${used} pixels of earlier images` : ''} is over the limit of ${limits.maxPixels} decoded pixels per request (serve --max-pixels)`);
+  }
+  budget.left -= width * height;
+  const decoded = await readImage(bytes, { name: field, maxPixels: limits.maxPixels });
+  return preprocessImage(decoded, limits.imageSize);
 }
 
-/** A validated request body with its image fields decoded (nested objects too). */
-async function decodeFields(fields: Readonly<Record<string, Field>>, body: ApiInput, limits: TaskLimits, path = ''): Promise<Record<string, unknown>> {
+/** A validated request body with its image fields decoded (nested objects too), one image at a time. */
+async function decodeFields(fields: Readonly<Record<string, Field>>, body: ApiInput, limits: TaskLimits, budget: PixelBudget = { left: limits.maxPixels }, path = ''): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(body)) {
     const f = fields[key];
     const name = `${path}${key}`;
-    if (f?.type === 'image') out[key] = await decodeApiImage(value as ApiImage, name, limits);
+    if (f?.type === 'image') out[key] = await decodeApiImage(value as ApiImage, name, limits, budget);
     else if (f?.type === 'images') {
       const images: ImageInput[] = [];
-      for (const [i, img] of (value as ApiImage[]).entries()) images.push(await decodeApiImage(img, `${name}[${i}]`, limits));
+      for (const [i, img] of (value as ApiImage[]).entries()) images.push(await decodeApiImage(img, `${name}[${i}]`, limits, budget));
       out[key] = images;
-    } else if (f?.type === 'object') out[key] = await decodeFields(f.fields, value as ApiInput, limits, `${name}.`);
+    } else if (f?.type === 'object') out[key] = await decodeFields(f.fields, value as ApiInput, limits, budget, `${name}.`);
     else out[key] = value;
   }
   return out;
@@ -72,7 +92,13 @@ export function runTaskBatch(rudolph: Rudolph, taskName: string, inputs: ApiInpu
   if (inputs.length === 1) return [runTask(rudolph, taskName, inputs[0], controls[0], limits)];
   const found = findTask(taskName);
   const fields = found.task.fields as Readonly<Record<string, Field>>;
-  const decoded = inputs.map((input, i) => decodeFields(fields, input, limits).then((o) => ({ ...o, ...controls[i] })));
+  // one job's images after another's: a batch never decodes two images at once
+  let decoding: Promise<unknown> = Promise.resolve();
+  const decoded = inputs.map((input, i) => {
+    const options = decoding.then(() => decodeFields(fields, input, limits)).then((o) => ({ ...o, ...controls[i] }));
+    decoding = options.catch(() => {});
+    return options;
+  });
   if (!rudolph.canBatch(found.method)) {
     // one after another, in order
     let chain: Promise<unknown> = Promise.resolve();
