@@ -157,6 +157,13 @@ describe('service limits and desktop safety', () => {
     }
   });
 
+  it('the page has a message for every error code, in both languages', async () => {
+    const app = (await request<string>(url('/app.js'))).body;
+    for (const code of Object.keys(ERROR_CODES)) {
+      assert.equal(app.split(`'err:${code}':`).length - 1, 2, `web/app.js needs 'err:${code}' in ru and en`);
+    }
+  });
+
   it('decodes an upload and reduces it to the model input at once', async () => {
     const bytes = await sharp({ create: { width: 90, height: 60, channels: 3, background: { r: 10, g: 200, b: 30 } } })
       .composite([{ input: await solidPng(30, 30), left: 40, top: 10 }]).png().toBuffer();
