@@ -127,7 +127,8 @@ it('generates an image from a prompt, captions and classifies an upload, continu
 
 it('shows server errors by code in the UI language, and the model by name', { skip, timeout: 60_000 }, async () => {
   const page = await context.newPage();
-  await page.addInitScript(() => localStorage.setItem('rudolph-lang', 'ru'));
+  // runs in the page; the DOM types are not in this project's lib
+  await page.addInitScript(() => (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem('rudolph-lang', 'ru'));
   await page.goto(server.url);
   await page.getByTestId('status').filter({ hasText: 'Готово' }).waitFor({ timeout: 10_000 });
   const modelInfo = page.locator('#model-info');

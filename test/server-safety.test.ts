@@ -114,7 +114,7 @@ describe('service limits and desktop safety', () => {
     const body = JSON.parse(evil.body) as ErrorBody;
     assert.equal(body.code, 'CROSS_ORIGIN');
     assert.match(body.message, /--cors https:\/\/evil\.example/);
-    for (const headers of [{ origin: 'null' }, { 'sec-fetch-site': 'cross-site' }]) {
+    for (const headers of [{ origin: 'null' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
       const f = form();
       const res = await raw(url('/v1/classify'), { method: 'POST', headers: { 'content-type': f.type, ...headers }, body: f.body });
       assert.equal(res.status, 403, JSON.stringify(headers));
