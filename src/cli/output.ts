@@ -5,7 +5,7 @@
 import cliProgress from 'cli-progress';
 import { RudolphError } from '../errors.js';
 
-export const EXIT = { ok: 0, failure: 1, badInput: 2, network: 3, aborted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, badInput: 2, network: 3, aborted: 130, terminated: 143 } as const;
 
 /** Exit code for an error: bad input 2, network/offline 3, aborted 130, anything else 1. */
 export function exitCodeOf(e: unknown): number {
