@@ -148,6 +148,9 @@ describe('service limits and desktop safety', () => {
       [{ path: '/v1/nothing', method: 'GET' }, 404, 'NOT_FOUND'],
       [{ path: '/v1/classify', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: Buffer.from('no image').toString('base64'), classes: ['a'] }) }, 400, 'IMAGE'],
     ];
+    // a multipart body cut short (found by the fuzzer: was a 500 from the parser's plain Error)
+    const cut = multipart([['image', Buffer.from(png, 'base64')], ['classes', 'a']]);
+    cases.push([{ path: '/v1/classify', method: 'POST', headers: { 'content-type': cut.type }, body: cut.body.subarray(0, cut.body.length - 30) }, 400, 'BAD_REQUEST']);
     for (const [{ path: p, ...init }, status, code] of cases) {
       const res = await request<ErrorBody>(url(p), init);
       assert.equal(res.status, status, `${p}: ${JSON.stringify(res.body)}`);

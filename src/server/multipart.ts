@@ -32,6 +32,17 @@ function parseJson(value: string, field: string): unknown {
 
 /** Reads every part of a multipart request into a body object for `schema`; over `maxBytes` in all is a 413. */
 export async function multipartBody(request: FastifyRequest, schema: JsonSchema, maxBytes: number): Promise<Record<string, unknown>> {
+  try {
+    return await readParts(request, schema, maxBytes);
+  } catch (e) {
+    // the parser's own errors (busboy: a body cut short, a malformed part header) carry no status:
+    // they are the client's malformed body, not a server failure (found by the fuzzer)
+    if (e instanceof HttpError || typeof (e as { statusCode?: unknown }).statusCode === 'number') throw e;
+    throw new HttpError(400, 'BAD_REQUEST', `the multipart body is malformed: ${(e as Error).message}`);
+  }
+}
+
+async function readParts(request: FastifyRequest, schema: JsonSchema, maxBytes: number): Promise<Record<string, unknown>> {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let total = 0;
