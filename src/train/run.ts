@@ -140,7 +140,7 @@ function checkOptions(o: FinetuneOptions): void {
  * The run folder, checked before the model is loaded: an earlier run in it is continued only
  * with `resume` and replaced only with `overwrite` (never silently), and it must be writable.
  */
-async function prepareOut(o: FinetuneOptions): Promise<void> {
+async function prepareOut(o: FinetuneOptions): Promise<string[]> {
   const existing: string[] = [];
   for (const name of RUN_FILES) {
     if (await fsp.stat(path.join(o.out, name)).then(() => true, () => false)) existing.push(name);
@@ -148,12 +148,12 @@ async function prepareOut(o: FinetuneOptions): Promise<void> {
   if (existing.length && !o.resume && !o.overwrite) {
     throw new TrainingError(`--out ${o.out} already holds a run (${existing.join(', ')}): continue it with --resume, or start afresh with --overwrite (which removes it)`);
   }
-  if (o.overwrite) for (const name of existing) await fsp.rm(path.join(o.out, name), { recursive: true, force: true });
   try {
     await ensureWritableFolder(o.out);
   } catch (e) {
     throw new TrainingError(`--out ${o.out}: cannot write the run there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  return existing;
 }
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
@@ -161,7 +161,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const seed = o.seed ?? 0;
   const batchSize = o.batchSize ?? 1;
   const gradAccum = o.gradAccum ?? 1;
-  await prepareOut(o);
+  const earlier = await prepareOut(o);
   const files = await resolveModelFiles(o.model, { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, revision: o.revision, tokenizer: o.tokenizer, vqgan: o.vqgan, signal: o.signal });
   const { cfg } = files;
   const vqgan = files.vqganFile ? await loadVqgan(files.vqganFile, { threads: o.threads }) : undefined;
@@ -220,6 +220,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   weights = trainer.stateDict();
 
+  // --overwrite: the earlier run goes only now that model and data have loaded
+  if (o.overwrite) for (const name of earlier) await fsp.rm(path.join(o.out, name), { recursive: true, force: true });
   const logFile = path.join(o.out, 'loss.jsonl');
   await fsp.mkdir(o.out, { recursive: true });
   await truncateLog(logFile, state.step, !o.resume);
