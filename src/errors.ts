@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'INTEGRITY'    // size or hash mismatch
   | 'ABORTED'      // cancelled through an AbortSignal
   | 'TRAINING'     // fine-tuning data or state problem
+  | 'LIMIT'        // a request over a configured size limit (decoded pixels, body bytes)
   | 'RUNTIME';     // onnxruntime failure we could not attribute to input
 
 export class RudolphError extends Error {
@@ -50,6 +51,14 @@ export class InputError extends RudolphError {
   constructor(message: string) {
     super('INPUT', message);
     this.name = 'InputError';
+  }
+}
+
+/** A request over a configured size limit; the message names the limit and how to change it. */
+export class LimitError extends RudolphError {
+  constructor(message: string) {
+    super('LIMIT', message);
+    this.name = 'LimitError';
   }
 }
 

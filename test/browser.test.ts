@@ -124,3 +124,25 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+it('shows server errors by code in the UI language, and the model by name', { skip, timeout: 60_000 }, async () => {
+  const page = await context.newPage();
+  // runs in the page; the DOM types are not in this project's lib
+  await page.addInitScript(() => (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem('rudolph-lang', 'ru'));
+  await page.goto(server.url);
+  await page.getByTestId('status').filter({ hasText: 'Готово' }).waitFor({ timeout: 10_000 });
+  const modelInfo = page.locator('#model-info');
+  await modelInfo.filter({ hasText: path.basename(server.modelDir) }).waitFor({ timeout: 10_000 });
+  assert.ok(!((await modelInfo.textContent()) ?? '').includes('/'), 'the model is named without its path');
+
+  // not an image: the caption job fails with code IMAGE
+  await page.getByTestId('upload').setInputFiles({ name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') });
+  const error = page.locator('#caption-error');
+  await error.filter({ hasText: 'Не удалось прочитать изображение' }).waitFor({ timeout: 20_000 });
+  assert.match((await error.getAttribute('title')) ?? '', /^image: not a readable image/);
+  await page.getByTestId('lang-toggle').click();
+  assert.equal(await error.textContent(), 'Could not read the image: a PNG, JPEG or WebP file is needed.');
+  await page.getByTestId('lang-toggle').click();
+  await page.close();
+});
+

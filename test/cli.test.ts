@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -147,6 +148,121 @@ describe('rudolph CLI', () => {
     const bad = await rudolph(['finetune', '--data', path.join(data, 'bad.jsonl'), ...model, '--out', path.join(dir, 'ft-bad'), '--steps', '1']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /bad\.jsonl:2: not valid JSON/);
+
+    // an earlier run is never replaced silently
+    const again = await rudolph(['finetune', '--data', path.join(data, 'train.jsonl'), ...model, '--out', out, '--steps', '2']);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already holds a run .*--resume.*--overwrite/);
+    const before = await fsp.readFile(path.join(out, 'model', 'model.safetensors'));
+    assert.ok(before.length > 0);
+    const over = await rudolph(['finetune', '--data', path.join(data, 'train.jsonl'), ...model, '--out', out, '--steps', '2', '--json', '--overwrite']);
+    assert.equal(over.code, 0, over.stderr);
+    assert.equal((JSON.parse(over.stdout) as { steps: number }).steps, 2);
+
+    // over-long captions: cut and counted, or refused with --strict-length
+    await fsp.writeFile(path.join(data, 'long.jsonl'), `${JSON.stringify({ image: img, right: 'очень '.repeat(80) })}\n${JSON.stringify({ image: img, right: 'кот' })}\n`);
+    const long = await rudolph(['finetune', '--data', path.join(data, 'long.jsonl'), ...model, '--out', path.join(dir, 'ft-long'), '--steps', '1', '--json']);
+    assert.equal(long.code, 0, long.stderr);
+    assert.equal((JSON.parse(long.stdout) as { truncated: number }).truncated, 1);
+    assert.match(long.stderr, /long\.jsonl:1: 1 sample\(s\) have a text longer than its segment, cut .*--strict-length/);
+    const strict = await rudolph(['finetune', '--data', path.join(data, 'long.jsonl'), ...model, '--out', path.join(dir, 'ft-strict'), '--steps', '1', '--strict-length']);
+    assert.equal(strict.code, 2);
+    assert.match(strict.stderr, /long\.jsonl:1: right text is \d+ tokens, the model's segment holds/);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`finetune saves a checkpoint and exits on ${signal}`, async () => {
+      const data = path.join(dir, `sig-${signal}`);
+      await fsp.mkdir(data, { recursive: true });
+      await fsp.writeFile(path.join(data, 'train.jsonl'), `${JSON.stringify({ left: 'первый текст' })}\n${JSON.stringify({ left: 'второй текст' })}\n`);
+      const out = path.join(data, 'run');
+      const child = spawn(process.execPath, [CLI, 'finetune', '--data', path.join(data, 'train.jsonl'), ...model, '--out', out, '--steps', '100000', '--checkpoint-every', '100000'], {
+        env: { ...process.env, HF_HUB_OFFLINE: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d.toString();
+            if (/finetune: [1-9]\d*\/100000/.test(stderr)) resolve();
+          });
+          void exited.then((code) => reject(new Error(`finetune exited early (${code}): ${stderr}`)));
+        });
+        child.kill(signal);
+        const code = await exited;
+        assert.equal(code, signal === 'SIGINT' ? 130 : 143, stderr);
+        assert.match(stderr, new RegExp(`${signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM'}: finishing the current step, saving a checkpoint`));
+        assert.match(stdout, /interrupted at step \d+/);
+        const state = JSON.parse(await fsp.readFile(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
+        assert.ok(state.step >= 1, `checkpoint at step ${state.step}`);
+        // and the run continues from it
+        const resumed = await rudolph(['finetune', '--data', path.join(data, 'train.jsonl'), ...model, '--out', out, '--steps', String(state.step + 1), '--checkpoint-every', '100000', '--resume', '--json']);
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.equal((JSON.parse(resumed.stdout) as { steps: number }).steps, state.step + 1);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('checks serve and finetune options, ports and output folders before any model loads', async () => {
+    const noModel = ['--model', path.join(dir, 'no-such-model')];
+    const port = await rudolph(['serve', '--port', '99999', ...noModel]);
+    assert.equal(port.code, 2);
+    assert.equal(port.stderr.trim().split('\n').length, 1, port.stderr);
+    assert.match(port.stderr, /--port must be an integer ≤ 65535, got "99999"/);
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const inUse = await rudolph(['serve', '--port', String((busy.address() as net.AddressInfo).port), ...noModel]);
+      assert.equal(inUse.code, 2);
+      assert.match(inUse.stderr, /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+      assert.doesNotMatch(inUse.stderr, /no-such-model|\n\s+at /);
+    } finally {
+      busy.close();
+    }
+    for (const [args, message] of [
+      [['--max-pixels', '0'], /--max-pixels must be an integer ≥ 1/],
+      [['--body-limit', 'lots'], /--body-limit must be a size in bytes/],
+    ] as const) {
+      const r = await rudolph(['serve', ...args, ...noModel]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, message);
+    }
+    // a folder nothing can be written in (root may write anywhere else)
+    const unwritable = await rudolph(['dream', 'кот', '--out', '/proc', ...noModel]);
+    assert.equal(unwritable.code, 2);
+    assert.match(unwritable.stderr, /--out \/proc: cannot write PNG files there/);
+
+    const data = path.join(dir, 'opts.jsonl');
+    await fsp.writeFile(data, `${JSON.stringify({ left: 'текст' })}\n`);
+    const ft = ['finetune', '--data', data, '--out', path.join(dir, 'ft-opts'), ...noModel];
+    for (const [args, message] of [
+      [['--lr', '-1'], /--lr must be > 0, got "-1"/],
+      [['--lr', '0'], /--lr must be > 0/],
+      [['--weight-decay', '-0.5'], /--weight-decay must be ≥ 0/],
+      [['--clip', '0'], /--clip must be > 0/],
+      [['--steps', '0'], /--steps must be an integer ≥ 1/],
+      [['--epochs', '1.5'], /--epochs must be an integer/],
+      [['--batch-size', '0'], /--batch-size must be an integer ≥ 1/],
+      [['--grad-accum', '-2'], /--grad-accum must be an integer/],
+      [['--warmup', '-1'], /--warmup must be an integer/],
+      [['--checkpoint-every', '0'], /--checkpoint-every must be an integer ≥ 1/],
+      [['--seed', 'x'], /--seed must be an integer/],
+      [['--threads', '0'], /--threads must be an integer ≥ 1/],
+      [['--loss-weights', '1,-1,1'], /--loss-weights must be three non-negative numbers/],
+      [['--resume', '--overwrite'], /resume and overwrite exclude each other/],
+    ] as const) {
+      const r = await rudolph([...ft, ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    const ftOut = await rudolph(['finetune', '--data', data, '--out', '/proc', ...noModel]);
+    assert.equal(ftOut.code, 2);
+    assert.match(ftOut.stderr, /--out \/proc: cannot write the run there/);
   });
 
   it('prints Russian examples in --help', async () => {

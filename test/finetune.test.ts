@@ -116,6 +116,46 @@ describe('fine-tuning', () => {
     await assert.rejects(finetune({ ...base, out, steps: 4, resume: true }), (e: unknown) => e instanceof TrainingError && /state\.json/.test(e.message));
   });
 
+  it('options and the run folder are checked before anything loads', async () => {
+    const noModel = { ...base, model: path.join(dir, 'no-such-model') };
+    for (const [over, message] of [
+      [{ lr: -1 }, /lr must be > 0, got -1/], [{ lr: Number.NaN }, /lr must be > 0/], [{ clip: 0 }, /clip must be > 0/],
+      [{ weightDecay: -1 }, /weightDecay must be ≥ 0/], [{ steps: 0 }, /steps must be an integer ≥ 1/], [{ epochs: 1.5 }, /epochs must be an integer/],
+      [{ checkpointEvery: 0 }, /checkpointEvery must be an integer ≥ 1/], [{ lossWeights: { left: 0, image: 0, right: 0 } }, /lossWeights/],
+    ] as const) {
+      await assert.rejects(finetune({ ...noModel, out: path.join(dir, 'run-opts'), ...over }), (e: unknown) => e instanceof TrainingError && message.test(e.message), JSON.stringify(over));
+    }
+    // an earlier run: refused without resume/overwrite, before the (missing) model is looked for
+    const out = path.join(dir, 'run-earlier');
+    await fsp.mkdir(path.join(out, 'checkpoint'), { recursive: true });
+    await assert.rejects(finetune({ ...noModel, out }), (e: unknown) => e instanceof TrainingError && /already holds a run \(checkpoint\).*--resume.*--overwrite/.test(e.message));
+    // an empty folder is no run
+    const empty = path.join(dir, 'run-empty');
+    await fsp.mkdir(empty, { recursive: true });
+    await assert.rejects(finetune({ ...noModel, out: empty }), (e: unknown) => !(e instanceof TrainingError && /already holds/.test((e as Error).message)));
+  });
+
+  it('over-long texts are cut and counted, or refused with truncate: false', async () => {
+    const file = path.join(dir, 'data', 'long.jsonl');
+    await fsp.writeFile(file, [
+      JSON.stringify({ image: 'img/красный.png', right: 'очень '.repeat(80) }),
+      JSON.stringify({ image: 'img/зелёный.png', right: 'зелёный квадрат' }),
+      JSON.stringify({ left: 'длинный '.repeat(80) }),
+    ].join('\n'));
+    const warnings: string[] = [];
+    const res = await finetune({ ...base, data: file, out: path.join(dir, 'run-long-text'), steps: 1, onWarning: (m) => warnings.push(m) });
+    assert.equal(res.truncated, 2);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /long\.jsonl:1: 2 sample\(s\) have a text longer than its segment, cut .*lines 1, 3/);
+    await assert.rejects(finetune({ ...base, data: file, out: path.join(dir, 'run-long-strict'), steps: 1, truncate: false }), (e: unknown) => {
+      assert.ok(e instanceof ManifestError);
+      assert.deepEqual(e.problems.map((p) => p.line), [1, 3]);
+      assert.match(e.problems[0].reason, /right text is \d+ tokens/);
+      assert.match(e.problems[1].reason, /left text is \d+ tokens/);
+      return true;
+    });
+  });
+
   it('bad manifest lines are reported with their line numbers', async () => {
     const file = path.join(dir, 'data', 'bad.jsonl');
     await fsp.writeFile(file, [

@@ -59,6 +59,37 @@ const STRINGS = {
     'stage:download': 'загрузка',
     'stage:convert': 'сборка',
     'stage:load': 'запуск',
+    // server errors by their stable `code` (src/server/errors.ts ERROR_CODES)
+    'err:VALIDATION': 'Запрос не прошёл проверку{field}.',
+    'err:INPUT': 'Неверные входные данные{field}.',
+    'err:IMAGE': 'Не удалось прочитать изображение: нужен файл PNG, JPEG или WebP.',
+    'err:CONFIG': 'Ошибка в настройках модели на сервере.',
+    'err:TOKENIZER': 'Ошибка токенизатора на сервере.',
+    'err:BAD_REQUEST': 'Сервер не понял запрос.',
+    'err:HOST_NOT_ALLOWED': 'Сервер не отвечает на этот адрес (защита от DNS rebinding).',
+    'err:CROSS_ORIGIN': 'Запрос с другого сайта отклонён.',
+    'err:NOT_FOUND': 'Не найдено.',
+    'err:ABORTED': 'Отменено.',
+    'err:LIMIT': 'Изображения слишком большие: превышен лимит пикселей на запрос.',
+    'err:BODY_TOO_LARGE': 'Запрос слишком большой для сервера.',
+    'err:UNSUPPORTED_MEDIA_TYPE': 'Сервер не принимает такой формат запроса.',
+    'err:IDEMPOTENCY_CONFLICT': 'Повтор запроса с другими данными.',
+    'err:QUEUE_FULL': 'Очередь заполнена, повторите через {s} с.',
+    'err:RATE_LIMITED': 'Слишком много запросов, повторите через {s} с.',
+    'err:SHUTTING_DOWN': 'Сервер останавливается.',
+    'err:REDIS_UNAVAILABLE': 'Хранилище задач недоступно, повторите позже.',
+    'err:NO_WORKERS': 'Модель ещё не готова, повторите позже.',
+    'err:NO_MODEL': 'Модель ещё не загружена, повторите позже.',
+    'err:INTERNAL': 'Ошибка сервера.',
+    'err:RUNTIME': 'Ошибка при работе модели на сервере.',
+    'err:CHECKPOINT': 'Ошибка чтения весов модели на сервере.',
+    'err:WEIGHTS': 'Ошибка в весах модели на сервере.',
+    'err:DOWNLOAD': 'Сервер не смог скачать файлы модели.',
+    'err:OFFLINE': 'Сервер работает без сети, а нужных файлов нет.',
+    'err:INTEGRITY': 'Файлы модели на сервере повреждены.',
+    'err:TRAINING': 'Ошибка дообучения на сервере.',
+    'err:WORKER_LOST': 'Обработчик задачи перестал отвечать.',
+    'err:other': 'Ошибка сервера ({code}).',
   },
   en: {
     tagline: 'Text ↔ image ↔ text',
@@ -115,6 +146,36 @@ const STRINGS = {
     'stage:download': 'downloading',
     'stage:convert': 'building',
     'stage:load': 'starting',
+    'err:VALIDATION': 'The request did not pass validation{field}.',
+    'err:INPUT': 'Invalid input{field}.',
+    'err:IMAGE': 'Could not read the image: a PNG, JPEG or WebP file is needed.',
+    'err:CONFIG': 'The model configuration on the server is broken.',
+    'err:TOKENIZER': 'Tokenizer error on the server.',
+    'err:BAD_REQUEST': 'The server did not understand the request.',
+    'err:HOST_NOT_ALLOWED': 'The server does not answer to this address (DNS rebinding guard).',
+    'err:CROSS_ORIGIN': 'A request from another site was refused.',
+    'err:NOT_FOUND': 'Not found.',
+    'err:ABORTED': 'Cancelled.',
+    'err:LIMIT': 'The images are too large: over the server\'s pixel limit per request.',
+    'err:BODY_TOO_LARGE': 'The request is too large for the server.',
+    'err:UNSUPPORTED_MEDIA_TYPE': 'The server does not accept this kind of request.',
+    'err:IDEMPOTENCY_CONFLICT': 'A repeated request with different data.',
+    'err:QUEUE_FULL': 'The queue is full, retry in {s} s.',
+    'err:RATE_LIMITED': 'Too many requests, retry in {s} s.',
+    'err:SHUTTING_DOWN': 'The server is shutting down.',
+    'err:REDIS_UNAVAILABLE': 'The job store is unreachable, retry later.',
+    'err:NO_WORKERS': 'The model is not ready yet, retry later.',
+    'err:NO_MODEL': 'The model is not loaded yet, retry later.',
+    'err:INTERNAL': 'Server error.',
+    'err:RUNTIME': 'The model failed on the server.',
+    'err:CHECKPOINT': 'The server could not read the model weights.',
+    'err:WEIGHTS': 'The model weights on the server are broken.',
+    'err:DOWNLOAD': 'The server could not download the model files.',
+    'err:OFFLINE': 'The server is offline and lacks the files it needs.',
+    'err:INTEGRITY': 'The model files on the server are damaged.',
+    'err:TRAINING': 'Fine-tuning error on the server.',
+    'err:WORKER_LOST': 'The worker running the job stopped responding.',
+    'err:other': 'Server error ({code}).',
   },
 };
 
@@ -149,6 +210,7 @@ class ApiError extends Error {
     super(body?.message ?? `HTTP ${status}`);
     this.status = status;
     this.code = body?.code;
+    this.field = body?.field;
     this.retryAfter = headers?.get('retry-after');
   }
 }
@@ -230,13 +292,24 @@ function progressView(rowId, barId, stageId) {
   };
 }
 
+/** An error in the UI language: server errors by their stable code (the server's own text as a tooltip). */
+function errorText(err) {
+  if (err.cancelled) return t('cancelled');
+  if (!err.code) return err.status === 429 ? t('queueFull', { s: err.retryAfter ?? '?' }) : err.message;
+  const key = `err:${err.code}`;
+  const vars = { s: err.retryAfter ?? '?', field: err.field ? ` (${err.field})` : '', code: err.code };
+  return key in STRINGS[lang] ? t(key, vars) : t('err:other', vars);
+}
+
 function showError(id, err) {
   const el = $(id);
-  if (!err) { el.hidden = true; el.textContent = ''; return; }
+  rerenders.delete(`error:${id}`);
+  if (!err) { el.hidden = true; el.textContent = ''; el.removeAttribute('title'); return; }
   el.hidden = false;
-  if (err.cancelled) el.textContent = t('cancelled');
-  else if (err.status === 429) el.textContent = t('queueFull', { s: err.retryAfter ?? '?' });
-  else el.textContent = err.message;
+  if (err.code) el.title = err.message;
+  const render = () => { el.textContent = errorText(err); };
+  rerenders.set(`error:${id}`, render);
+  render();
 }
 
 const fmt = (x, digits = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(digits) : '—');
@@ -525,7 +598,7 @@ async function loadInfo() {
   try {
     const info = await api('/v1/info');
     const c = info.model.config;
-    $('model-info').textContent = `${info.model.source} · ${c.num_layers}×${c.hidden_size} · ${info.runtime.executionProviders.join(', ')} · v${info.version}`;
+    $('model-info').textContent = `${info.model.name} · ${c.num_layers}×${c.hidden_size} · ${info.runtime.executionProviders.join(', ')} · v${info.version}`;
   } catch { /* the status line reports it */ }
 }
 

@@ -10,6 +10,8 @@ const TARGETS: Readonly<Record<string, () => Promise<{ target: FuzzTarget }>>> =
   'vqgan-config': () => import('./vqgan-config.js'),
   image: () => import('./image.js'),
   manifest: () => import('./manifest.js'),
+  'http-json': () => import('./http-json.js'),
+  'http-multipart': () => import('./http-multipart.js'),
 };
 
 export const TARGET_NAMES = Object.keys(TARGETS);

@@ -5,13 +5,13 @@
 import cliProgress from 'cli-progress';
 import { RudolphError } from '../errors.js';
 
-export const EXIT = { ok: 0, failure: 1, badInput: 2, network: 3, aborted: 130 } as const;
+export const EXIT = { ok: 0, failure: 1, badInput: 2, network: 3, aborted: 130, terminated: 143 } as const;
 
 /** Exit code for an error: bad input 2, network/offline 3, aborted 130, anything else 1. */
 export function exitCodeOf(e: unknown): number {
   if (e instanceof RudolphError) {
     switch (e.code) {
-      case 'INPUT': case 'IMAGE': case 'CONFIG': case 'TOKENIZER': case 'CHECKPOINT': case 'WEIGHTS': case 'TRAINING': return EXIT.badInput;
+      case 'INPUT': case 'IMAGE': case 'CONFIG': case 'TOKENIZER': case 'CHECKPOINT': case 'WEIGHTS': case 'TRAINING': case 'LIMIT': return EXIT.badInput;
       case 'DOWNLOAD': case 'OFFLINE': case 'INTEGRITY': return EXIT.network;
       case 'ABORTED': return EXIT.aborted;
       default: return EXIT.failure;

@@ -51,6 +51,9 @@ export function preprocessImage(img: RgbImage, size: number): RgbImage {
   if (!Number.isInteger(size) || size <= 0) {
     throw new InputError(`image size must be a positive integer, got ${size}`);
   }
+  // PIL's resize to the size an image already has returns a copy: an image prepared once (the
+  // server reduces uploads as it decodes them) passes through unchanged
+  if (img.width === size && img.height === size) return img;
   const square = img.width === img.height ? img : cropImage(img, squareCropBox(img.width, img.height));
   return resizeBilinearPil(square, size, size);
 }

@@ -176,3 +176,19 @@ export async function readBoundedFile(file: string, maxBytes: number): Promise<B
     await fh.close();
   }
 }
+
+/**
+ * Creates `dir` (with its parents) and writes and removes a probe file in it: what a command that
+ * writes there at the end (minutes later) would meet, met now. Throws the file system's error
+ * (its `code`: ENOTDIR, EEXIST, EACCES, EROFS, ENOSPC...); the caller names the option.
+ */
+export async function ensureWritableFolder(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true });
+  const probe = path.join(dir, `.rudolph-write-test-${process.pid}`);
+  try {
+    await fsp.writeFile(probe, '');
+  } finally {
+    await fsp.rm(probe, { force: true }).catch(() => {});
+  }
+}
+

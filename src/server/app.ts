@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import fastifyCors from '@fastify/cors';
 import fastifyMultipart from '@fastify/multipart';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
@@ -16,7 +17,9 @@ import type { Logger } from 'pino';
 import { RudolphError } from '../errors.js';
 import { taskByName, taskCatalog } from '../tasks/registry.js';
 import { type JobBackend, type JobView, PRIORITIES, type Priority } from './backend.js';
-import { HttpError, type SchemaError, statusFor, validationError } from './errors.js';
+import { DEFAULT_MAX_PIXELS } from '../image/index.js';
+import { clientError, HttpError, type SchemaError, statusFor, validationError } from './errors.js';
+import { type Guard, guardRequest } from './guard.js';
 import { MAX_IDEMPOTENCY_KEY } from './idempotency.js';
 import { frontMetrics } from './metrics.js';
 import { multipartBody } from './multipart.js';
@@ -46,6 +49,10 @@ export interface AppOptions {
   rateLimit?: RateLimit;
   /** where rate-limit counters live so every front shares them (cluster mode) */
   rateLimitRedis?: Redis;
+  /** which Host headers and cross-origin requests are accepted (guard.ts); default: a loopback server */
+  guard?: Guard;
+  /** decoded pixels per request (reported by /v1/info; enforced where images are decoded) */
+  maxPixels?: number;
 }
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -70,6 +77,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   const metrics = frontMetrics(backend);
+  const guard: Guard = opts.guard ?? { loopback: true, allowedHosts: [], cors: [] };
+
+  // before anything else, the static page included: DNS rebinding and cross-site form posts
+  app.addHook('onRequest', async (request) => guardRequest(guard, request));
+  if (guard.cors.length) {
+    await app.register(fastifyCors, {
+      origin: guard.cors.includes('*') ? true : guard.cors,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['content-type', 'idempotency-key', 'x-priority', 'x-api-key', 'authorization'],
+      exposedHeaders: ['location', 'retry-after'],
+    });
+  }
 
   await app.register(fastifyMultipart, {
     limits: { fileSize: bodyLimit, fieldSize: bodyLimit, files: 300, fields: 300, parts: 600 },
@@ -106,7 +125,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const http = toHttpError(error);
+    const http = toHttpError(error, bodyLimit);
     if (http.statusCode === 429 || http.statusCode === 503) metrics.rejected(http.code);
     if (http.statusCode >= 500 && http.statusCode !== 503) {
       if (opts.logger) request.log.error({ err: error }, 'request failed');
@@ -152,14 +171,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return {
       version: VERSION,
       mode: backend.mode,
-      model: { source: model.source, config: model.config, specialTokens: model.specialTokens, files: model.files },
+      // by name: the server's folders (model path, cache, converted files) are not the client's business
+      model: { name: modelName(model.source), config: model.config, specialTokens: model.specialTokens },
       presets: model.presets,
       tasks: [...TASK_NAMES],
       queue: h.queue,
       threads: model.runtime.threads,
       batchSize: model.batchSize,
       runtime: model.runtime,
-      limits: { bodyLimit, maxQueue: backend.maxQueue },
+      limits: { bodyLimit, maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS, maxQueue: backend.maxQueue },
     };
   });
 
@@ -241,11 +261,22 @@ function found(job: JobView | undefined, request: FastifyRequest): JobView {
   return job;
 }
 
-function toHttpError(error: FastifyError): HttpError {
+function toHttpError(error: FastifyError, bodyLimit: number): HttpError {
   if (error instanceof HttpError) return error;
   if (error.validation) return validationError(error.validation as SchemaError[], error.validationContext ?? 'body');
   if (error instanceof RudolphError) return new HttpError(statusFor(error.code), error.code, error.message);
   const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) return new HttpError(status, error.code ?? 'BAD_REQUEST', error.message);
+  if (status >= 400 && status < 500) return clientError(status, error.code, error.message, bodyLimit);
   return new HttpError(500, 'INTERNAL', 'internal server error');
+}
+
+/**
+ * How /v1/info names the model: a preset or hub repo id as given, a folder by its last part
+ * (a path in the answer would tell any client where the server keeps its files).
+ */
+export function modelName(source: string): string {
+  const looksLikePath = /^([./~]|[A-Za-z]:[\\/])/.test(source) || source.split('/').length > 2 || source.includes('\\');
+  if (!looksLikePath) return source;
+  const parts = source.split(/[\\/]+/).filter(Boolean);
+  return parts.at(-1) ?? 'model';
 }

@@ -8,7 +8,7 @@
  * objects (`candidates=4`, `guidance={"weight":0.3}`).
  */
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from './errors.js';
+import { bodyTooLarge, HttpError } from './errors.js';
 import type { JsonSchema } from './schemas.js';
 
 type FieldKind = 'text' | 'json' | 'list-text' | 'list-json';
@@ -32,6 +32,17 @@ function parseJson(value: string, field: string): unknown {
 
 /** Reads every part of a multipart request into a body object for `schema`; over `maxBytes` in all is a 413. */
 export async function multipartBody(request: FastifyRequest, schema: JsonSchema, maxBytes: number): Promise<Record<string, unknown>> {
+  try {
+    return await readParts(request, schema, maxBytes);
+  } catch (e) {
+    // the parser's own errors (busboy: a body cut short, a malformed part header) carry no status:
+    // they are the client's malformed body, not a server failure (found by the fuzzer)
+    if (e instanceof HttpError || typeof (e as { statusCode?: unknown }).statusCode === 'number') throw e;
+    throw new HttpError(400, 'BAD_REQUEST', `the multipart body is malformed: ${(e as Error).message}`);
+  }
+}
+
+async function readParts(request: FastifyRequest, schema: JsonSchema, maxBytes: number): Promise<Record<string, unknown>> {
   const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const body: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   let total = 0;
@@ -46,7 +57,7 @@ export async function multipartBody(request: FastifyRequest, schema: JsonSchema,
       raw = String(part.value);
       total += raw.length;
     }
-    if (total > maxBytes) throw new HttpError(413, 'FST_ERR_CTP_BODY_TOO_LARGE', `the request body is over the limit of ${maxBytes} bytes`);
+    if (total > maxBytes) throw bodyTooLarge(maxBytes);
     const kind = kindOf(props[name]);
     const isImageJson = part.type === 'field' && raw.startsWith('{');
     if (kind === 'text') {

@@ -26,7 +26,7 @@ export interface WorkerOptions {
   precision?: LinearPrecision;
   offline?: boolean;
   batchSize?: number;
-  /** largest width × height of an uploaded image */
+  /** decoded pixels (width × height) of all the images of one request together */
   maxPixels?: number;
 }
 

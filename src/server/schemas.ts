@@ -8,6 +8,7 @@
  */
 import { TASK_METHODS, type TaskMethod, TASKS } from '../tasks/registry.js';
 import { inputSchema, type JsonSchema } from '../tasks/spec.js';
+import { ERROR_CODES } from './errors.js';
 
 export type { JsonSchema };
 
@@ -50,7 +51,7 @@ const num: JsonSchema = { type: 'number' };
 
 export const ERROR_SCHEMA = object(['statusCode', 'code', 'message'], {
   statusCode: { type: 'integer' },
-  code: { type: 'string', description: 'VALIDATION, INPUT, IMAGE, QUEUE_FULL, RATE_LIMITED, NOT_FOUND, ABORTED, SHUTTING_DOWN, REDIS_UNAVAILABLE, NO_WORKERS, IDEMPOTENCY_CONFLICT, WORKER_LOST, ...' },
+  code: { type: 'string', enum: Object.keys(ERROR_CODES), description: 'stable: clients key their messages on it (the status of each: src/server/errors.ts)' },
   message: { type: 'string' },
   field: { type: 'string', description: 'the request field at fault, when there is one' },
 });

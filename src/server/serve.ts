@@ -7,12 +7,13 @@
  * the model (cluster/front.ts) and `rudolph worker`s run them; close() cancels only the
  * synchronous requests this front was answering.
  */
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { InputError } from '../errors.js';
 import type { LinearPrecision } from '../model/graph-context.js';
 import type { LoadProgress } from '../rudolph.js';
 import { buildApp, type RateLimit } from './app.js';
+import { isLoopback } from './guard.js';
 import type { JobBackend } from './backend.js';
 import { ClusterBackend } from './cluster/front.js';
 import { commandConnection, parseRedisUrl } from './cluster/redis.js';
@@ -47,7 +48,7 @@ export interface ServeOptions {
   batchSize?: number;
   /** request body limit in bytes (default 16 MiB) */
   bodyLimit?: number;
-  /** largest uploaded image, width × height (default DEFAULT_MAX_PIXELS, 8192 × 6144) */
+  /** decoded pixels (width × height) of all the images of one request together; more is a 413 (default DEFAULT_MAX_PIXELS, 8192 × 6144) */
   maxPixels?: number;
   /** status lines: loading, listening, requests, shutdown */
   log?: (line: string) => void;
@@ -63,6 +64,10 @@ export interface ServeOptions {
   adapters?: string[];
   /** per-client request limit on task and job submissions */
   rateLimit?: RateLimit;
+  /** Host names the server is reached by, besides IP addresses and localhost (DNS rebinding guard, guard.ts); '*' = any */
+  allowedHosts?: string[];
+  /** origins allowed cross-origin requests, form posts included (guard.ts); '*' = any */
+  cors?: string[];
   /** close on SIGTERM/SIGINT and let the process exit 0 (default true) */
   handleSignals?: boolean;
 }
@@ -76,6 +81,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const log = opts.logger ? (line: string) => opts.logger!.info(line) : (opts.log ?? (() => {}));
   const maxQueue = opts.maxQueue ?? 16;
   if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`port must be an integer from 0 to 65535, got ${port}`);
+  for (const [name, v] of [['bodyLimit', opts.bodyLimit], ['maxPixels', opts.maxPixels]] as const) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) throw new InputError(`${name} must be a positive integer, got ${v}`);
+  }
+  // the address is tried before the model loads (minutes): a port in use fails at once
+  await tryListen(host, port);
   let backend: JobBackend;
   let worker: WorkerClient | null = null;
   const rateLimitRedis = opts.redis && opts.rateLimit ? commandConnection(parseRedisUrl(opts.redis), 'rudolph-ratelimit') : undefined;
@@ -99,21 +112,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   let app;
   try {
-    app = await buildApp({ backend, bodyLimit: opts.bodyLimit, log: opts.log, logger: opts.logger, rateLimit: opts.rateLimit, rateLimitRedis });
-    await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 8080 });
+    app = await buildApp({
+      backend, bodyLimit: opts.bodyLimit, maxPixels: opts.maxPixels, log: opts.log, logger: opts.logger, rateLimit: opts.rateLimit, rateLimitRedis,
+      guard: { loopback: isLoopback(host), allowedHosts: opts.allowedHosts ?? [], cors: opts.cors ?? [] },
+    });
+    await app.listen({ host, port });
   } catch (e) {
     await backend.close();
     await worker?.close();
     rateLimitRedis?.disconnect();
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new InputError(`cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 8080}: ${code === 'EADDRINUSE' ? 'the port is in use (pick another with --port)' : code}`);
-    }
-    throw e;
+    throw listenError(e, host, port);
   }
   const address = app.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const bound = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${bound}:${address.port}`;
   log(`listening on ${url}`);
 
   let closing: Promise<void> | null = null;
@@ -153,6 +165,34 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     process.on('SIGINT', onSignal);
   }
   return { url, close };
+}
+
+/** Listens on host:port and closes again: the errors `app.listen` would meet, minutes earlier. */
+async function tryListen(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen({ host, port, exclusive: true }, resolve);
+    });
+  } catch (e) {
+    throw listenError(e, host, port);
+  } finally {
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+  }
+}
+
+function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the port is in use (pick another with --port)',
+    EACCES: 'permission denied (ports below 1024 need privileges; pick another with --port)',
+    EADDRNOTAVAIL: 'no such address on this machine (--host)',
+    ENOTFOUND: 'unknown host name (--host)',
+    EAI_AGAIN: 'the host name does not resolve (--host)',
+  };
+  return code && why[code] ? new InputError(`cannot listen on ${host}:${port}: ${why[code]}`) : e;
 }
 
 function loadLogger(log: (line: string) => void): (p: LoadProgress) => void {

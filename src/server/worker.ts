@@ -31,7 +31,6 @@ if (!parentPort) throw new Error('src/server/worker.ts runs as a worker thread')
 const port = parentPort;
 const { options, control } = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
-const limits: TaskLimits = { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS };
 
 /** the jobs of the batch being run */
 const current = new Map<string, Running>();
@@ -84,6 +83,7 @@ async function run(m: RunMessage, rudolph: Rudolph): Promise<void> {
   });
   for (const id of earlyCancels) if (current.has(id)) onCancel({ type: 'cancel', id });
   earlyCancels.clear();
+  const limits: TaskLimits = { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, imageSize: 8 * rudolph.config.n };
   const settled = runTaskBatch(rudolph, m.jobs[0].task, m.jobs.map((j) => j.input), controls.map((c) => c.control), limits);
   await Promise.all(settled.map(async (result, i) => {
     const { job } = controls[i];

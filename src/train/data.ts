@@ -85,8 +85,10 @@ export interface DatasetOptions {
   /** what encodes images, for the cache key (e.g. the VQGAN checkpoint's path and size) */
   vqganId?: string;
   onBadLine?: BadLinePolicy;
-  /** called for every bad line that is skipped, and for texts cut to fit their segment */
+  /** called for every bad line that is skipped, and once for all the texts cut to fit their segment */
   onWarning?: (bad: BadLine) => void;
+  /** cut a text longer than its segment (default, counted) or refuse its sample as a bad line (false) */
+  truncate?: boolean;
   batchSize?: number;
 }
 
@@ -97,7 +99,7 @@ function specials(line: ManifestLine): { left: SpecialTokenName; right: SpecialT
 }
 
 /** Loads a manifest into training sequences. */
-export async function loadDataset(file: string, o: DatasetOptions): Promise<{ samples: Sample[]; skipped: BadLine[] }> {
+export async function loadDataset(file: string, o: DatasetOptions): Promise<{ samples: Sample[]; skipped: BadLine[]; truncated: number }> {
   const { cfg } = o;
   const { lines, bad } = await readManifest(file);
   const problems = [...bad];
@@ -125,32 +127,50 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
       if (o.cacheDir) await writeCachedIds(o.cacheDir, p.key, one);
     }
   }
+  // the truncation rule of the tasks (tasks/inputs.ts TextFit): cut and count, or refuse
+  const encoded = new Map<number, { left: Int32Array; right?: Int32Array }>();
+  const cutLines: number[] = [];
+  const encode = (line: ManifestLine, field: 'left' | 'right', length: number, special: SpecialTokenName): Int32Array | null => {
+    const spc = specialId(cfg, special);
+    const text = prepareText(line[field] ?? '');
+    const ids = encodeText(o.tokenizer, text, length, spc);
+    if (!wasCut(ids)) return ids;
+    if (o.truncate === false) {
+      problems.push({ file, line: line.line, reason: `${field} text is ${segmentTokenCount(o.tokenizer, text, spc)} tokens, the model's segment holds ${length} (without --strict-length it is cut)` });
+      return null;
+    }
+    if (cutLines.at(-1) !== line.line) cutLines.push(line.line);
+    return ids;
+  };
+  for (const line of lines) {
+    const s = specials(line);
+    const left = encode(line, 'left', cfg.l, s.left);
+    const right = line.image && line.right ? encode(line, 'right', cfg.r, s.right) : undefined;
+    if (left && right !== null) encoded.set(line.line, { left, right });
+  }
   const badLines = new Set(problems.map((p) => p.line));
   if (problems.length && (o.onBadLine ?? 'reject') === 'reject') throw new ManifestError(problems.sort((a, b) => a.line - b.line));
   for (const p of problems) o.onWarning?.({ ...p, reason: `${p.reason} (skipped)` });
+  const kept = cutLines.filter((l) => !badLines.has(l));
+  if (kept.length) {
+    const list = kept.slice(0, 10).join(', ') + (kept.length > 10 ? ', …' : '');
+    o.onWarning?.({ file, line: kept[0], reason: `${kept.length} sample(s) have a text longer than its segment, cut to fit as the official code does (lines ${list}); --strict-length refuses them instead` });
+  }
   const samples: Sample[] = [];
-  // as the official code, a text longer than its segment is cut (and loses its eos): said, not silent
-  const encode = (line: ManifestLine, field: 'left' | 'right', length: number, special: SpecialTokenName): Int32Array => {
-    const spc = specialId(cfg, special);
-    const text = prepareText(line[field] ?? '');
-    const encoded = encodeText(o.tokenizer, text, length, spc);
-    if (wasCut(encoded)) o.onWarning?.({ file, line: line.line, reason: `${field} text is ${segmentTokenCount(o.tokenizer, text, spc)} tokens, cut to the model's ${length}` });
-    return encoded;
-  };
   for (const line of lines) {
     if (badLines.has(line.line)) continue;
-    const s = specials(line);
-    const parts: Int32Array[] = [encode(line, 'left', cfg.l, s.left)];
+    const { left, right } = encoded.get(line.line)!;
+    const parts: Int32Array[] = [left];
     if (line.image) {
       parts.push(images.get(line.line)!);
-      if (line.right) parts.push(encode(line, 'right', cfg.r, s.right));
+      if (right) parts.push(right);
     }
     const ids = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
     let off = 0;
     for (const p of parts) { ids.set(p, off); off += p.length; }
     samples.push({ line: line.line, ids });
   }
-  return { samples, skipped: problems };
+  return { samples, skipped: problems, truncated: kept.length };
 }
 
 /**

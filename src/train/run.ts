@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { recoverFolder, writeFolderAtomically } from '../io/files.js';
+import { ensureWritableFolder, recoverFolder, writeFolderAtomically } from '../io/files.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { saveSafetensors } from '../io/safetensors-writer.js';
 import { LossEvaluator, type LossWeights } from '../model/loss.js';
@@ -52,6 +52,13 @@ export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' 
   seed?: number;
   dropout?: boolean;
   resume?: boolean;
+  /** start afresh in an `out` that holds an earlier run (its checkpoint, export and log are removed); without it such an `out` is refused */
+  overwrite?: boolean;
+  /**
+   * A text longer than its segment is cut (as the official code does) and counted in the result's
+   * `truncated`, with one warning; false refuses such samples as bad lines (CLI --strict-length).
+   */
+  truncate?: boolean;
   /** optimizer steps between checkpoints (default 50; a last one is always written) */
   checkpointEvery?: number;
   /** optimizer steps between validation losses (default: at every checkpoint) */
@@ -80,6 +87,8 @@ export interface FinetuneResult {
   valLoss?: number;
   /** stopped by the signal (a checkpoint was saved) */
   interrupted: boolean;
+  /** samples (training and validation) with a text cut to fit its segment */
+  truncated: number;
   exported: string[];
   logFile: string;
 }
@@ -98,20 +107,69 @@ interface RunState {
 
 const CHECKPOINT = 'checkpoint';
 
+/** What an earlier run leaves in its `out`. */
+const RUN_FILES = [CHECKPOINT, 'model', 'loss.jsonl'];
+
+/** Every numeric option checked, before anything is loaded: the message names the option and the bound. */
+function checkOptions(o: FinetuneOptions): void {
+  const integer = (name: string, v: number | undefined, min: number) => {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= min)) throw new TrainingError(`${name} must be an integer ≥ ${min}, got ${v}`);
+  };
+  const positive = (name: string, v: number | undefined) => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new TrainingError(`${name} must be > 0, got ${v}`);
+  };
+  integer('batchSize', o.batchSize, 1);
+  integer('gradAccum', o.gradAccum, 1);
+  integer('epochs', o.epochs, 1);
+  integer('steps', o.steps, 1);
+  integer('warmupSteps', o.warmupSteps, 0);
+  integer('seed', o.seed, 0);
+  integer('checkpointEvery', o.checkpointEvery, 1);
+  integer('evalEvery', o.evalEvery, 1);
+  integer('threads', o.threads, 1);
+  positive('lr', o.lr);
+  positive('clip', o.clip);
+  if (o.weightDecay !== undefined && !(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new TrainingError(`weightDecay must be ≥ 0, got ${o.weightDecay}`);
+  if (o.lossWeights) {
+    const w = [o.lossWeights.left, o.lossWeights.image, o.lossWeights.right];
+    if (w.some((x) => !(Number.isFinite(x) && x >= 0)) || w.every((x) => x === 0)) throw new TrainingError(`lossWeights must be three numbers ≥ 0, not all 0, got ${w.join(', ')}`);
+  }
+  if (o.resume && o.overwrite) throw new TrainingError('resume and overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it');
+}
+
+/**
+ * The run folder, checked before the model is loaded: an earlier run in it is continued only
+ * with `resume` and replaced only with `overwrite` (never silently), and it must be writable.
+ */
+async function prepareOut(o: FinetuneOptions): Promise<string[]> {
+  const existing: string[] = [];
+  for (const name of RUN_FILES) {
+    if (await fsp.stat(path.join(o.out, name)).then(() => true, () => false)) existing.push(name);
+  }
+  if (existing.length && !o.resume && !o.overwrite) {
+    throw new TrainingError(`--out ${o.out} already holds a run (${existing.join(', ')}): continue it with --resume, or start afresh with --overwrite (which removes it)`);
+  }
+  try {
+    await ensureWritableFolder(o.out);
+  } catch (e) {
+    throw new TrainingError(`--out ${o.out}: cannot write the run there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return existing;
+}
+
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
+  checkOptions(o);
   const seed = o.seed ?? 0;
   const batchSize = o.batchSize ?? 1;
   const gradAccum = o.gradAccum ?? 1;
-  for (const [k, v] of Object.entries({ batchSize, gradAccum })) {
-    if (!Number.isInteger(v) || v < 1) throw new TrainingError(`${k} must be a positive integer, got ${v}`);
-  }
+  const earlier = await prepareOut(o);
   const files = await resolveModelFiles(o.model, { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, revision: o.revision, tokenizer: o.tokenizer, vqgan: o.vqgan, signal: o.signal });
   const { cfg } = files;
   const vqgan = files.vqganFile ? await loadVqgan(files.vqganFile, { threads: o.threads }) : undefined;
   const warn = (b: BadLine) => o.onWarning?.(`${b.file}:${b.line}: ${b.reason}`);
   const dataOpts = {
     cfg, tokenizer: files.tokenizer, vqgan, cacheDir: path.join(o.out, 'data-cache'),
-    vqganId: files.vqganFile ?? '', onBadLine: o.onBadLine, onWarning: warn,
+    vqganId: files.vqganFile ?? '', onBadLine: o.onBadLine, onWarning: warn, truncate: o.truncate ?? true,
   };
   let train, val;
   try {
@@ -163,6 +221,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   weights = trainer.stateDict();
 
+  // --overwrite: the earlier run goes only now that model and data have loaded
+  if (o.overwrite) for (const name of earlier) await fsp.rm(path.join(o.out, name), { recursive: true, force: true });
   const logFile = path.join(o.out, 'loss.jsonl');
   await fsp.mkdir(o.out, { recursive: true });
   await truncateLog(logFile, state.step, !o.resume);
@@ -235,7 +295,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   }
   const exported = interrupted ? [] : await exportModel(cfg, weights, path.join(o.out, 'model'));
   if (!interrupted && files.tokenizerFile !== 'custom') await fsp.copyFile(files.tokenizerFile, path.join(o.out, 'model', 'bpe.model'));
-  return { steps: state.step, firstLoss: state.firstLoss ?? NaN, lastLoss, valLoss, interrupted, exported, logFile };
+  return { steps: state.step, firstLoss: state.firstLoss ?? NaN, lastLoss, valLoss, interrupted, truncated: train.truncated + (val?.truncated ?? 0), exported, logFile };
 }
 
 /** Dropout seed for the stretch of training that starts at `step`. */

@@ -10,7 +10,7 @@ interface FinetuneCliOptions {
   data: string; val?: string; model: string; vqgan?: string; tokenizer?: string; cacheDir?: string; out: string;
   epochs?: number; steps?: number; batchSize: number; gradAccum: number; lr: number; weightDecay: number; clip?: number;
   lossWeights: string; freeze?: string[]; trainOnly?: string[]; schedule: 'constant' | 'linear' | 'cosine'; warmup: number;
-  seed: number; resume?: boolean; checkpointEvery: number; dropout: boolean; skipBadLines?: boolean; threads?: number; offline?: boolean;
+  seed: number; resume?: boolean; overwrite?: boolean; strictLength?: boolean; checkpointEvery: number; dropout: boolean; skipBadLines?: boolean; threads?: number; offline?: boolean;
   json?: boolean; quiet?: boolean;
 }
 
@@ -32,9 +32,9 @@ export function finetuneCommand(): Command {
     .option('--steps <n>', 'optimizer steps', int('--steps', 1))
     .option('--batch-size <n>', 'samples per micro-batch', int('--batch-size', 1), 1)
     .option('--grad-accum <n>', 'micro-batches per optimizer step', int('--grad-accum', 1), 1)
-    .option('--lr <lr>', 'learning rate', float('--lr'), 1e-4)
-    .option('--weight-decay <wd>', 'AdamW weight decay', float('--weight-decay'), 0.01)
-    .option('--clip <norm>', 'clip the global gradient norm', float('--clip'))
+    .option('--lr <lr>', 'learning rate', float('--lr', { exclusiveMin: 0 }), 1e-4)
+    .option('--weight-decay <wd>', 'AdamW weight decay', float('--weight-decay', { min: 0 }), 0.01)
+    .option('--clip <norm>', 'clip the global gradient norm', float('--clip', { exclusiveMin: 0 }))
     .option('--loss-weights <lt,img,rt>', 'loss weights of left text, image, right text', '1,7,1')
     .option('--freeze <pattern...>', 'freeze parameters matching these patterns (e.g. "*embeddings*")')
     .option('--train-only <pattern...>', 'train only parameters matching these patterns (e.g. "transformer.layers.2[0-3].*")')
@@ -44,6 +44,8 @@ export function finetuneCommand(): Command {
     .option('--no-dropout', 'train without dropout')
     .option('--checkpoint-every <steps>', 'steps between checkpoints', int('--checkpoint-every', 1), 50)
     .option('--resume', 'continue from <out>/checkpoint exactly as if never stopped')
+    .option('--overwrite', 'start afresh in an --out that holds an earlier run (removes its checkpoint, model and log)')
+    .option('--strict-length', 'refuse samples whose text is longer than its segment (default: cut them, counted in a warning)')
     .option('--skip-bad-lines', 'skip bad manifest lines (reported) instead of stopping')
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1));
   return addOutputOptions(addModelSourceOptions(cmd))
@@ -56,20 +58,28 @@ export function finetuneCommand(): Command {
     .action(async (o: FinetuneCliOptions) => {
       const display = new ProgressDisplay(o.quiet || false);
       const controller = new AbortController();
-      const onSigint = () => { display.note('Ctrl-C: finishing the current step, saving a checkpoint…'); controller.abort(); };
-      process.once('SIGINT', onSigint);
+      // SIGTERM (docker stop, systemd, Kubernetes) as Ctrl-C: the step ends, a checkpoint is saved
+      let stoppedBy: NodeJS.Signals | null = null;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stoppedBy) return;
+        stoppedBy = signal;
+        display.note(`${signal === 'SIGINT' ? 'Ctrl-C' : signal}: finishing the current step, saving a checkpoint…`);
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       try {
         const res = await finetune({
           data: o.data, val: o.val, model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, out: o.out,
           epochs: o.epochs, steps: o.steps, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, weightDecay: o.weightDecay, clip: o.clip,
           lossWeights: lossWeights(o.lossWeights), freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmupSteps: o.warmup,
-          seed: o.seed, dropout: o.dropout, resume: o.resume, checkpointEvery: o.checkpointEvery, onBadLine: o.skipBadLines ? 'skip' : 'reject',
+          seed: o.seed, dropout: o.dropout, resume: o.resume, overwrite: o.overwrite, truncate: !o.strictLength, checkpointEvery: o.checkpointEvery, onBadLine: o.skipBadLines ? 'skip' : 'reject',
           threads: o.threads, signal: controller.signal,
           onWarning: (m) => display.note(`warning: ${m}`),
           onProgress: (p) => display.update('finetune', p.step, p.totalSteps, `loss ${p.loss.toFixed(4)} · ${p.samplesPerSecond.toFixed(2)} samples/s · ETA ${formatDuration(p.etaSeconds)}`),
         });
         display.stop();
-        if (res.interrupted) process.exitCode = EXIT.aborted;
+        if (res.interrupted) process.exitCode = stoppedBy === 'SIGTERM' ? EXIT.terminated : EXIT.aborted;
         if (o.json) printJson(res);
         else {
           console.log(`${res.interrupted ? 'interrupted at' : 'trained'} step ${res.steps}: loss ${res.firstLoss.toFixed(4)} → ${res.lastLoss.toFixed(4)}${res.valLoss !== undefined ? `, validation ${res.valLoss.toFixed(4)}` : ''}`);
@@ -77,7 +87,8 @@ export function finetuneCommand(): Command {
         }
       } finally {
         display.stop();
-        process.off('SIGINT', onSigint);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
     });
 }

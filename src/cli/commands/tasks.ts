@@ -3,12 +3,12 @@
  * arguments and options (types, bounds, defaults and help from the field specs), image fields as
  * files, results printed by the task's own formatter or as JSON, output images saved as PNG.
  */
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { InputError } from '../../errors.js';
 import type { RgbImage } from '../../image/index.js';
 import type { Rudolph } from '../../rudolph.js';
+import { ensureWritableFolder } from '../../io/files.js';
 import { readImage, writePng } from '../../runtime/node/image-files.js';
 import type { Truncation } from '../../tasks/inputs.js';
 import { TASK_METHODS, TASKS, type TaskMethod } from '../../tasks/registry.js';
@@ -95,12 +95,12 @@ function hasImages(schema: JsonSchema): boolean {
   return JSON.stringify(schema).includes('"png"');
 }
 
-/** Creates (or checks) the output folder before any model work, so a bad --out fails at once. */
+/** Creates (and tries writing in) the output folder before any model work, so a bad --out fails at once. */
 async function outputFolder(dir: string): Promise<void> {
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    await ensureWritableFolder(dir);
   } catch (e) {
-    throw new InputError(`--out ${dir}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new InputError(`--out ${dir}: cannot write PNG files there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
 

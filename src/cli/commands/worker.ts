@@ -1,6 +1,7 @@
 /** rudolph worker: a model worker of a cluster (jobs from BullMQ queues in Redis). */
 import { Command } from 'commander';
 import { InputError } from '../../errors.js';
+import { DEFAULT_MAX_PIXELS } from '../../image/index.js';
 import { startWorker } from '../../server/cluster/worker-node.js';
 import { jsonLogger } from '../../server/logging.js';
 import { addModelSourceOptions, addRuntimeOptions, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
@@ -15,6 +16,7 @@ interface WorkerCliOptions extends ModelSourceCliOptions, RuntimeCliOptions, Clu
   stalledInterval: number;
   maxStalls: number;
   shutdownGrace: number;
+  maxPixels: number;
 }
 
 export function workerCommand(): Command {
@@ -27,6 +29,7 @@ export function workerCommand(): Command {
     .option('--lock-duration <ms>', 'how long a job stays locked to a silent worker before another takes it', int('--lock-duration', 1000), 30_000)
     .option('--stalled-interval <ms>', 'how often to look for jobs of lost workers', int('--stalled-interval', 500), 30_000)
     .option('--max-stalls <n>', 'times a job may be taken over from a lost worker before it fails', int('--max-stalls', 0), 2)
+    .option('--max-pixels <n>', 'decoded pixels (width × height) of all the images of one job together; more fails the job (LIMIT)', int('--max-pixels', 1), DEFAULT_MAX_PIXELS)
     .option('--shutdown-grace <ms>', 'on SIGTERM, time for running jobs to finish before they are returned to the queue', int('--shutdown-grace'), 30_000);
   return addClusterOptions(addRuntimeOptions(addModelSourceOptions(cmd)))
     .addHelpText('after', `
@@ -41,7 +44,7 @@ export function workerCommand(): Command {
         threads: o.threads, batchSize: o.batchSize, precision: o.precision, device: o.device,
         redis: o.redis, queue: o.queue, concurrency: o.concurrency, batching: o.batching, resultTtlS: o.resultTtl,
         metricsPort: o.metricsPort, metricsHost: o.metricsHost, lockDurationMs: o.lockDuration, stalledIntervalMs: o.stalledInterval,
-        maxStalledCount: o.maxStalls, shutdownGraceMs: o.shutdownGrace, logger,
+        maxStalledCount: o.maxStalls, shutdownGraceMs: o.shutdownGrace, maxPixels: o.maxPixels, logger,
       });
       await new Promise<never>(() => {});
     });

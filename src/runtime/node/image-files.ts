@@ -27,6 +27,20 @@ import type { DecodeImageOptions } from '../types.js';
 
 export type ReadImageOptions = DecodeImageOptions;
 
+/** Width and height from an image's header (nothing decoded); ImageError when there is no readable header. */
+export async function imageDimensions(bytes: Uint8Array, name: string): Promise<{ width: number; height: number }> {
+  if (bytes.length === 0) throw new ImageError(`${name}: empty input (0 bytes), not an image`);
+  let width: number | undefined;
+  let height: number | undefined;
+  try {
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (err) {
+    throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
+  }
+  if (!width || !height) throw new ImageError(`${name}: the image header gives no size`);
+  return { width, height };
+}
+
 /** Decodes PNG, JPEG, WebP, GIF, TIFF, AVIF... (whatever sharp reads) into 8-bit RGB. */
 export async function readImage(input: string | Uint8Array, opts: ReadImageOptions = {}): Promise<RgbImage> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
