@@ -34,6 +34,11 @@ export interface ModelSourceOptions {
   tokenizer?: string | TextTokenizer;
   /** a VQGAN checkpoint file or folder; false = no image codec (text-only use) */
   vqgan?: string | false;
+  /**
+   * LoRA adapters in the PEFT format (a folder or a hub repo id each), merged into the weights
+   * in order when the model is converted (the merged graph is cached by base + adapters)
+   */
+  adapters?: string[];
 }
 
 /** How a loaded model runs. */
@@ -53,7 +58,7 @@ export interface RudolphInfo {
   config: RudolphConfig['params'];
   specialTokens: RudolphConfig['specialTokens'];
   presets: string[];
-  files: { weights: string; tokenizer: string; vqgan: string | null; converted: string };
+  files: { weights: string; tokenizer: string; vqgan: string | null; converted: string; adapters: string[] };
   cacheDir: string;
   runtime: { name: string; onnxruntime: string; executionProviders: string[]; threads: number | 'auto'; precision: LinearPrecision };
   batchSize: number;

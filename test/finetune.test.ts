@@ -112,7 +112,7 @@ describe('fine-tuning', () => {
     const out = path.join(dir, 'run-damaged');
     await finetune({ ...base, out, steps: 2, checkpointEvery: 1 });
     const state = path.join(out, 'checkpoint', 'state.json');
-    await fsp.writeFile(state, JSON.stringify({ version: 1, step: 'two' }));
+    await fsp.writeFile(state, JSON.stringify({ version: 2, step: 'two' }));
     await assert.rejects(finetune({ ...base, out, steps: 4, resume: true }), (e: unknown) => e instanceof TrainingError && /state\.json/.test(e.message));
   });
 

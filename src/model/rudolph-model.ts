@@ -40,7 +40,7 @@ export interface ModelOutputs {
 export type LogitsSelection = 'last' | 'all' | number[];
 
 
-export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs'> {
+export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs' | 'adapter'> {
   /**
    * Feed the weights as graph inputs on every run (zero-copy) instead of baking them in: the model
    * then always computes with the current contents of the arrays (evaluation during training).
@@ -53,12 +53,12 @@ export class RudolphModel {
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
     if (opts.liveWeights) {
-      const g = buildRudolphGraph(cfg, weights, { debugOutputs: opts.debugOutputs, weightMode: 'input' });
+      const g = buildRudolphGraph(cfg, weights, { debugOutputs: opts.debugOutputs, weightMode: 'input', adapter: opts.adapter });
       const feeds: Feeds = {};
       for (const w of g.weightFeeds) feeds[w.name] = f32(w.data as Float32Array, w.dims);
       return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph (live weights)', opts), 'fp32', feeds);
     }
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs, adapter: opts.adapter });
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 

@@ -1,7 +1,7 @@
 /**
  * The converted-model cache: the first load of a checkpoint writes the ready-to-run graph
  * (model.onnx + weights.bin) into `<root>/<key>/`, keyed by the checkpoint's sha256, the config,
- * the precision and the converter version; later loads open it by path (RUNTIME.md: the fastest
+ * the precision, the LoRA adapters merged into it (their files' sha256) and the converter version; later loads open it by path (RUNTIME.md: the fastest
  * and leanest way into onnxruntime). A stale or damaged conversion is detected and rebuilt.
  */
 import { createHash } from 'node:crypto';
@@ -15,18 +15,28 @@ import type { RudolphConfig } from '../model/config.js';
 import type { LinearPrecision } from '../model/graph-context.js';
 import { buildRudolphGraph } from '../model/rudolph-graph.js';
 import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
+import { linearModules, type LoraAdapterWeights, LoraMerger, loraParamName, mergeLoraInto } from '../model/lora.js';
 import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
 import type { LazyWeight } from '../onnx/graph.js';
 import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
+import type { AdapterFiles } from './adapters.js';
 import { loadWeights } from './model-dir.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
 export const CONVERTER_VERSION = 3;
 
+/** Adapters merged into the converted weights, in order. */
+export interface MergedAdapters {
+  files: readonly AdapterFiles[];
+  adapters: readonly LoraAdapterWeights[];
+}
+
 export interface ConvertedModelOptions extends ModelOptions {
   /** folder holding conversions (one subfolder per key) */
   root: string;
+  /** LoRA adapters merged into the weights at conversion (the key includes their fingerprints) */
+  adapters?: MergedAdapters;
   onStage?: (stage: 'fingerprint' | 'convert' | 'open', detail: string) => void;
 }
 
@@ -35,6 +45,7 @@ interface Meta {
   key: string;
   checkpoint: string;
   precision: LinearPrecision;
+  adapters: string[];
   modelSha256: string;
   modelBytes: number;
   weightsBytes: number;
@@ -75,8 +86,10 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
-  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, adapters: readonly string[]): string {
+  // no adapters: the key conversions without adapter support had, so their cache stays valid
+  const what = adapters.length ? { fingerprint, params: cfg.params, precision, adapters, v: CONVERTER_VERSION } : { fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION };
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
 }
 
 async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
@@ -98,13 +111,14 @@ async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
 export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string, opts: ConvertedModelOptions): Promise<{ model: RudolphModel; converted: boolean; dir: string }> {
   const precision = opts.precision ?? 'fp32';
   opts.onStage?.('fingerprint', checkpoint);
-  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision);
+  const adapters = opts.adapters ?? { files: [], adapters: [] };
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, adapters.files.map((f) => f.sha256));
   const dir = path.join(opts.root, key);
   let converted = false;
   if (!(await readValidMeta(dir, key))) {
     await fsp.rm(dir, { recursive: true, force: true });
     opts.onStage?.('convert', checkpoint);
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, adapters);
     converted = true;
   }
   opts.onStage?.('open', dir);
@@ -114,7 +128,7 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
     if (converted) throw e;
     // a conversion that passes the checks but will not open is damaged too: rebuild once
     await fsp.rm(dir, { recursive: true, force: true });
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, adapters);
     return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
   }
 }
@@ -123,13 +137,25 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
  * Writes the graph into `dir`: fp32 reads one tensor at a time from the checkpoint (peak ≈ the
  * largest tensor); quantised precisions need the weights in memory.
  */
-async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision): Promise<void> {
-  if (precision !== 'fp32') {
-    const weights = await loadWeights(cfg, checkpoint);
-    await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
-    weights.clear();
-    return;
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, adapters: MergedAdapters): Promise<void> {
+  const merger = new LoraMerger();
+  try {
+    if (precision !== 'fp32') {
+      const weights = await loadWeights(cfg, checkpoint);
+      for (const adapter of adapters.adapters) await mergeLoraInto(cfg, weights, adapter, merger);
+      await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
+      weights.clear();
+      return;
+    }
+    await writeStreamedGraph(cfg, checkpoint, dir, adapters, merger);
+  } finally {
+    await merger.release();
   }
+}
+
+/** The fp32 graph, one tensor in memory at a time; adapted weights merged as they are read. */
+async function writeStreamedGraph(cfg: RudolphConfig, checkpoint: string, dir: string, adapters: MergedAdapters, merger: LoraMerger): Promise<void> {
+  const linear = new Map(linearModules(cfg).map((m) => [`${m.name}.weight`, m]));
   const reader = await openCheckpoint(checkpoint);
   try {
     const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
@@ -138,7 +164,15 @@ async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, p
     for (const spec of parameterSpecs(cfg)) {
       lazy.set(spec.name, {
         byteLength: 4 * spec.shape.reduce((a, b) => a * b, 1),
-        load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
+        load: async () => {
+          let w = toFloat32(await reader.read(spec.name, { toFloat32: true }));
+          const lin = linear.get(spec.name);
+          for (const adapter of lin ? adapters.adapters : []) {
+            const m = adapter.modules.get(lin!.name);
+            if (m) w = await merger.merge(w, adapter.tensors.get(loraParamName(lin!.name, 'A'))!, adapter.tensors.get(loraParamName(lin!.name, 'B'))!, lin!.out, lin!.in, m);
+          }
+          return w;
+        },
       });
     }
     await saveGraph(buildRudolphGraph(cfg, lazy), dir);
@@ -147,15 +181,15 @@ async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, p
   }
 }
 
-async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, adapters: MergedAdapters): Promise<void> {
   try {
     // another process finishing the same conversion first is fine: theirs is kept
     await writeFolderAtomically(dir, async (tmp) => {
-      await writeGraph(cfg, checkpoint, tmp, precision);
+      await writeGraph(cfg, checkpoint, tmp, precision, adapters);
       const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
       const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
       const meta: Meta = {
-        converterVersion: CONVERTER_VERSION, key, checkpoint, precision,
+        converterVersion: CONVERTER_VERSION, key, checkpoint, precision, adapters: adapters.files.map((f) => `${f.source} ${f.sha256}`),
         modelSha256: createHash('sha256').update(model).digest('hex'), modelBytes: model.length,
         weightsBytes: wst.size, weightsSample: await sampleHash(path.join(tmp, 'weights.bin'), wst.size),
       };

@@ -22,8 +22,8 @@ export interface SessionOptions {
 }
 
 /** Element types the core feeds and fetches. */
-export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
-export type TensorArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint32' | 'uint8' | 'bool';
+export type TensorArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint32Array | Uint8Array;
 
 /** Random access to the bytes of a file: a path on disk (Node) or a URL read by Range requests (web). */
 export interface ByteSource {

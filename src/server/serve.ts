@@ -23,6 +23,8 @@ export interface ServeOptions {
   revision?: string;
   /** Hugging Face access token (default: HF_TOKEN) */
   token?: string;
+  /** LoRA adapters (PEFT folders or hub repos) merged into the model, in order */
+  adapter?: string[];
   /** default 127.0.0.1 */
   host?: string;
   /** default 8080; 0 picks a free port */
@@ -58,7 +60,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${maxQueue}`);
   log(`loading ${opts.model}`);
   const worker = await WorkerClient.start({
-    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token,
+    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapter,
     threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   }, loadLogger(log));
   const queue = new JobQueue(worker, { maxQueue });

@@ -1,22 +1,41 @@
 /**
- * Trainer: fine-tuning steps on onnxruntime. Each micro-batch runs one training-graph session
- * (forward + backward; one graph per sequence length), whose weight inputs are the trainer's own
- * Float32Arrays fed zero-copy and updated in place by AdamW. Gradients of micro-batches are
- * summed, then averaged, clipped and applied in `apply` (or all at once in `step`).
+ * Trainer: fine-tuning steps on onnxruntime, either of the model's own weights (full
+ * fine-tuning, optionally with frozen parts) or of LoRA adapters over a frozen base.
+ *
+ * A micro-batch runs the segment graphs of train/train-graph.ts: embeddings, each layer's
+ * forward pass (keeping its input and its linear layers' outputs), the head with the loss and
+ * its backward pass, then each layer's backward pass in reverse (recomputing the attention from
+ * the saved values) and the embeddings' backward pass. Activation memory is therefore one
+ * layer's working set plus ~(9h + h)·B·T floats per layer, whatever the depth.
+ *
+ * Weights — trained or frozen — are the trainer's Float32Arrays, fed zero-copy and updated in
+ * place by AdamW; gradients land in buffers allocated once. Dropout masks are a function of
+ * (seed, optimizer step, micro-batch) alone, so checkpoints and resumes never change them.
  */
-import type * as ort from 'onnxruntime-node';
 import { InputError } from '../errors.js';
 import type { RudolphConfig } from '../model/config.js';
 import { tokenFeeds } from '../model/feeds.js';
 import { lossFeeds, type LossMode, lossTargets, type LossWeights, OFFICIAL_LOSS_WEIGHTS } from '../model/loss.js';
+import { initLoraWeights, type LoraOptions, type LoraSetup, loraSetup, loraSpecs } from '../model/lora.js';
+import { layerMaskKinds } from '../model/masks.js';
+import { GRAPH_IO } from '../model/rudolph-graph.js';
 import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
-import { f32, Session, type SessionOptions } from '../onnx/session.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import { f32, type Feeds, Session, type SessionOptions, u32 } from '../onnx/session.js';
+import type { Tensor } from '../runtime/types.js';
 import { numel } from '../tensor.js';
 import { AdamW, type AdamWOptions, type AdamWState, clipFactor, clipFactorOfNorm } from './adamw.js';
+import { microBatchSeed } from './dropout.js';
 import { TrainingError } from './errors.js';
 import { type FreezeOptions, trainableParameters } from './freeze.js';
 import { lrSchedule, type LrSchedule, type ScheduleOptions } from './schedule.js';
-import { buildTrainGraph, TRAIN_IO } from './train-graph.js';
+import {
+  buildEmbedGraph, buildHeadGraph, buildLayerBackward, buildLayerForward, EMBEDDING_PARAMS, LAYER0, layerPrefix,
+  type SegmentGraph, type SegmentSpec, TRAIN_IO,
+} from './train-graph.js';
+
+/** What the backward pass recomputes: the attention only (linear outputs saved; default) or whole layers (least memory). */
+export type RecomputePolicy = 'attention' | 'layer';
 
 export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOptions {
   /** default 1 / 7 / 1 (the official weights) */
@@ -25,12 +44,18 @@ export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOpti
   lossMode?: LossMode;
   /** dropout as the official model in training (default true) */
   dropout?: boolean;
-  /** seed of the dropout masks */
+  /** seed of the dropout masks and of the LoRA initialisation */
   seed?: number;
   /** clip the global gradient norm to this value (default: no clipping) */
   clipGradNorm?: number;
   /** learning-rate schedule (default constant) */
   schedule?: ScheduleOptions;
+  /** train LoRA adapters of these layers instead of the model's weights (which stay frozen) */
+  lora?: LoraOptions;
+  /** the adapters' starting tensors (default: PEFT's initialisation from `seed`) */
+  loraWeights?: ReadonlyMap<string, Float32Array>;
+  /** default 'attention' */
+  recompute?: RecomputePolicy;
 }
 
 /** A micro-batch: token ids [batch, T] row-major, raw (left-text zeros are replaced inside). */
@@ -47,24 +72,43 @@ export interface TrainStepResult extends LossResult {
   step: number;
 }
 
-interface TrainSession { session: Session; fetch: string[]; lossOutputs: string[] }
+/** One segment's trainable names and how its graph names map to the model's. */
+interface Segment {
+  spec: SegmentSpec;
+  /** graph name (layer 0's) → the model's name, for every tensor fed or differentiated */
+  names: Map<string, string>;
+  /** zero-copy tensors of every weight the segment reads, by graph name */
+  feeds: Feeds;
+}
+
+const HEAD_LAYER = 0xffffffff;
 
 export class Trainer {
+  /** the trained tensors' names: base parameters (official order) or LoRA tensors */
   readonly trainable: readonly string[];
   readonly lossWeights: LossWeights;
   readonly lossMode: LossMode;
+  /** the LoRA setup, or null for full fine-tuning */
+  readonly lora: LoraSetup | null;
   private readonly optimizer: AdamW;
   private readonly schedule: LrSchedule;
-  private readonly sessions = new Map<number, Promise<TrainSession>>();
-  private readonly weightTensors: Record<string, ort.Tensor> = {};
+  /** trained tensors by name (views of the base weights, or the adapters) */
+  private readonly tensors = new Map<string, Float32Array>();
+  private readonly loraTensors = new Map<string, Float32Array>();
+  private readonly embedding: Segment;
+  private readonly layers: Segment[] = [];
+  private readonly head: Segment;
+  /** backward passes run for layers ≥ this (numLayers: none) */
+  private readonly lowestBackward: number;
+  private readonly sessions = new Map<string, Promise<{ session: Session; graph: SegmentGraph }>>();
   private grads: Map<string, Float32Array> | null = null;
+  private gradBuffers = new Map<string, Float32Array>();
   private micro: LossResult[] = [];
-  /** the graph's gradient norm of the pending gradients while they come from one micro-batch */
-  private singleNorm: number | null = null;
-  private dropoutSeed: number;
+  private normSq = 0;
+  private readonly seed: number;
+  private readonly recompute: RecomputePolicy;
 
   private constructor(readonly cfg: RudolphConfig, private readonly params: RudolphWeights, private readonly opts: TrainerOptions) {
-    this.trainable = trainableParameters(cfg, opts);
     this.lossWeights = opts.lossWeights ?? OFFICIAL_LOSS_WEIGHTS;
     const lw = [this.lossWeights.left, this.lossWeights.image, this.lossWeights.right];
     if (lw.some((w) => !(w >= 0) || !Number.isFinite(w)) || lw.every((w) => w === 0)) {
@@ -73,25 +117,79 @@ export class Trainer {
     this.lossMode = opts.lossMode ?? 'fixed';
     this.optimizer = new AdamW(opts);
     this.schedule = lrSchedule(opts.schedule ?? { kind: 'constant' });
-    this.dropoutSeed = opts.seed ?? 0;
+    this.seed = opts.seed ?? 0;
+    if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new TrainingError(`trainer: seed must be a non-negative integer, got ${this.seed}`);
+    this.recompute = opts.recompute ?? 'attention';
+    if (this.recompute !== 'attention' && this.recompute !== 'layer') throw new TrainingError(`trainer: recompute must be 'attention' or 'layer', got ${String(this.recompute)}`);
     for (const spec of parameterSpecs(cfg)) {
       const data = params.get(spec.name);
       if (!data) throw new TrainingError(`trainer: weights lack parameter ${spec.name}`);
       if (data.length !== numel(spec.shape)) throw new TrainingError(`trainer: parameter ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)} for shape [${spec.shape.join(', ')}]`);
-      this.weightTensors[spec.name] = f32(data, spec.shape);
     }
+
+    if (opts.lora) {
+      if (opts.freeze?.length || opts.trainOnly?.length) throw new TrainingError('trainer: freeze / trainOnly choose base parameters to train; with LoRA the base is frozen (choose adapted layers with lora.targets)');
+      this.lora = loraSetup(cfg, opts.lora);
+      const init = opts.loraWeights ?? initLoraWeights(cfg, this.lora.modules, this.seed);
+      for (const spec of loraSpecs(cfg, this.lora.modules)) {
+        const data = init.get(spec.name);
+        if (!data || data.length !== numel(spec.shape)) throw new TrainingError(`trainer: LoRA tensor ${spec.name} ${data ? `holds ${data.length} values, expected ${numel(spec.shape)}` : 'is missing'}`);
+        this.loraTensors.set(spec.name, data);
+        this.tensors.set(spec.name, data);
+      }
+    } else {
+      this.lora = null;
+      for (const name of trainableParameters(cfg, opts)) this.tensors.set(name, params.get(name)!);
+    }
+    this.trainable = [...this.tensors.keys()];
+
+    const trained = new Set(this.trainable);
+    const shapes = new Map(parameterSpecs(cfg).map((s) => [s.name, s.shape]));
+    const all = [...shapes.keys()];
+    const modules = this.lora?.modules ?? new Map();
+    const segment = (prefix: string | null, paramNames: string[], moduleNames: string[]): Segment => {
+      const local = (name: string) => (prefix ? LAYER0 + name.slice(prefix.length) : name);
+      const names = new Map<string, string>();
+      const feeds: Feeds = {};
+      for (const name of paramNames) {
+        names.set(local(name), name);
+        feeds[local(name)] = f32(params.get(name)!, shapes.get(name)!);
+      }
+      const lora = new Map(moduleNames.map((m) => [local(m), modules.get(m)!]));
+      for (const spec of loraSpecs(cfg, new Map(moduleNames.map((m) => [m, modules.get(m)!])))) {
+        names.set(local(spec.name), spec.name);
+        feeds[local(spec.name)] = f32(this.loraTensors.get(spec.name)!, spec.shape);
+      }
+      return { spec: { trainable: paramNames.filter((n) => trained.has(n)).map(local), lora }, names, feeds };
+    };
+    const embeddingNames: readonly string[] = EMBEDDING_PARAMS;
+    this.embedding = segment(null, all.filter((n) => embeddingNames.includes(n)), []);
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const p = layerPrefix(i);
+      this.layers.push(segment(p, all.filter((n) => n.startsWith(p)), [...modules.keys()].filter((m) => m.startsWith(p))));
+    }
+    this.head = segment(null, all.filter((n) => n.startsWith('transformer.final_layernorm.') || n.startsWith('to_logits.')), [...modules.keys()].filter((m) => m.startsWith('to_logits.')));
+    const trainsLayer = (s: Segment) => s.spec.trainable.length > 0 || s.spec.lora.size > 0;
+    const lowest = this.embedding.spec.trainable.length ? 0 : this.layers.findIndex(trainsLayer);
+    this.lowestBackward = lowest < 0 ? cfg.numLayers : lowest;
   }
 
   /**
    * The trainer takes ownership of `weights`: its Float32Arrays are fed to onnxruntime without
-   * copies and updated in place by every optimizer step.
+   * copies and (full fine-tuning) updated in place by every optimizer step.
    */
   static async create(cfg: RudolphConfig, weights: RudolphWeights, opts: TrainerOptions): Promise<Trainer> {
     return new Trainer(cfg, weights, opts);
   }
 
-  /** The live parameters (updated in place by each step). */
+  /** The model's weights (updated in place by each step of full fine-tuning; frozen under LoRA). */
   stateDict(): RudolphWeights { return this.params; }
+
+  /** The trained tensors by name (updated in place by each step). */
+  trainedTensors(): ReadonlyMap<string, Float32Array> { return this.tensors; }
+
+  /** The LoRA tensors (A and B of every adapted layer); empty for full fine-tuning. */
+  adapterTensors(): ReadonlyMap<string, Float32Array> { return this.loraTensors; }
 
   /** Optimizer steps taken. */
   get stepCount(): number { return this.optimizer.step; }
@@ -103,51 +201,109 @@ export class Trainer {
 
   loadOptimizerState(state: AdamWState): void {
     for (const name of state.moments.keys()) {
-      if (!this.trainable.includes(name)) throw new TrainingError(`optimizer state: ${name} is not a trainable parameter of this trainer`);
+      if (!this.tensors.has(name)) throw new TrainingError(`optimizer state: ${name} is not a trainable parameter of this trainer`);
     }
-    this.optimizer.loadState(state, this.params);
+    this.optimizer.loadState(state, this.tensors);
   }
 
   /** Forward + backward of one micro-batch; its gradients are added to the pending sum. */
   async accumulate(batch: Batch): Promise<LossResult> {
-    const T = batch.ids.length / batch.batch;
-    if (!Number.isInteger(batch.batch) || batch.batch < 1 || !Number.isInteger(T)) {
-      throw new InputError(`training batch: ${batch.ids.length} ids do not form ${batch.batch} rows`);
+    const { T, tokens } = this.prepare(batch);
+    const seed = u32(Uint32Array.of(microBatchSeed(this.seed, this.optimizer.step, this.micro.length)), []);
+    const dropout = this.opts.dropout ?? true;
+    const L = this.cfg.numLayers;
+    const kinds = layerMaskKinds(L);
+    const save = this.recompute === 'attention';
+
+    // forward: keep each layer's input (and its linear outputs) for the backward pass
+    let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
+    const inputs: (Tensor | null)[] = [this.lowestBackward === 0 ? hidden : null];
+    const saved: (Feeds | null)[] = [];
+    for (let i = 0; i < L; i++) {
+      const layer = this.layers[i];
+      const backward = i >= this.lowestBackward;
+      const key = `forward:${dropout}:${save && backward}:${signature(layer.spec.lora)}`;
+      const out = await this.run(key, () => buildLayerForward(this.cfg, layer.spec, { dropout, save: save && backward }), {
+        [TRAIN_IO.hidden]: hidden, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], ...layer.feeds, ...this.seedFeeds(dropout, seed, i),
+      });
+      hidden = out[TRAIN_IO.hiddenOut];
+      inputs.push(i + 1 >= this.lowestBackward && i + 1 < L ? hidden : null);
+      const keep: Feeds = {};
+      for (const [name, t] of Object.entries(out)) if (name.startsWith('saved/')) keep[name] = t;
+      saved.push(keep);
     }
-    const ts = await this.sessionFor(T);
-    const feeds = {
-      ...tokenFeeds(this.cfg, batch.ids, batch.batch, 0, T, 0),
-      ...lossFeeds(lossTargets(this.cfg, batch.ids, batch.batch, this.lossMode), batch.batch, this.lossWeights),
-      ...this.weightTensors,
-    };
-    const out = await ts.session.run(feeds, ts.fetch);
-    const scalar = (name: string) => (out[name] ? (out[name].data as Float32Array)[0] : undefined);
-    const result: LossResult = { loss: scalar(TRAIN_IO.loss)!, left: scalar(TRAIN_IO.left)!, image: scalar(TRAIN_IO.image), right: scalar(TRAIN_IO.right) };
+
+    // head: the loss and the first gradients
+    const headSpec = this.head.spec;
+    const head = await this.run(`head:${T}:train:${signature(headSpec.lora)}`, () => buildHeadGraph(this.cfg, headSpec, { T, lossMode: this.lossMode, grads: true, dropout }), {
+      [TRAIN_IO.hidden]: hidden, ...tokens, ...this.head.feeds, ...this.seedFeeds(dropout, seed, HEAD_LAYER),
+    });
+    const result = lossResult(head);
     if (!Number.isFinite(result.loss)) throw new TrainingError(`training: the loss is ${result.loss} (diverged or bad batch); no gradients were kept`);
-    if (!this.grads) {
-      this.grads = new Map(this.trainable.map((name) => [name, out[TRAIN_IO.grad(name)].data as Float32Array]));
-      this.singleNorm = Math.sqrt((out[TRAIN_IO.gradNormSq].data as Float32Array)[0]);
-    } else {
-      this.singleNorm = null;
-      for (const [name, sum] of this.grads) {
-        const g = out[TRAIN_IO.grad(name)].data as Float32Array;
-        for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+    const grads = new Map<string, Float32Array>();
+    let normSq = 0;
+    const collect = (seg: Segment, out: Record<string, Tensor>) => {
+      for (const [name, t] of Object.entries(out)) {
+        if (name.startsWith('grad/')) grads.set(seg.names.get(name.slice(5))!, t.data as Float32Array);
       }
+      if (out[TRAIN_IO.gradNormSq]) normSq += (out[TRAIN_IO.gradNormSq].data as Float32Array)[0];
+    };
+    collect(this.head, head);
+
+    // backward through the layers, top to bottom
+    let grad = head[TRAIN_IO.gradHidden];
+    for (let i = L - 1; i >= this.lowestBackward; i--) {
+      const layer = this.layers[i];
+      const inputGrad = i > this.lowestBackward || this.embedding.spec.trainable.length > 0;
+      const key = `backward:${dropout}:${save}:${inputGrad}:${signature(layer.spec.lora)}:${layer.spec.trainable.join(',')}`;
+      const out = await this.run(key, () => buildLayerBackward(this.cfg, layer.spec, { dropout, saved: save, inputGrad }), {
+        [TRAIN_IO.hidden]: inputs[i]!, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], [TRAIN_IO.gradOut]: grad,
+        ...layer.feeds, ...this.seedFeeds(dropout, seed, i), ...saved[i]!,
+      });
+      collect(layer, out);
+      grad = out[TRAIN_IO.gradHidden];
+      inputs[i + 1] = null;
+      saved[i] = null;
     }
+    if (this.embedding.spec.trainable.length) {
+      const spec = this.embedding.spec.trainable;
+      collect(this.embedding, await this.run('embed-backward', () => buildEmbedGraph(this.cfg, spec), { ...tokens, ...this.embedding.feeds, [TRAIN_IO.gradOut]: grad }));
+    }
+
+    this.addGradients(grads);
+    this.normSq = this.micro.length === 0 ? normSq : NaN;
     this.micro.push(result);
     return result;
+  }
+
+  /** The loss of a batch without gradients or dropout (validation). */
+  async evaluate(batch: Batch): Promise<LossResult> {
+    const { T, tokens } = this.prepare(batch);
+    const kinds = layerMaskKinds(this.cfg.numLayers);
+    let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
+    for (let i = 0; i < this.cfg.numLayers; i++) {
+      const layer = this.layers[i];
+      const out = await this.run(`forward:false:false:${signature(layer.spec.lora)}`, () => buildLayerForward(this.cfg, layer.spec, { dropout: false, save: false }), {
+        [TRAIN_IO.hidden]: hidden, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], ...layer.feeds,
+      });
+      hidden = out[TRAIN_IO.hiddenOut];
+    }
+    const headSpec = this.head.spec;
+    return lossResult(await this.run(`head:${T}:eval:${signature(headSpec.lora)}`, () => buildHeadGraph(this.cfg, headSpec, { T, lossMode: this.lossMode, grads: false, dropout: false }), {
+      [TRAIN_IO.hidden]: hidden, ...tokens, ...this.head.feeds,
+    }));
   }
 
   /** Averages the pending gradients over the accumulated micro-batches, clips, and takes one AdamW step. */
   apply(): TrainStepResult {
     if (!this.grads || this.micro.length === 0) throw new TrainingError('trainer: apply() without accumulated gradients');
     const n = this.micro.length;
-    // one micro-batch: the graph already summed the squares (saves a pass over every gradient)
-    const { norm, factor } = this.singleNorm !== null
-      ? clipFactorOfNorm(this.singleNorm, this.opts.clipGradNorm)
+    // one micro-batch: the graphs already summed the squares (saves a pass over every gradient)
+    const { norm, factor } = n === 1
+      ? clipFactorOfNorm(Math.sqrt(this.normSq), this.opts.clipGradNorm)
       : clipFactor(this.grads.values(), this.opts.clipGradNorm, 1 / n);
     const lr = this.currentLr;
-    this.optimizer.apply(this.params, this.grads, { lr, gradScale: factor / n });
+    this.optimizer.apply(this.tensors, this.grads, { lr, gradScale: factor / n });
     const mean = (f: (r: LossResult) => number | undefined) => {
       const vals = this.micro.map(f).filter((v): v is number => v !== undefined);
       return vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : undefined;
@@ -178,42 +334,87 @@ export class Trainer {
 
   discardGradients(): void {
     this.grads = null;
-    this.singleNorm = null;
+    this.normSq = 0;
     this.micro = [];
-  }
-
-  /**
-   * Restarts the dropout masks from `seed`. onnxruntime's Dropout draws a fixed sequence per
-   * session from its seed, so the sessions are rebuilt (lazily, on the next step): a run resumed
-   * from a checkpoint that reseeds with the same value sees the same masks as the original run.
-   */
-  async reseedDropout(seed: number): Promise<void> {
-    if (!Number.isInteger(seed)) throw new TrainingError(`dropout seed must be an integer, got ${seed}`);
-    this.dropoutSeed = seed;
-    if (this.opts.dropout ?? true) await this.release();
   }
 
   /** Frees the onnxruntime sessions (they are rebuilt if the trainer is used again). */
   async release(): Promise<void> {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    for (const p of sessions) await (await p).session.release();
+    for (const p of sessions) {
+      try {
+        await (await p).session.release();
+      } catch {
+        // a session that failed to build has nothing to release
+      }
+    }
   }
 
-  private sessionFor(T: number): Promise<TrainSession> {
-    let hit = this.sessions.get(T);
+  private prepare(batch: Batch): { T: number; tokens: Feeds } {
+    const T = batch.ids.length / batch.batch;
+    if (!Number.isInteger(batch.batch) || batch.batch < 1 || !Number.isInteger(T)) {
+      throw new InputError(`training batch: ${batch.ids.length} ids do not form ${batch.batch} rows`);
+    }
+    const tokens = {
+      ...tokenFeeds(this.cfg, batch.ids, batch.batch, 0, T, 0),
+      ...lossFeeds(lossTargets(this.cfg, batch.ids, batch.batch, this.lossMode), batch.batch, this.lossWeights),
+    };
+    return { T, tokens };
+  }
+
+  private seedFeeds(dropout: boolean, seed: Tensor, layer: number): Feeds {
+    return dropout ? { [TRAIN_IO.seed]: seed, [TRAIN_IO.layer]: u32(Uint32Array.of(layer), []) } : {};
+  }
+
+  /** Gradients of one micro-batch into the buffers (allocated at the first step, reused after). */
+  private addGradients(grads: Map<string, Float32Array>): void {
+    const first = this.grads === null;
+    if (first) this.grads = new Map();
+    for (const name of this.trainable) {
+      const g = grads.get(name);
+      if (!g) throw new TrainingError(`training: no gradient came back for ${name}`);
+      let buf = this.gradBuffers.get(name);
+      if (!buf) { buf = new Float32Array(g.length); this.gradBuffers.set(name, buf); }
+      if (first) buf.set(g);
+      else for (let i = 0; i < buf.length; i++) buf[i] += g[i];
+      this.grads!.set(name, buf);
+    }
+  }
+
+  /** Runs a segment graph (built and opened on first use), feeding only the inputs it declares. */
+  private async run(key: string, build: () => SegmentGraph, feeds: Feeds): Promise<Record<string, Tensor>> {
+    let hit = this.sessions.get(key);
     if (!hit) {
       hit = (async () => {
-        const tg = buildTrainGraph(this.cfg, this.params, {
-          T, lossMode: this.lossMode, trainable: this.trainable, dropout: this.opts.dropout ?? true, seed: this.dropoutSeed,
-        });
-        const session = await Session.create(tg.g.toBytes(), `rudolph training graph (T=${T})`, this.opts);
-        tg.g.releaseWeights();
-        return { session, lossOutputs: tg.lossOutputs, fetch: [...tg.lossOutputs, TRAIN_IO.gradNormSq, ...tg.trainable.map(TRAIN_IO.grad)] };
+        const graph = build();
+        const session = await Session.fromGraph(graph.g, `rudolph training segment (${key.split(':')[0]})`, this.opts);
+        releaseGraph(graph.g);
+        return { session, graph };
       })();
-      hit.catch(() => this.sessions.delete(T));
-      this.sessions.set(T, hit);
+      hit.catch(() => this.sessions.delete(key));
+      this.sessions.set(key, hit);
     }
-    return hit;
+    const { session } = await hit;
+    const picked: Feeds = {};
+    for (const name of session.inputNames) {
+      const t = feeds[name];
+      if (!t) throw new TrainingError(`training segment ${key}: no value for input ${name}`);
+      picked[name] = t;
+    }
+    return session.run(picked);
   }
+}
+
+function releaseGraph(g: GraphBuilder): void {
+  g.releaseWeights();
+}
+
+function signature(lora: ReadonlyMap<string, { rank: number; scale: number; dropout: number }>): string {
+  return [...lora].map(([m, s]) => `${m}/${s.rank}/${s.scale}/${s.dropout}`).join(',');
+}
+
+function lossResult(out: Record<string, Tensor>): LossResult {
+  const scalar = (name: string) => (out[name] ? (out[name].data as Float32Array)[0] : undefined);
+  return { loss: scalar(TRAIN_IO.loss)!, left: scalar(TRAIN_IO.left)!, image: scalar(TRAIN_IO.image), right: scalar(TRAIN_IO.right) };
 }
