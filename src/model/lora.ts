@@ -191,14 +191,22 @@ export interface PeftLoraConfig {
 }
 
 /**
- * target_modules for a written adapter: the short suffix names when they select exactly the
- * adapted modules (what people write by hand), else the full module names.
+ * target_modules for a written adapter: a layer's short name (`query_key_value`) when every
+ * layer's is adapted (what people write by hand), else full module names. The head is always
+ * named in full: PEFT would match its suffix `1` against other modules.
  */
 export function peftTargetModules(cfg: RudolphConfig, modules: Iterable<string>): string[] {
-  const names = [...modules];
-  const suffixes = [...new Set(names.map((m) => m.split('.').pop()!))];
-  const bySuffix = resolveLoraTargets(cfg, suffixes);
-  return bySuffix.length === names.length && bySuffix.every((m) => names.includes(m)) ? suffixes : names;
+  const names = new Set(modules);
+  const out: string[] = [];
+  for (const m of linearModules(cfg)) {
+    if (!names.has(m.name)) continue;
+    const suffix = m.name.split('.').pop()!;
+    const layered = m.name.startsWith('transformer.layers.');
+    const everyLayer = layered && linearModules(cfg).filter((x) => x.name.startsWith('transformer.layers.') && x.name.endsWith(`.${suffix}`)).every((x) => names.has(x.name));
+    const entry = everyLayer ? suffix : m.name;
+    if (!out.includes(entry)) out.push(entry);
+  }
+  return out;
 }
 
 export function peftConfig(cfg: RudolphConfig, setup: Pick<LoraSetup, 'rank' | 'alpha' | 'dropout' | 'modules'>, base: string | null): PeftLoraConfig {
