@@ -29,3 +29,7 @@ export type { SamplingOptions } from './generation/sampling.js';
 export type { Borders, ImagePrompt, GuidanceOptions } from './tasks/image-tokens.js';
 export { Rng } from './util/random.js';
 export { startServer } from './server/serve.js';
+export { finetune, type FinetuneOptions, type FinetuneResult, type TrainProgress } from './train/run.js';
+export { mergeAdapters, type MergeOptions } from './train/merge.js';
+export { Trainer, type TrainerOptions, type RecomputePolicy } from './train/trainer.js';
+export { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, type LoraOptions } from './model/lora.js';

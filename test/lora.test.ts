@@ -150,6 +150,23 @@ describe('LoRA gradients and forward pass', () => {
     await merger.release();
   });
 
+  test('accumulation and clipping as for full fine-tuning: two micro-batches of 1 = one batch of 2', async () => {
+    const cfg = tinyCfg();
+    const ids = tinyIds(cfg, 2, 2);
+    const T = cfg.totalLength;
+    const opts = { lr: 1e-2, dropout: false, threads: 1, clipGradNorm: 1e-3, lora: { rank: 2, targets: ['all-linear'] }, seed: 3 } as const;
+    const a = await Trainer.create(cfg, tinyWeights(cfg), opts), b = await Trainer.create(cfg, tinyWeights(cfg), opts);
+    const ra = await a.step([{ ids: ids.slice(0, T), batch: 1 }, { ids: ids.slice(T), batch: 1 }]);
+    const rb = await b.step({ ids, batch: 2 });
+    assert.ok(Math.abs(ra.gradNorm - rb.gradNorm) < 1e-4 * rb.gradNorm && rb.gradNorm > 1e-3, `grad norm ${ra.gradNorm} vs ${rb.gradNorm} (clipped)`);
+    for (const [name, t] of a.adapterTensors()) {
+      const u = b.adapterTensors().get(name)!;
+      for (let i = 0; i < t.length; i++) assert.ok(Math.abs(t[i] - u[i]) < 1e-6, `${name}[${i}]`);
+    }
+    await a.release();
+    await b.release();
+  });
+
   test('the base stays frozen and untouched; only A and B move', async () => {
     const cfg = tinyCfg();
     const weights = tinyWeights(cfg);
