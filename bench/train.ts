@@ -8,7 +8,8 @@
  * Reports seconds per step (median; split into forward/backward and optimizer), the first step
  * (session builds), peak RSS, and the memory it accounts for (weights, AdamW moments, gradient
  * buffers, saved activations). BENCH_TRAIN=name,name picks configurations; BENCH_TRAIN_LAYERS=n
- * runs n-layer variants of the same widths (quick probes); BENCH_TRAIN_STEPS=n timed steps.
+ * runs n-layer variants of the same widths (quick probes); BENCH_TRAIN_STEPS=n timed steps;
+ * BENCH_TRAIN_ACTIVATION_GB and BENCH_TRAIN_RECOMPUTE override the trainer's memory settings.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +17,9 @@ import { makeConfig } from '../src/model/config.js';
 import { linearModules } from '../src/model/lora.js';
 import { randomWeights } from '../src/model/weights.js';
 import { PRESETS, type PresetName } from '../src/presets.js';
-import { Trainer, type RecomputePolicy } from '../src/train/trainer.js';
+import { DEFAULT_ACTIVATION_MEMORY, fusedLayerCount, type RecomputePolicy, Trainer } from '../src/train/trainer.js';
 
-interface Config { preset: PresetName; batch: number; lora: boolean; recompute?: RecomputePolicy }
+interface Config { preset: PresetName; batch: number; lora: boolean; recompute?: RecomputePolicy; activationMemory?: number }
 
 export const CONFIGS: Record<string, Config> = {
   '350M-full-b2': { preset: '350M', batch: 2, lora: false },
@@ -34,7 +35,12 @@ async function benchOne(c: Config, layers: number | undefined, steps: number, th
   const params = { ...PRESETS[c.preset].params };
   const cfg = makeConfig({ ...params, num_layers: layers ?? params.num_layers });
   const T = cfg.totalLength;
-  const result: Record<string, number | string> = { layers: cfg.numLayers, seq_len: T, batch: c.batch, mode: c.lora ? 'lora r8 qkv+dense' : 'full', recompute: c.recompute ?? 'attention' };
+  const budget = c.activationMemory ?? DEFAULT_ACTIVATION_MEMORY;
+  const fused = fusedLayerCount(cfg, c.batch, T, budget, c.recompute ?? 'attention');
+  const result: Record<string, number | string> = {
+    layers: cfg.numLayers, seq_len: T, batch: c.batch, mode: c.lora ? 'lora r8 qkv+dense' : 'full', recompute: c.recompute ?? 'attention',
+    activation_budget_mb: mb(budget), fused_top_layers: fused,
+  };
   const t0 = performance.now();
   const weights = randomWeights(cfg, 7); // generated straight into the arrays the trainer feeds: one copy
   let n = 0;
@@ -43,7 +49,7 @@ async function benchOne(c: Config, layers: number | undefined, steps: number, th
   result.random_weights_s = (performance.now() - t0) / 1000;
   result.rss_after_weights_mb = rssMb();
   const trainer = await Trainer.create(cfg, weights, {
-    lr: 1e-4, weightDecay: 0.01, clipGradNorm: 1, dropout: true, seed: 1, threads, recompute: c.recompute,
+    lr: 1e-4, weightDecay: 0.01, clipGradNorm: 1, dropout: true, seed: 1, threads, recompute: c.recompute, activationMemory: budget,
     ...(c.lora ? { lora: { rank: 8, alpha: 16, dropout: 0.05, targets: ['query_key_value', 'dense'] } } : {}),
   });
   let trained = 0;
@@ -54,7 +60,7 @@ async function benchOne(c: Config, layers: number | undefined, steps: number, th
   result.accounted_weights_mb = mb(4 * n);
   result.accounted_adamw_moments_mb = mb(8 * trained);
   result.accounted_grad_buffers_mb = mb(4 * trained);
-  result.accounted_saved_activations_mb = mb(4 * cfg.numLayers * savedPerLayer * c.batch * T);
+  result.accounted_saved_activations_mb = mb(4 * (cfg.numLayers - fused) * savedPerLayer * c.batch * T);
   const row = Array.from({ length: T }, (_, i) => (i < cfg.l || i >= cfg.l + cfg.imageLength ? 5 + (i % 100) : i % cfg.imageVocab));
   const ids = Array.from({ length: c.batch }, () => row).flat();
   const tb = performance.now();
@@ -87,7 +93,8 @@ const env = (name: string) => (process.env[name] ? Number(process.env[name]) : u
 if (process.argv[2] === '--one') {
   const c = CONFIGS[process.argv[3]];
   const recompute = process.env.BENCH_TRAIN_RECOMPUTE as RecomputePolicy | undefined;
-  const res = await benchOne({ ...c, recompute: recompute ?? c.recompute }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? 3, 2);
+  const act = env('BENCH_TRAIN_ACTIVATION_GB');
+  const res = await benchOne({ ...c, recompute: recompute ?? c.recompute, activationMemory: act !== undefined ? act * 2 ** 30 : c.activationMemory }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? 3, 2);
   console.log(JSON.stringify(res));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const names = process.env.BENCH_TRAIN ? process.env.BENCH_TRAIN.split(',') : Object.keys(CONFIGS);

@@ -15,7 +15,7 @@ import { AdamW, clipFactor } from '../src/train/adamw.js';
 import { globToRegExp, lastLayersPatterns, matchParameters, trainableParameters } from '../src/train/freeze.js';
 import { lrSchedule } from '../src/train/schedule.js';
 import { microBatchSeed, mix32, seededDropout } from '../src/train/dropout.js';
-import { Trainer } from '../src/train/trainer.js';
+import { fusedLayerCount, Trainer } from '../src/train/trainer.js';
 
 describe('AdamW', () => {
   test('two steps match the torch.optim.AdamW formulas computed by hand', () => {
@@ -171,21 +171,31 @@ describe('training graphs', () => {
     await trainer.release();
   });
 
-  test('recomputing whole layers gives the gradients of recomputing the attention only', async () => {
+  test('every split gives the same loss and gradients: whole model in one graph, checkpointed layers (attention or whole layers recomputed), a mix', async () => {
     const cfg = tinyCfg();
     const ids = tinyIds(cfg, 2, 6);
-    const a = await Trainer.create(cfg, tinyWeights(cfg), { lr: 0, dropout: true, seed: 3, threads: 1 });
-    const b = await Trainer.create(cfg, tinyWeights(cfg), { lr: 0, dropout: true, seed: 3, threads: 1, recompute: 'layer' });
-    const ra = await a.accumulate({ ids, batch: 2 }), rb = await b.accumulate({ ids, batch: 2 });
-    assert.equal(ra.loss, rb.loss);
-    for (const [name, g] of a.pendingGradients()!) {
-      const h = b.pendingGradients()!.get(name)!;
-      let scale = 1e-6, diff = 0;
-      for (let i = 0; i < g.length; i++) { scale = Math.max(scale, Math.abs(g[i])); diff = Math.max(diff, Math.abs(g[i] - h[i])); }
-      assert.ok(diff <= 1e-4 * scale, `${name}: differs by ${diff} (max ${scale})`);
+    const common = { lr: 0, dropout: true, seed: 3, threads: 1 } as const;
+    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, Infinity, 'attention'), 2);
+    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, 0, 'attention'), 0);
+    const perLayer = 4 * 2 * (3 * cfg.heads * cfg.totalLength ** 2 + 25 * cfg.totalLength * cfg.hidden);
+    const oneFused = perLayer + 4 * 2 * cfg.totalLength * cfg.hidden * 10;
+    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, oneFused, 'attention'), 1);
+    const ref = await Trainer.create(cfg, tinyWeights(cfg), common);
+    const r0 = await ref.accumulate({ ids, batch: 2 });
+    for (const opts of [{ activationMemory: 0 }, { activationMemory: 0, recompute: 'layer' as const }, { activationMemory: oneFused }]) {
+      const t = await Trainer.create(cfg, tinyWeights(cfg), { ...common, ...opts });
+      const r = await t.accumulate({ ids, batch: 2 });
+      assert.ok(Math.abs(r.loss - r0.loss) <= 1e-6 * r0.loss, `${JSON.stringify(opts)}: loss ${r.loss} vs ${r0.loss}`);
+      for (const [name, g] of ref.pendingGradients()!) {
+        const h = t.pendingGradients()!.get(name)!;
+        let scale = 1e-6, diff = 0;
+        for (let i = 0; i < g.length; i++) { scale = Math.max(scale, Math.abs(g[i])); diff = Math.max(diff, Math.abs(g[i] - h[i])); }
+        assert.ok(diff <= 1e-4 * scale, `${JSON.stringify(opts)} ${name}: differs by ${diff} (max ${scale})`);
+      }
+      assert.ok(Math.abs((await t.evaluate({ ids, batch: 2 })).loss - (await ref.evaluate({ ids, batch: 2 })).loss) < 1e-5);
+      await t.release();
     }
-    await a.release();
-    await b.release();
+    await ref.release();
   });
 
   test('seeded dropout: the masks are a function of (seed, layer, site, element); p of them drop', async () => {

@@ -19,6 +19,12 @@ export interface SessionOptions {
   threads?: number;
   /** execution providers in order of preference */
   executionProviders?: ExecutionProvider[];
+  /**
+   * onnxruntime's memory-pattern planner (default on). Its block for a run's intermediates comes on
+   * top of the arena chunks the first run used, doubling a session's working memory; training
+   * turns it off (measured: same speed once the arena is warm, half the memory).
+   */
+  memoryPattern?: boolean;
 }
 
 /** Element types the core feeds and fetches. */

@@ -7,8 +7,10 @@
  *  - start every micro-batch's masks from (seed, step, micro-batch) without rebuilding sessions,
  *    so checkpoints and resumes cannot change the trained model.
  *
- * Keep-test: hash ≥ p·2³², then x/(1-p) as torch's F.dropout; the backward pass keeps only the
- * boolean mask.
+ * Per element: h = ((index ^ key)·C1 ^ ((index ^ key)·C1 >> 16))·C2 — two multiply rounds, whose
+ * high bits the keep-test h ≥ p·2³² reads — then x·mask/(1-p) as torch's F.dropout. Six passes
+ * over the tensor: as fast as onnxruntime's own Dropout (measured), where the full lowbias32
+ * finaliser took twice as long.
  */
 import type { DropoutHook } from '../model/graph-context.js';
 import { attr, type GraphBuilder, type Value } from '../onnx/graph.js';
@@ -85,8 +87,10 @@ export function seededDropout(o: SeededDropoutOptions): DropoutHook {
     const shape = g.op('Shape', [x]);
     const count = g.op('Cast', [g.op('Size', [x])], { to: attr.int(6) });   // int32
     const index = g.op('Cast', [g.op('Range', [g.constant('zero', 'int32', [], Int32Array.of(0)), count, g.constant('one', 'int32', [], Int32Array.of(1))])], { to: attr.int(12) });
-    const hash = mix32Graph(g, g.op('BitwiseXor', [g.op('Reshape', [index, shape]), key]));
-    const keep = g.op('GreaterOrEqual', [hash, u32(g, Math.min(0xffffffff, Math.round(p * 2 ** 32)))]);
-    return g.op('Where', [keep, g.op('Mul', [x, g.scalarFloat(1 / (1 - p))]), g.scalarFloat(0)]);
+    let hash = g.op('Mul', [g.op('BitwiseXor', [g.op('Reshape', [index, shape]), key]), u32(g, 0x9e3779b1)]);
+    hash = g.op('BitwiseXor', [hash, g.op('BitShift', [hash, u32(g, 16)], { direction: attr.string('RIGHT') })]);
+    hash = g.op('Mul', [hash, u32(g, 0x85ebca6b)]);
+    const keep = g.op('Cast', [g.op('GreaterOrEqual', [hash, u32(g, Math.min(0xffffffff, Math.round(p * 2 ** 32)))])], { to: attr.int(1) });
+    return g.op('Mul', [x, g.op('Mul', [keep, g.scalarFloat(1 / (1 - p))])]);
   });
 }

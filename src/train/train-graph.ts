@@ -20,6 +20,7 @@ import type { RudolphConfig } from '../model/config.js';
 import { type GraphContext, type GraphWeights, type LinearAdapter } from '../model/graph-context.js';
 import { LOSS_IO, type LossMode, lossParts, lossSubgraph } from '../model/loss.js';
 import { linearModules, loraAdapter, type LoraModule, loraSpecs } from '../model/lora.js';
+import { layerMaskKinds, type MaskKind } from '../model/masks.js';
 import { GRAPH_IO, logitsHead } from '../model/rudolph-graph.js';
 import { embed, transformerLayer } from '../model/transformer.js';
 import { parameterSpecs } from '../model/weights.js';
@@ -100,7 +101,14 @@ function placeholders(names: Iterable<string>): Map<string, Float32Array> {
   return new Map([...names].map((n) => [n, EMPTY]));
 }
 
-function context(g: GraphBuilder, cfg: RudolphConfig, batchTokens: Value, spec: SegmentSpec, dropout: boolean, onLinear?: (module: string, y: Value) => void): GraphContext {
+/**
+ * Dropout of a segment graph: none (evaluation), keyed by a layer-index input (the shared layer
+ * graph), or by the layer number in each site's name (graphs holding real layers). Both keyings
+ * give a layer the same masks.
+ */
+type SegmentDropout = 'none' | 'layer-input' | 'by-name';
+
+function context(g: GraphBuilder, cfg: RudolphConfig, batchTokens: Value, spec: SegmentSpec, dropout: SegmentDropout, onLinear?: (module: string, y: Value) => void): GraphContext {
   const loraShapes = loraSpecs(cfg, spec.lora);
   const lora = spec.lora.size ? loraAdapter(spec.lora, placeholders(loraShapes.map((s) => s.name)), loraShapes) : undefined;
   const adapter: LinearAdapter = (ctx, x, prefix, y) => {
@@ -110,9 +118,9 @@ function context(g: GraphBuilder, cfg: RudolphConfig, batchTokens: Value, spec: 
   };
   const weights: GraphWeights = placeholders(parameterSpecs(cfg).map((s) => s.name));
   const ctx: GraphContext = { g, cfg, weights, precision: 'fp32', batchTokens, adapter };
-  if (dropout) {
+  if (dropout !== 'none') {
     const seed = g.input(TRAIN_IO.seed, 'uint32', []);
-    const layer = g.input(TRAIN_IO.layer, 'uint32', []);
+    const layer = dropout === 'layer-input' ? g.input(TRAIN_IO.layer, 'uint32', []) : undefined;
     ctx.dropout = seededDropout({ seed, layer });
   }
   return ctx;
@@ -148,7 +156,7 @@ function layerBody(cfg: RudolphConfig, spec: SegmentSpec, dropout: boolean) {
   const mask = g.input(TRAIN_IO.mask, 'bool', ['tokens', 'tokens']);
   const batchTokens = g.op('Shape', [hidden], { end: attr.int(2) });
   const linears = new Map<string, Value>();
-  const ctx = context(g, cfg, batchTokens, spec, dropout, (module, y) => linears.set(module, y));
+  const ctx = context(g, cfg, batchTokens, spec, dropout ? 'layer-input' : 'none', (module, y) => linears.set(module, y));
   const x = g.op('Reshape', [hidden, g.int64s([-1, h])]);
   const layer = transformerLayer(ctx, 0, x, { mask });
   const out = g.op('Reshape', [layer.out, g.op('Shape', [hidden])]);
@@ -223,7 +231,7 @@ export function buildEmbedGraph(cfg: RudolphConfig, trainable: readonly string[]
   const positions = g.input(TRAIN_IO.positions, 'int64', ['tokens']);
   const batchTokens = g.op('Shape', [ids]);
   const spec: SegmentSpec = { trainable: trainable ?? [], lora: new Map() };
-  const ctx = context(g, cfg, batchTokens, spec, false);
+  const ctx = context(g, cfg, batchTokens, spec, 'none');
   const x = embed(ctx, ids, positions);
   const out = g.op('Reshape', [x, g.op('Concat', [batchTokens, g.int64s([cfg.hidden])], { axis: attr.int(0) })]);
   if (!trainable) {
@@ -238,7 +246,7 @@ export function buildEmbedGraph(cfg: RudolphConfig, trainable: readonly string[]
   return { g, grads: names, saved: [], lossOutputs: [] };
 }
 
-// ---- head and loss ---------------------------------------------------------------------------
+// ---- top layers, head and loss --------------------------------------------------------------
 
 export interface HeadGraphOptions {
   /** sequence length (the loss layout depends on it) */
@@ -246,22 +254,41 @@ export interface HeadGraphOptions {
   lossMode: LossMode;
   /** false: the loss only (evaluation) */
   grads: boolean;
-  /** LoRA dropout on an adapted head (training) */
+  /** dropout from the seed input (training) */
   dropout: boolean;
+  /**
+   * The first layer the graph holds (default numLayers: the head alone). Layers from here up run
+   * in this one graph, forward and backward together: no recomputation and no saved values to
+   * copy out, for the memory of their activations.
+   */
+  firstLayer?: number;
+  /** output grad_hidden (false when nothing below the graph trains) */
+  inputGrad?: boolean;
 }
 
 /**
- * hidden [B, T, h] → final LayerNorm → logits → the official loss; for training also
- * grad_hidden, grad/<tensor> of the head's trainable tensors and grad_norm_sq.
+ * hidden [B, T, h] (the input of layer `firstLayer`) → the top layers → final LayerNorm → logits
+ * → the official loss; for training also grad_hidden, grad/<tensor> of the graph's trainable
+ * tensors and grad_norm_sq. Layers keep their own names here (weights fed as they are).
  */
 export function buildHeadGraph(cfg: RudolphConfig, spec: SegmentSpec, o: HeadGraphOptions): SegmentGraph {
   lossParts(cfg, o.T); // validates T
-  const g = new GraphBuilder('rudolph-head', 'input');
+  const first = o.firstLayer ?? cfg.numLayers;
+  if (!Number.isInteger(first) || first < 0 || first > cfg.numLayers) throw new TrainingError(`training graph: first layer ${first} is outside [0, ${cfg.numLayers}]`);
+  const g = new GraphBuilder(first < cfg.numLayers ? 'rudolph-top' : 'rudolph-head', 'input');
   const h = cfg.hidden;
   const hidden = g.input(TRAIN_IO.hidden, 'float32', ['batch', o.T, h]);
   const batchTokens = g.op('Shape', [hidden], { end: attr.int(2) });
-  const ctx = context(g, cfg, batchTokens, spec, o.dropout && o.grads && [...spec.lora.values()].some((m) => m.dropout > 0));
-  const logits2 = logitsHead(ctx, g.op('Reshape', [hidden, g.int64s([-1, h])]));
+  const ctx = context(g, cfg, batchTokens, spec, o.dropout ? 'by-name' : 'none');
+  let x = g.op('Reshape', [hidden, g.int64s([-1, h])]);
+  const kinds = layerMaskKinds(cfg.numLayers);
+  const masks = new Map<MaskKind, Value>();
+  for (let i = first; i < cfg.numLayers; i++) {
+    let mask = masks.get(kinds[i]);
+    if (!mask) { mask = g.input(GRAPH_IO.mask(kinds[i]), 'bool', [o.T, o.T]); masks.set(kinds[i], mask); }
+    x = transformerLayer(ctx, i, x, { mask }).out;
+  }
+  const logits2 = logitsHead(ctx, x);
   const logits = g.op('Reshape', [logits2, g.op('Concat', [batchTokens, g.int64s([cfg.logitsWidth])], { axis: attr.int(0) })]);
   const loss = lossSubgraph(g, cfg, logits, o.T, o.lossMode);
   g.output(loss.loss, TRAIN_IO.loss, 'float32', []);
@@ -271,8 +298,11 @@ export function buildHeadGraph(cfg: RudolphConfig, spec: SegmentSpec, o: HeadGra
   if (loss.right) { g.output(loss.right, TRAIN_IO.right, 'float32', []); lossOutputs.push(TRAIN_IO.right); }
   if (!o.grads) return { g, grads: [], saved: [], lossOutputs };
   const { names, values } = trainableValues(cfg, g, spec);
-  const grads = gradients(g, loss.loss, [hidden, ...values]);
-  g.output(grads.shift()!, TRAIN_IO.gradHidden, 'float32', ['batch', o.T, h]);
+  const inputGrad = o.inputGrad ?? true;
+  const wrt = inputGrad ? [hidden, ...values] : values;
+  if (wrt.length === 0) throw new TrainingError('training graph: nothing to differentiate');
+  const grads = gradients(g, loss.loss, wrt);
+  if (inputGrad) g.output(grads.shift()!, TRAIN_IO.gradHidden, 'float32', ['batch', o.T, h]);
   outputGrads(cfg, g, spec, names, grads);
   return { g, grads: names, saved: [], lossOutputs };
 }

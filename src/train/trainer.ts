@@ -2,11 +2,13 @@
  * Trainer: fine-tuning steps on onnxruntime, either of the model's own weights (full
  * fine-tuning, optionally with frozen parts) or of LoRA adapters over a frozen base.
  *
- * A micro-batch runs the segment graphs of train/train-graph.ts: embeddings, each layer's
- * forward pass (keeping its input and its linear layers' outputs), the head with the loss and
- * its backward pass, then each layer's backward pass in reverse (recomputing the attention from
- * the saved values) and the embeddings' backward pass. Activation memory is therefore one
- * layer's working set plus ~(9h + h)·B·T floats per layer, whatever the depth.
+ * A micro-batch runs the segment graphs of train/train-graph.ts: embeddings; the forward pass
+ * of each lower layer (keeping its input and its linear layers' outputs); the top layers, head
+ * and loss forward and backward in one graph; each lower layer's backward pass in reverse
+ * (recomputing its attention from the saved values); the embeddings' backward pass. How many
+ * layers run in the top graph follows from an activation-memory budget: a top layer keeps all
+ * its activations inside onnxruntime (~4·B·(3·H·T² + 25·T·h) bytes) but is neither recomputed nor
+ * copied out; a lower one keeps (h + 9h)·B·T floats in JS.
  *
  * Weights — trained or frozen — are the trainer's Float32Arrays, fed zero-copy and updated in
  * place by AdamW; gradients land in buffers allocated once. Dropout masks are a function of
@@ -54,8 +56,28 @@ export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOpti
   lora?: LoraOptions;
   /** the adapters' starting tensors (default: PEFT's initialisation from `seed`) */
   loraWeights?: ReadonlyMap<string, Float32Array>;
-  /** default 'attention' */
+  /** what lower layers' backward passes recompute (default 'attention') */
   recompute?: RecomputePolicy;
+  /**
+   * bytes of activations to keep per micro-batch (default 1.5 GiB): the top layers that fit run
+   * without recomputation, the others are checkpointed
+   */
+  activationMemory?: number;
+}
+
+/** The default activation-memory budget (bytes). */
+export const DEFAULT_ACTIVATION_MEMORY = 1.5 * 2 ** 30;
+
+/**
+ * How many top layers fit `budget` bytes of activations for a micro-batch of B rows of length T
+ * (estimates: what a fused layer keeps for its backward pass, what a checkpointed one saves).
+ */
+export function fusedLayerCount(cfg: RudolphConfig, B: number, T: number, budget: number, recompute: RecomputePolicy): number {
+  const fused = 4 * B * (3 * cfg.heads * T * T + 25 * T * cfg.hidden);
+  const saved = 4 * B * T * cfg.hidden * (recompute === 'attention' ? 10 : 1);
+  let m = 0;
+  while (m < cfg.numLayers && (cfg.numLayers - m - 1) * saved + (m + 1) * fused <= budget) m++;
+  return m;
 }
 
 /** A micro-batch: token ids [batch, T] row-major, raw (left-text zeros are replaced inside). */
@@ -81,8 +103,6 @@ interface Segment {
   feeds: Feeds;
 }
 
-const HEAD_LAYER = 0xffffffff;
-
 export class Trainer {
   /** the trained tensors' names: base parameters (official order) or LoRA tensors */
   readonly trainable: readonly string[];
@@ -97,7 +117,9 @@ export class Trainer {
   private readonly loraTensors = new Map<string, Float32Array>();
   private readonly embedding: Segment;
   private readonly layers: Segment[] = [];
-  private readonly head: Segment;
+  /** the top graph's segment (layers from the key up + head), by first layer */
+  private readonly tops = new Map<number, Segment>();
+  private readonly makeTop: (first: number) => Segment;
   /** backward passes run for layers ≥ this (numLayers: none) */
   private readonly lowestBackward: number;
   private readonly sessions = new Map<string, Promise<{ session: Session; graph: SegmentGraph }>>();
@@ -168,7 +190,9 @@ export class Trainer {
       const p = layerPrefix(i);
       this.layers.push(segment(p, all.filter((n) => n.startsWith(p)), [...modules.keys()].filter((m) => m.startsWith(p))));
     }
-    this.head = segment(null, all.filter((n) => n.startsWith('transformer.final_layernorm.') || n.startsWith('to_logits.')), [...modules.keys()].filter((m) => m.startsWith('to_logits.')));
+    const inTop = (first: number) => (n: string) => n.startsWith('transformer.final_layernorm.') || n.startsWith('to_logits.')
+      || (n.startsWith('transformer.layers.') && Number(n.split('.')[2]) >= first);
+    this.makeTop = (first) => segment(null, all.filter(inTop(first)), [...modules.keys()].filter(inTop(first)));
     const trainsLayer = (s: Segment) => s.spec.trainable.length > 0 || s.spec.lora.size > 0;
     const lowest = this.embedding.spec.trainable.length ? 0 : this.layers.findIndex(trainsLayer);
     this.lowestBackward = lowest < 0 ? cfg.numLayers : lowest;
@@ -211,11 +235,11 @@ export class Trainer {
     const { T, tokens } = this.prepare(batch);
     const seed = u32(Uint32Array.of(microBatchSeed(this.seed, this.optimizer.step, this.micro.length)), []);
     const dropout = this.opts.dropout ?? true;
-    const L = this.cfg.numLayers;
-    const kinds = layerMaskKinds(L);
+    const kinds = layerMaskKinds(this.cfg.numLayers);
     const save = this.recompute === 'attention';
+    const L = this.cfg.numLayers - this.fusedLayers(batch.batch, T);
 
-    // forward: keep each layer's input (and its linear outputs) for the backward pass
+    // forward through the lower layers: keep each one's input (and its linear outputs) for the backward pass
     let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
     const inputs: (Tensor | null)[] = [this.lowestBackward === 0 ? hidden : null];
     const saved: (Feeds | null)[] = [];
@@ -233,10 +257,11 @@ export class Trainer {
       saved.push(keep);
     }
 
-    // head: the loss and the first gradients
-    const headSpec = this.head.spec;
-    const head = await this.run(`head:${T}:train:${signature(headSpec.lora)}`, () => buildHeadGraph(this.cfg, headSpec, { T, lossMode: this.lossMode, grads: true, dropout }), {
-      [TRAIN_IO.hidden]: hidden, ...tokens, ...this.head.feeds, ...this.seedFeeds(dropout, seed, HEAD_LAYER),
+    // the top layers and the head: the loss and the first gradients
+    const top = this.top(L);
+    const inputGrad = this.lowestBackward < L || this.embedding.spec.trainable.length > 0;
+    const head = await this.run(`top:${L}:${T}:train:${dropout}:${inputGrad}`, () => buildHeadGraph(this.cfg, top.spec, { T, lossMode: this.lossMode, grads: true, dropout, firstLayer: L, inputGrad }), {
+      [TRAIN_IO.hidden]: hidden, ...tokens, ...top.feeds, ...this.seedFeeds(dropout, seed, 0),
     });
     const result = lossResult(head);
     if (!Number.isFinite(result.loss)) throw new TrainingError(`training: the loss is ${result.loss} (diverged or bad batch); no gradients were kept`);
@@ -248,7 +273,7 @@ export class Trainer {
       }
       if (out[TRAIN_IO.gradNormSq]) normSq += (out[TRAIN_IO.gradNormSq].data as Float32Array)[0];
     };
-    collect(this.head, head);
+    collect(top, head);
 
     // backward through the layers, top to bottom
     let grad = head[TRAIN_IO.gradHidden];
@@ -280,17 +305,18 @@ export class Trainer {
   async evaluate(batch: Batch): Promise<LossResult> {
     const { T, tokens } = this.prepare(batch);
     const kinds = layerMaskKinds(this.cfg.numLayers);
+    const L = this.cfg.numLayers - this.fusedLayers(batch.batch, T);
     let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
-    for (let i = 0; i < this.cfg.numLayers; i++) {
+    for (let i = 0; i < L; i++) {
       const layer = this.layers[i];
       const out = await this.run(`forward:false:false:${signature(layer.spec.lora)}`, () => buildLayerForward(this.cfg, layer.spec, { dropout: false, save: false }), {
         [TRAIN_IO.hidden]: hidden, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], ...layer.feeds,
       });
       hidden = out[TRAIN_IO.hiddenOut];
     }
-    const headSpec = this.head.spec;
-    return lossResult(await this.run(`head:${T}:eval:${signature(headSpec.lora)}`, () => buildHeadGraph(this.cfg, headSpec, { T, lossMode: this.lossMode, grads: false, dropout: false }), {
-      [TRAIN_IO.hidden]: hidden, ...tokens, ...this.head.feeds,
+    const top = this.top(L);
+    return lossResult(await this.run(`top:${L}:${T}:eval`, () => buildHeadGraph(this.cfg, top.spec, { T, lossMode: this.lossMode, grads: false, dropout: false, firstLayer: L }), {
+      [TRAIN_IO.hidden]: hidden, ...tokens, ...top.feeds,
     }));
   }
 
@@ -363,6 +389,17 @@ export class Trainer {
     return { T, tokens };
   }
 
+  /** Top layers run in the head's graph for micro-batches of B rows of length T. */
+  private fusedLayers(B: number, T: number): number {
+    return fusedLayerCount(this.cfg, B, T, this.opts.activationMemory ?? DEFAULT_ACTIVATION_MEMORY, this.recompute);
+  }
+
+  private top(first: number): Segment {
+    let seg = this.tops.get(first);
+    if (!seg) { seg = this.makeTop(first); this.tops.set(first, seg); }
+    return seg;
+  }
+
   private seedFeeds(dropout: boolean, seed: Tensor, layer: number): Feeds {
     return dropout ? { [TRAIN_IO.seed]: seed, [TRAIN_IO.layer]: u32(Uint32Array.of(layer), []) } : {};
   }
@@ -388,7 +425,7 @@ export class Trainer {
     if (!hit) {
       hit = (async () => {
         const graph = build();
-        const session = await Session.fromGraph(graph.g, `rudolph training segment (${key.split(':')[0]})`, this.opts);
+        const session = await Session.fromGraph(graph.g, `rudolph training segment (${key.split(':')[0]})`, { threads: this.opts.threads, executionProviders: this.opts.executionProviders, memoryPattern: false });
         releaseGraph(graph.g);
         return { session, graph };
       })();

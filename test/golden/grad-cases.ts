@@ -94,7 +94,8 @@ const gradLoss: CaseHandler = async (c, ctx) => {
     await checkGradients(second, weightings[1]);
     // (5)
     const rank = 4, alpha = 6;
-    const lora = await Trainer.create(cfg, initial, { ...common, lossWeights: asWeights(weightings[0]), seed: 11, lora: { rank, alpha, dropout: 0.1, targets: ['all-linear', 'to_logits.1'] } });
+    // (every layer checkpointed here, the whole model in one graph above: both paths against the golden gradients)
+    const lora = await Trainer.create(cfg, initial, { ...common, lossWeights: asWeights(weightings[0]), seed: 11, activationMemory: 0, lora: { rank, alpha, dropout: 0.1, targets: ['all-linear', 'to_logits.1'] } });
     trainers.push(lora);
     const got = await lora.accumulate({ ids, batch: B });
     worst.lora = Math.max(worst.lora, Math.abs(got.loss - (await read(`${tag(weightings[0])}/loss`))[0]));
