@@ -9,7 +9,7 @@
  * (session builds), peak RSS, and the memory it accounts for (weights, AdamW moments, gradient
  * buffers, saved activations). BENCH_TRAIN=name,name picks configurations; BENCH_TRAIN_LAYERS=n
  * runs n-layer variants of the same widths (quick probes); BENCH_TRAIN_STEPS=n timed steps;
- * BENCH_TRAIN_ACTIVATION_GB and BENCH_TRAIN_RECOMPUTE override the trainer's memory settings.
+ * BENCH_TRAIN_ACTIVATION_GB overrides the trainer's activation-memory budget.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +17,9 @@ import { makeConfig } from '../src/model/config.js';
 import { linearModules } from '../src/model/lora.js';
 import { randomWeights } from '../src/model/weights.js';
 import { PRESETS, type PresetName } from '../src/presets.js';
-import { DEFAULT_ACTIVATION_MEMORY, fusedLayerCount, type RecomputePolicy, Trainer } from '../src/train/trainer.js';
+import { DEFAULT_ACTIVATION_MEMORY, layerPlan, Trainer } from '../src/train/trainer.js';
 
-interface Config { preset: PresetName; batch: number; lora: boolean; recompute?: RecomputePolicy; activationMemory?: number }
+interface Config { preset: PresetName; batch: number; lora: boolean; activationMemory?: number }
 
 export const CONFIGS: Record<string, Config> = {
   '350M-full-b2': { preset: '350M', batch: 2, lora: false },
@@ -36,10 +36,10 @@ async function benchOne(c: Config, layers: number | undefined, steps: number, th
   const cfg = makeConfig({ ...params, num_layers: layers ?? params.num_layers });
   const T = cfg.totalLength;
   const budget = c.activationMemory ?? DEFAULT_ACTIVATION_MEMORY;
-  const fused = fusedLayerCount(cfg, c.batch, T, budget, c.recompute ?? 'attention');
+  const plan = layerPlan(cfg, c.batch, T, budget);
   const result: Record<string, number | string> = {
-    layers: cfg.numLayers, seq_len: T, batch: c.batch, mode: c.lora ? 'lora r8 qkv+dense' : 'full', recompute: c.recompute ?? 'attention',
-    activation_budget_mb: mb(budget), fused_top_layers: fused,
+    layers: cfg.numLayers, seq_len: T, batch: c.batch, mode: c.lora ? 'lora r8 qkv+dense' : 'full',
+    activation_budget_mb: mb(budget), fused_top_layers: plan.fused, layers_keeping_linear_outputs: plan.saved, layers_recomputed_whole: cfg.numLayers - plan.fused - plan.saved,
   };
   const t0 = performance.now();
   const weights = randomWeights(cfg, 7); // generated straight into the arrays the trainer feeds: one copy
@@ -49,18 +49,18 @@ async function benchOne(c: Config, layers: number | undefined, steps: number, th
   result.random_weights_s = (performance.now() - t0) / 1000;
   result.rss_after_weights_mb = rssMb();
   const trainer = await Trainer.create(cfg, weights, {
-    lr: 1e-4, weightDecay: 0.01, clipGradNorm: 1, dropout: true, seed: 1, threads, recompute: c.recompute, activationMemory: budget,
+    lr: 1e-4, weightDecay: 0.01, clipGradNorm: 1, dropout: true, seed: 1, threads, activationMemory: budget,
     ...(c.lora ? { lora: { rank: 8, alpha: 16, dropout: 0.05, targets: ['query_key_value', 'dense'] } } : {}),
   });
   let trained = 0;
   for (const t of trainer.trainedTensors().values()) trained += t.length;
   result.trained_m = trained / 1e6;
   // what the trainer holds by design (the rest of the RSS is onnxruntime's working memory, V8, transients)
-  const savedPerLayer = c.recompute === 'layer' ? cfg.hidden : cfg.hidden + linearModules(cfg).filter((m) => m.name.startsWith('transformer.layers.0.')).reduce((s, m) => s + m.out, 0);
+  const linearOut = linearModules(cfg).filter((m) => m.name.startsWith('transformer.layers.0.')).reduce((s, m) => s + m.out, 0);
   result.accounted_weights_mb = mb(4 * n);
   result.accounted_adamw_moments_mb = mb(8 * trained);
   result.accounted_grad_buffers_mb = mb(4 * trained);
-  result.accounted_saved_activations_mb = mb(4 * (cfg.numLayers - fused) * savedPerLayer * c.batch * T);
+  result.accounted_saved_activations_mb = mb(4 * c.batch * T * ((cfg.numLayers - plan.fused) * cfg.hidden + plan.saved * linearOut));
   const row = Array.from({ length: T }, (_, i) => (i < cfg.l || i >= cfg.l + cfg.imageLength ? 5 + (i % 100) : i % cfg.imageVocab));
   const ids = Array.from({ length: c.batch }, () => row).flat();
   const tb = performance.now();
@@ -92,9 +92,8 @@ const env = (name: string) => (process.env[name] ? Number(process.env[name]) : u
 
 if (process.argv[2] === '--one') {
   const c = CONFIGS[process.argv[3]];
-  const recompute = process.env.BENCH_TRAIN_RECOMPUTE as RecomputePolicy | undefined;
   const act = env('BENCH_TRAIN_ACTIVATION_GB');
-  const res = await benchOne({ ...c, recompute: recompute ?? c.recompute, activationMemory: act !== undefined ? act * 2 ** 30 : c.activationMemory }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? 3, 2);
+  const res = await benchOne({ ...c, activationMemory: act !== undefined ? act * 2 ** 30 : c.activationMemory }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? 3, 2);
   console.log(JSON.stringify(res));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const names = process.env.BENCH_TRAIN ? process.env.BENCH_TRAIN.split(',') : Object.keys(CONFIGS);

@@ -31,5 +31,5 @@ export { Rng } from './util/random.js';
 export { startServer } from './server/serve.js';
 export { finetune, type FinetuneOptions, type FinetuneResult, type TrainProgress } from './train/run.js';
 export { mergeAdapters, type MergeOptions } from './train/merge.js';
-export { Trainer, type TrainerOptions, type RecomputePolicy } from './train/trainer.js';
+export { Trainer, type TrainerOptions, layerPlan, type LayerPlan } from './train/trainer.js';
 export { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, type LoraOptions } from './model/lora.js';

@@ -15,7 +15,7 @@ import { AdamW, clipFactor } from '../src/train/adamw.js';
 import { globToRegExp, lastLayersPatterns, matchParameters, trainableParameters } from '../src/train/freeze.js';
 import { lrSchedule } from '../src/train/schedule.js';
 import { microBatchSeed, mix32, seededDropout } from '../src/train/dropout.js';
-import { fusedLayerCount, Trainer } from '../src/train/trainer.js';
+import { layerPlan, Trainer } from '../src/train/trainer.js';
 
 describe('AdamW', () => {
   test('two steps match the torch.optim.AdamW formulas computed by hand', () => {
@@ -171,18 +171,21 @@ describe('training graphs', () => {
     await trainer.release();
   });
 
-  test('every split gives the same loss and gradients: whole model in one graph, checkpointed layers (attention or whole layers recomputed), a mix', async () => {
+  test('every layer plan gives the same loss and gradients: whole model in one graph, layers recomputed whole or from their linear outputs, mixes', async () => {
     const cfg = tinyCfg();
     const ids = tinyIds(cfg, 2, 6);
     const common = { lr: 0, dropout: true, seed: 3, threads: 1 } as const;
-    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, Infinity, 'attention'), 2);
-    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, 0, 'attention'), 0);
-    const perLayer = 4 * 2 * (3 * cfg.heads * cfg.totalLength ** 2 + 25 * cfg.totalLength * cfg.hidden);
-    const oneFused = perLayer + 4 * 2 * cfg.totalLength * cfg.hidden * 10;
-    assert.equal(fusedLayerCount(cfg, 2, cfg.totalLength, oneFused, 'attention'), 1);
+    const T = cfg.totalLength;
+    const fused = 4 * 2 * (3 * cfg.heads * T * T + 25 * T * cfg.hidden), saved = 4 * 2 * T * cfg.hidden * 10, input = 4 * 2 * T * cfg.hidden;
+    assert.deepEqual(layerPlan(cfg, 2, T, Infinity), { fused: 2, saved: 0 });
+    assert.deepEqual(layerPlan(cfg, 2, T, 0), { fused: 0, saved: 0 });
+    assert.deepEqual(layerPlan(cfg, 2, T, saved + input), { fused: 0, saved: 1 });
+    assert.deepEqual(layerPlan(cfg, 2, T, 2 * saved), { fused: 0, saved: 2 });
+    const oneFused = fused + saved;
+    assert.deepEqual(layerPlan(cfg, 2, T, oneFused), { fused: 1, saved: 1 });
     const ref = await Trainer.create(cfg, tinyWeights(cfg), common);
     const r0 = await ref.accumulate({ ids, batch: 2 });
-    for (const opts of [{ activationMemory: 0 }, { activationMemory: 0, recompute: 'layer' as const }, { activationMemory: oneFused }]) {
+    for (const opts of [{ activationMemory: 0 }, { activationMemory: saved + input }, { activationMemory: 2 * saved }, { activationMemory: oneFused }]) {
       const t = await Trainer.create(cfg, tinyWeights(cfg), { ...common, ...opts });
       const r = await t.accumulate({ ids, batch: 2 });
       assert.ok(Math.abs(r.loss - r0.loss) <= 1e-6 * r0.loss, `${JSON.stringify(opts)}: loss ${r.loss} vs ${r0.loss}`);

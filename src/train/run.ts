@@ -30,7 +30,7 @@ import { TrainingError } from './errors.js';
 import { exportAdapter, exportModel } from './export.js';
 import { trainableParameters } from './freeze.js';
 import type { ScheduleKind } from './schedule.js';
-import { type RecomputePolicy, Trainer } from './trainer.js';
+import { Trainer } from './trainer.js';
 
 export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' | 'endpoint' | 'token' | 'offline' | 'revision' | 'threads' | 'adapters'> {
   data: string;
@@ -66,8 +66,8 @@ export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' 
   lora?: LoraOptions;
   /** LoRA: also write the merged full model to <out>/model */
   merge?: boolean;
-  /** what the backward pass recomputes (default 'attention'; 'layer' needs the least memory) */
-  recompute?: RecomputePolicy;
+  /** bytes of activations kept per micro-batch (default 1.5 GiB; more is faster, less fits bigger models) */
+  activationMemory?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onWarning?: (message: string) => void;
@@ -189,7 +189,7 @@ async function run(o: FinetuneOptions, merger: LoraMerger): Promise<FinetuneResu
   }
   const trainerOptions = {
     lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01, clipGradNorm: o.clip, lossWeights: o.lossWeights,
-    freeze: o.freeze, trainOnly: o.trainOnly, dropout: o.dropout ?? true, threads: o.threads, seed, recompute: o.recompute,
+    freeze: o.freeze, trainOnly: o.trainOnly, dropout: o.dropout ?? true, threads: o.threads, seed, activationMemory: o.activationMemory,
     schedule: { kind: o.schedule ?? 'constant' as ScheduleKind, warmupSteps: o.warmupSteps, totalSteps },
     lora: o.lora, loraWeights: saved && lora ? new Map([...expected.keys()].map((name) => [name, trainedTensor(name)])) : undefined,
   };

@@ -3,12 +3,12 @@
  * fine-tuning, optionally with frozen parts) or of LoRA adapters over a frozen base.
  *
  * A micro-batch runs the segment graphs of train/train-graph.ts: embeddings; the forward pass
- * of each lower layer (keeping its input and its linear layers' outputs); the top layers, head
- * and loss forward and backward in one graph; each lower layer's backward pass in reverse
- * (recomputing its attention from the saved values); the embeddings' backward pass. How many
- * layers run in the top graph follows from an activation-memory budget: a top layer keeps all
- * its activations inside onnxruntime (~4·B·(3·H·T² + 25·T·h) bytes) but is neither recomputed nor
- * copied out; a lower one keeps (h + 9h)·B·T floats in JS.
+ * of each lower layer (keeping its input, and maybe its linear layers' outputs); the top layers,
+ * head and loss forward and backward in one graph; each lower layer's backward pass in reverse,
+ * recomputing what it did not keep; the embeddings' backward pass. An activation-memory budget
+ * decides, per micro-batch shape, how each layer is kept (see `layerPlan`), fastest first where
+ * it fits: whole in the top graph, or its linear outputs (attention recomputed), or only its
+ * input (the whole layer recomputed).
  *
  * Weights — trained or frozen — are the trainer's Float32Arrays, fed zero-copy and updated in
  * place by AdamW; gradients land in buffers allocated once. Dropout masks are a function of
@@ -36,9 +36,6 @@ import {
   type SegmentGraph, type SegmentSpec, TRAIN_IO,
 } from './train-graph.js';
 
-/** What the backward pass recomputes: the attention only (linear outputs saved; default) or whole layers (least memory). */
-export type RecomputePolicy = 'attention' | 'layer';
-
 export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOptions {
   /** default 1 / 7 / 1 (the official weights) */
   lossWeights?: LossWeights;
@@ -56,11 +53,9 @@ export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOpti
   lora?: LoraOptions;
   /** the adapters' starting tensors (default: PEFT's initialisation from `seed`) */
   loraWeights?: ReadonlyMap<string, Float32Array>;
-  /** what lower layers' backward passes recompute (default 'attention') */
-  recompute?: RecomputePolicy;
   /**
-   * bytes of activations to keep per micro-batch (default 1.5 GiB): the top layers that fit run
-   * without recomputation, the others are checkpointed
+   * bytes of activations kept per micro-batch (default 1.5 GiB): more is faster (less
+   * recomputation), less fits bigger models (see `layerPlan`)
    */
   activationMemory?: number;
 }
@@ -69,15 +64,33 @@ export interface TrainerOptions extends AdamWOptions, FreezeOptions, SessionOpti
 export const DEFAULT_ACTIVATION_MEMORY = 1.5 * 2 ** 30;
 
 /**
- * How many top layers fit `budget` bytes of activations for a micro-batch of B rows of length T
- * (estimates: what a fused layer keeps for its backward pass, what a checkpointed one saves).
+ * How the layers of a micro-batch of B rows of length T are kept for the backward pass:
+ *  - `fused` top layers run in one graph with the head (activations stay in onnxruntime,
+ *    ≈ 4·B·(3·H·T² + 25·T·h) bytes each): nothing recomputed or copied out;
+ *  - the `saved` layers below keep their input and linear outputs (4·B·T·10h bytes): their
+ *    backward pass recomputes the attention only;
+ *  - the rest keep their input (4·B·T·h bytes): their backward pass recomputes the layer.
+ * Within `budget` bytes, recomputing matrix products is avoided first (the best time saved per
+ * byte), then whole layers are fused from the top.
  */
-export function fusedLayerCount(cfg: RudolphConfig, B: number, T: number, budget: number, recompute: RecomputePolicy): number {
-  const fused = 4 * B * (3 * cfg.heads * T * T + 25 * T * cfg.hidden);
-  const saved = 4 * B * T * cfg.hidden * (recompute === 'attention' ? 10 : 1);
-  let m = 0;
-  while (m < cfg.numLayers && (cfg.numLayers - m - 1) * saved + (m + 1) * fused <= budget) m++;
-  return m;
+export interface LayerPlan { fused: number; saved: number }
+
+export function layerPlan(cfg: RudolphConfig, B: number, T: number, budget: number): LayerPlan {
+  const L = cfg.numLayers, h = cfg.hidden;
+  const fusedBytes = 4 * B * (3 * cfg.heads * T * T + 25 * T * h);
+  const savedBytes = 4 * B * T * 10 * h;
+  const inputBytes = 4 * B * T * h;
+  let saved = Math.max(0, Math.min(L, Math.floor((budget - L * inputBytes) / (savedBytes - inputBytes))));
+  let cost = saved * savedBytes + (L - saved) * inputBytes;
+  let fused = 0;
+  while (fused < L) {
+    const more = fusedBytes - (saved > 0 ? savedBytes : inputBytes);
+    if (cost + more > budget) break;
+    cost += more;
+    fused++;
+    if (saved > 0) saved--;
+  }
+  return { fused, saved };
 }
 
 /** A micro-batch: token ids [batch, T] row-major, raw (left-text zeros are replaced inside). */
@@ -128,7 +141,6 @@ export class Trainer {
   private micro: LossResult[] = [];
   private normSq = 0;
   private readonly seed: number;
-  private readonly recompute: RecomputePolicy;
 
   private constructor(readonly cfg: RudolphConfig, private readonly params: RudolphWeights, private readonly opts: TrainerOptions) {
     this.lossWeights = opts.lossWeights ?? OFFICIAL_LOSS_WEIGHTS;
@@ -141,8 +153,7 @@ export class Trainer {
     this.schedule = lrSchedule(opts.schedule ?? { kind: 'constant' });
     this.seed = opts.seed ?? 0;
     if (!Number.isSafeInteger(this.seed) || this.seed < 0) throw new TrainingError(`trainer: seed must be a non-negative integer, got ${this.seed}`);
-    this.recompute = opts.recompute ?? 'attention';
-    if (this.recompute !== 'attention' && this.recompute !== 'layer') throw new TrainingError(`trainer: recompute must be 'attention' or 'layer', got ${String(this.recompute)}`);
+    if (opts.activationMemory !== undefined && !(opts.activationMemory >= 0)) throw new TrainingError(`trainer: activationMemory must be a number of bytes ≥ 0, got ${opts.activationMemory}`);
     for (const spec of parameterSpecs(cfg)) {
       const data = params.get(spec.name);
       if (!data) throw new TrainingError(`trainer: weights lack parameter ${spec.name}`);
@@ -236,8 +247,9 @@ export class Trainer {
     const seed = u32(Uint32Array.of(microBatchSeed(this.seed, this.optimizer.step, this.micro.length)), []);
     const dropout = this.opts.dropout ?? true;
     const kinds = layerMaskKinds(this.cfg.numLayers);
-    const save = this.recompute === 'attention';
-    const L = this.cfg.numLayers - this.fusedLayers(batch.batch, T);
+    const plan = this.plan(batch.batch, T);
+    const L = this.cfg.numLayers - plan.fused;
+    const save = (i: number) => i >= L - plan.saved;
 
     // forward through the lower layers: keep each one's input (and its linear outputs) for the backward pass
     let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
@@ -246,8 +258,9 @@ export class Trainer {
     for (let i = 0; i < L; i++) {
       const layer = this.layers[i];
       const backward = i >= this.lowestBackward;
-      const key = `forward:${dropout}:${save && backward}:${signature(layer.spec.lora)}`;
-      const out = await this.run(key, () => buildLayerForward(this.cfg, layer.spec, { dropout, save: save && backward }), {
+      const keepLinear = save(i) && backward;
+      const key = `forward:${dropout}:${keepLinear}:${signature(layer.spec.lora)}`;
+      const out = await this.run(key, () => buildLayerForward(this.cfg, layer.spec, { dropout, save: keepLinear }), {
         [TRAIN_IO.hidden]: hidden, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], ...layer.feeds, ...this.seedFeeds(dropout, seed, i),
       });
       hidden = out[TRAIN_IO.hiddenOut];
@@ -280,8 +293,8 @@ export class Trainer {
     for (let i = L - 1; i >= this.lowestBackward; i--) {
       const layer = this.layers[i];
       const inputGrad = i > this.lowestBackward || this.embedding.spec.trainable.length > 0;
-      const key = `backward:${dropout}:${save}:${inputGrad}:${signature(layer.spec.lora)}:${layer.spec.trainable.join(',')}`;
-      const out = await this.run(key, () => buildLayerBackward(this.cfg, layer.spec, { dropout, saved: save, inputGrad }), {
+      const key = `backward:${dropout}:${save(i)}:${inputGrad}:${signature(layer.spec.lora)}:${layer.spec.trainable.join(',')}`;
+      const out = await this.run(key, () => buildLayerBackward(this.cfg, layer.spec, { dropout, saved: save(i), inputGrad }), {
         [TRAIN_IO.hidden]: inputs[i]!, [TRAIN_IO.mask]: tokens[GRAPH_IO.mask(kinds[i])], [TRAIN_IO.gradOut]: grad,
         ...layer.feeds, ...this.seedFeeds(dropout, seed, i), ...saved[i]!,
       });
@@ -305,7 +318,7 @@ export class Trainer {
   async evaluate(batch: Batch): Promise<LossResult> {
     const { T, tokens } = this.prepare(batch);
     const kinds = layerMaskKinds(this.cfg.numLayers);
-    const L = this.cfg.numLayers - this.fusedLayers(batch.batch, T);
+    const L = this.cfg.numLayers - this.plan(batch.batch, T).fused;
     let hidden = (await this.run('embed', () => buildEmbedGraph(this.cfg, null), { ...tokens, ...this.embedding.feeds }))[TRAIN_IO.hidden];
     for (let i = 0; i < L; i++) {
       const layer = this.layers[i];
@@ -389,9 +402,9 @@ export class Trainer {
     return { T, tokens };
   }
 
-  /** Top layers run in the head's graph for micro-batches of B rows of length T. */
-  private fusedLayers(B: number, T: number): number {
-    return fusedLayerCount(this.cfg, B, T, this.opts.activationMemory ?? DEFAULT_ACTIVATION_MEMORY, this.recompute);
+  /** How layers are kept for micro-batches of B rows of length T. */
+  private plan(B: number, T: number): LayerPlan {
+    return layerPlan(this.cfg, B, T, this.opts.activationMemory ?? DEFAULT_ACTIVATION_MEMORY);
   }
 
   private top(first: number): Segment {

@@ -13,7 +13,7 @@ interface FinetuneCliOptions {
   lossWeights: string; freeze?: string[]; trainOnly?: string[]; schedule: 'constant' | 'linear' | 'cosine'; warmup: number;
   seed: number; resume?: boolean; checkpointEvery: number; dropout: boolean; skipBadLines?: boolean; threads?: number; offline?: boolean;
   revision?: string; token?: string; adapter?: string[];
-  lora?: boolean; loraRank?: number; loraAlpha?: number; loraDropout?: number; loraTargets?: string[]; merge?: boolean; recompute?: 'attention' | 'layer';
+  lora?: boolean; loraRank?: number; loraAlpha?: number; loraDropout?: number; loraTargets?: string[]; merge?: boolean; activationMemory?: number;
   json?: boolean; quiet?: boolean;
 }
 
@@ -63,7 +63,7 @@ export function finetuneCommand(): Command {
     .option('--lora-dropout <p>', `dropout on the adapters' input (default ${LORA_DEFAULTS.dropout})`, float('--lora-dropout', { min: 0, max: 0.99 }))
     .option('--lora-targets <name...>', `adapted layers: names (${DEFAULT_LORA_TARGETS.join(', ')}, dense_h_to_4h, dense_4h_to_h, all-linear) or patterns (default ${DEFAULT_LORA_TARGETS.join(' ')})`)
     .option('--merge', 'with --lora: also write the merged model to <out>/model')
-    .addOption(new Option('--recompute <what>', 'what the backward pass recomputes: attention (default) or whole layers (least memory)').choices(['attention', 'layer']))
+    .option('--activation-memory <GiB>', 'activations kept per micro-batch (default 1.5): more is faster, less fits bigger models', float('--activation-memory', { min: 0 }))
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1));
   return addOutputOptions(addModelSourceOptions(cmd))
     .addHelpText('after', `
@@ -85,7 +85,7 @@ export function finetuneCommand(): Command {
           epochs: o.epochs, steps: o.steps, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, weightDecay: o.weightDecay, clip: o.clip,
           lossWeights: lossWeights(o.lossWeights), freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmupSteps: o.warmup,
           seed: o.seed, dropout: o.dropout, resume: o.resume, checkpointEvery: o.checkpointEvery, onBadLine: o.skipBadLines ? 'skip' : 'reject',
-          revision: o.revision, token: o.token, adapters: o.adapter, lora: loraOptions(o), merge: o.merge, recompute: o.recompute,
+          revision: o.revision, token: o.token, adapters: o.adapter, lora: loraOptions(o), merge: o.merge, activationMemory: o.activationMemory !== undefined ? o.activationMemory * 2 ** 30 : undefined,
           threads: o.threads, signal: controller.signal,
           onWarning: (m) => display.note(`warning: ${m}`),
           onProgress: (p) => display.update('finetune', p.step, p.totalSteps, `loss ${p.loss.toFixed(4)} · ${p.samplesPerSecond.toFixed(2)} samples/s · ETA ${formatDuration(p.etaSeconds)}`),
