@@ -19,13 +19,13 @@ import { randomWeights } from '../src/model/weights.js';
 import { PRESETS, type PresetName } from '../src/presets.js';
 import { DEFAULT_ACTIVATION_MEMORY, layerPlan, Trainer } from '../src/train/trainer.js';
 
-interface Config { preset: PresetName; batch: number; lora: boolean; activationMemory?: number }
+interface Config { preset: PresetName; batch: number; lora: boolean; activationMemory?: number; steps: number }
 
 export const CONFIGS: Record<string, Config> = {
-  '350M-full-b2': { preset: '350M', batch: 2, lora: false },
-  '350M-lora-b2': { preset: '350M', batch: 2, lora: true },
-  '1.3B-lora-b1': { preset: '1.3B', batch: 1, lora: true },
-  '2.7B-lora-b1': { preset: '2.7B', batch: 1, lora: true },
+  '350M-full-b2': { preset: '350M', batch: 2, lora: false, steps: 3 },
+  '350M-lora-b2': { preset: '350M', batch: 2, lora: true, steps: 3 },
+  '1.3B-lora-b1': { preset: '1.3B', batch: 1, lora: true, steps: 2 },
+  '2.7B-lora-b1': { preset: '2.7B', batch: 1, lora: true, steps: 1 },
 };
 
 const mb = (bytes: number) => bytes / 2 ** 20;
@@ -93,7 +93,7 @@ const env = (name: string) => (process.env[name] ? Number(process.env[name]) : u
 if (process.argv[2] === '--one') {
   const c = CONFIGS[process.argv[3]];
   const act = env('BENCH_TRAIN_ACTIVATION_GB');
-  const res = await benchOne({ ...c, activationMemory: act !== undefined ? act * 2 ** 30 : c.activationMemory }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? 3, 2);
+  const res = await benchOne({ ...c, activationMemory: act !== undefined ? act * 2 ** 30 : c.activationMemory }, env('BENCH_TRAIN_LAYERS'), env('BENCH_TRAIN_STEPS') ?? c.steps, 2);
   console.log(JSON.stringify(res));
 } else if (import.meta.url === `file://${process.argv[1]}`) {
   const names = process.env.BENCH_TRAIN ? process.env.BENCH_TRAIN.split(',') : Object.keys(CONFIGS);
