@@ -1,12 +1,14 @@
 /**
- * Peak memory of loading a RUDOLPH-350M-sized torch checkpoint.
+ * Peak memory of loading a RUDOLPH checkpoint laid out like the hub's (issue 15 §4).
  *
- * Writes a random-weight torch zip with the exact 350M key set / dtypes / shapes of
- * KEYS-350M.txt (1.42 GB fp32) to os.tmpdir(), then loads it in fresh child processes — once whole
- * (`loadStateDict`) and once streaming (`iterateTensors`, dropping each tensor) — and reports each
- * child's peak RSS against the weight bytes. The file is deleted afterwards.
+ * Writes a random-weight torch zip with the preset's official key set and shapes (default 350M) in
+ * the hub's dtypes (Half parameters + 4 Bool masks: 710 MB for 350M; CKPT_DTYPE=float32 gives the
+ * fp32 layout of KEYS-350M.txt, 1.42 GB) to os.tmpdir(), then loads it in fresh child processes —
+ * once whole (`loadStateDict`) and once streaming (`iterateTensors`, dropping each tensor) — and
+ * reports each child's peak RSS against the weight bytes. The file is deleted afterwards.
  *
  *   npx tsx bench/checkpoint-memory.ts        → prints the JSON result
+ *   CKPT_PRESET=1.3B CKPT_DTYPE=float32 npx tsx bench/checkpoint-memory.ts
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -14,10 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { iterateTensors, loadStateDict, type TensorInfo, type TensorSource } from '../src/io/checkpoint.js';
+import { iterateTensors, loadStateDict, type TensorInfo } from '../src/io/checkpoint.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
-import { BYTES_PER_ELEMENT, type DType, type HostTensor, numel } from '../src/tensor.js';
-import { GOLDEN_DIR, REPO_ROOT } from '../test/helpers.js';
+import { isPresetName, presetConfig, type PresetName } from '../src/presets.js';
+import { BYTES_PER_ELEMENT, type DType, numel } from '../src/tensor.js';
+import { REPO_ROOT } from '../test/helpers.js';
+import { type FloatDType, randomTensorSource, rudolphCheckpointInfos } from './hub-checkpoints.js';
 
 export interface LoadMeasurement {
   /** Peak resident set size of the loading process (bytes). */
@@ -30,6 +34,8 @@ export interface LoadMeasurement {
 }
 
 export interface CheckpointMemoryResult {
+  preset: string;
+  dtype: string;
   weightBytes: number;
   fileBytes: number;
   tensors: number;
@@ -39,8 +45,6 @@ export interface CheckpointMemoryResult {
   /** iterateTensors: each tensor dropped after it is yielded (what a converter does). */
   stream: LoadMeasurement;
 }
-
-const KEYS_350M = path.join(GOLDEN_DIR, 'KEYS-350M.txt');
 
 /** Parses KEYS-*.txt: `key<TAB>dtype<TAB>[d0, d1, ...]` lines after `#` comments. */
 export async function readKeyList(file: string): Promise<Map<string, TensorInfo>> {
@@ -53,49 +57,25 @@ export async function readKeyList(file: string): Promise<Map<string, TensorInfo>
   return out;
 }
 
-/** Random weights generated on demand, so writing never holds more than one tensor. */
-function randomSource(infos: Map<string, TensorInfo>): TensorSource {
-  let seed = 0x9e3779b9;
-  const next = (): number => {
-    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
-    return (seed >>> 0) / 4294967296;
-  };
-  return {
-    keys: () => [...infos.keys()],
-    info: (key) => infos.get(key) as TensorInfo,
-    read: async (key): Promise<HostTensor> => {
-      const { dtype, shape } = infos.get(key) as TensorInfo;
-      const n = numel(shape);
-      if (dtype === 'bool') {
-        const data = new Uint8Array(n);
-        for (let i = 0; i < n; i++) data[i] = next() < 0.5 ? 1 : 0;
-        return { dtype, shape, data };
-      }
-      if (dtype !== 'float32') throw new Error(`bench: unexpected dtype ${dtype} for ${key}`);
-      const data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = (next() - 0.5) * 0.04;
-      return { dtype, shape, data };
-    },
-  };
-}
-
-export async function runCheckpointMemoryBench(opts: { keysFile?: string; log?: (msg: string) => void } = {}): Promise<CheckpointMemoryResult> {
+export async function runCheckpointMemoryBench(opts: { preset?: PresetName; dtype?: FloatDType; keysFile?: string; log?: (msg: string) => void } = {}): Promise<CheckpointMemoryResult> {
   const log = opts.log ?? (() => undefined);
-  const infos = await readKeyList(opts.keysFile ?? KEYS_350M);
+  const preset = opts.preset ?? '350M';
+  const dtype = opts.dtype ?? 'float16';
+  const infos = opts.keysFile ? await readKeyList(opts.keysFile) : rudolphCheckpointInfos(presetConfig(preset), dtype);
   const weightBytes = [...infos.values()].reduce((s, t) => s + numel(t.shape) * BYTES_PER_ELEMENT[t.dtype], 0);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rudolph-ckpt-bench-'));
   const file = path.join(dir, 'pytorch_model.bin');
   try {
     log(`writing ${infos.size} random tensors (${(weightBytes / 2 ** 20).toFixed(1)} MiB) to ${file}`);
     const t0 = performance.now();
-    await saveTorchCheckpoint(file, randomSource(infos));
+    await saveTorchCheckpoint(file, randomTensorSource(infos));
     const writeSeconds = (performance.now() - t0) / 1000;
     const fileBytes = (await stat(file)).size;
     log('loading whole in a child process');
     const load = await measureInChild(file, 'load', weightBytes);
     log('streaming in a child process');
     const stream = await measureInChild(file, 'stream', weightBytes);
-    return { weightBytes, fileBytes, tensors: infos.size, writeSeconds: round(writeSeconds), load, stream };
+    return { preset: opts.keysFile ?? preset, dtype: opts.keysFile ? 'as listed' : dtype, weightBytes, fileBytes, tensors: infos.size, writeSeconds: round(writeSeconds), load, stream };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -136,7 +116,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   if (i >= 0) {
     await child(process.argv[i + 1], process.argv[i + 2]);
   } else {
-    const result = await runCheckpointMemoryBench({ log: (m) => process.stderr.write(`${m}\n`) });
+    const preset = process.env.CKPT_PRESET ?? '350M';
+    if (!isPresetName(preset)) throw new Error(`CKPT_PRESET: unknown preset ${preset}`);
+    const dtype = (process.env.CKPT_DTYPE ?? 'float16') as FloatDType;
+    if (dtype !== 'float16' && dtype !== 'float32') throw new Error('CKPT_DTYPE must be float16 or float32');
+    const result = await runCheckpointMemoryBench({ preset, dtype, log: (m) => process.stderr.write(`${m}\n`) });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   }
 }

@@ -33,3 +33,5 @@ export { finetune, type FinetuneOptions, type FinetuneResult, type TrainProgress
 export { mergeAdapters, type MergeOptions } from './train/merge.js';
 export { Trainer, type TrainerOptions, layerPlan, type LayerPlan } from './train/trainer.js';
 export { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, type LoraOptions } from './model/lora.js';
+export { SuperResolution, Upscaler, UPSCALE_SCALES, type SuperResolutionOptions, type TilingOptions, type UpscaleRequest, type UpscaleScale, type UpscalerOptions } from './upscale/index.js';
+export { fetchRealEsrganWeights, hubUpscalerWeights, realEsrganFile, REALESRGAN_REPO, type UpscalerSourceOptions } from './pretrained/upscaler-files.js';

@@ -14,7 +14,7 @@ const SRC = path.join(REPO_ROOT, 'src');
 export const FLOORS: string[][] = [
   ['errors.ts', 'tensor.ts', 'util/'],
   ['runtime/types.ts', 'runtime/current.ts', 'image/', 'io/', 'onnx/', 'tokenizer/'],
-  ['model/', 'vqgan/'],
+  ['model/', 'vqgan/', 'upscale/'],
   ['generation/'],
   ['tasks/'],
   ['presets.ts', 'load-options.ts', 'rudolph.ts'],

@@ -268,6 +268,26 @@ describe('torch zip views', () => {
     assert.equal(cb.state.get('monitor'), 'val_loss');
   });
 
+  it('takes the state dict from the first of stateDictKeys present (Real-ESRGAN: params before params_ema)', async () => {
+    const w = new PickleWriter();
+    w.emptyDict();
+    w.dictItems(3, (i) => {
+      const [name, storage] = [['params_ema', '0'], ['params', '1'], ['iter', '']][i];
+      w.string(name);
+      if (!storage) { w.int(7); return; }
+      w.global('collections', 'OrderedDict').emptyTuple().reduce();
+      w.dictItems(1, () => tensorItem(w, 'w', { cls: 'FloatStorage', key: storage, numel: 2 }, 0, [2], [1]));
+    });
+    const file = path.join(tmp, 'esrgan.pth');
+    await writeZip(file, [['esrgan/data.pkl', w.finish()], ['esrgan/data/0', f32Bytes([1, 2])], ['esrgan/data/1', f32Bytes([3, 4])]]);
+    const values = async (keys: string[]) => Array.from((await loadStateDict(file, { stateDictKeys: keys })).get('w')?.data as Float32Array);
+    assert.deepEqual(await values(['params', 'params_ema']), [3, 4]);
+    assert.deepEqual(await values(['params_ema', 'params']), [1, 2]);
+    assert.deepEqual(await values(['missing', 'params_ema']), [1, 2]);
+    // without the keys the wrapper is the state dict, and its entries are not tensors
+    await rejectsCheckpoint(loadStateDict(file), /esrgan\.pth: state_dict entry "params_ema" is dict\[1\], not a tensor/);
+  });
+
   it('refuses a state_dict entry that is not a tensor', async () => {
     const w = new PickleWriter();
     w.global('collections', 'OrderedDict').emptyTuple().reduce();

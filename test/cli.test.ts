@@ -47,6 +47,7 @@ describe('rudolph CLI', () => {
       assert.equal(decoded.width, 32);
     }
     assert.ok(res.images[0].score <= res.images[1].score);
+    assert.notEqual(res.images[0].file, res.images[1].file);
     // same seed, same images
     const again = await rudolph(['dream', 'рыжий кот', '-n', '2', '--candidates', '3', '--out', path.join(dir, 'out2'), '--seed', '5', '--json', ...model]);
     const res2 = JSON.parse(again.stdout) as { images: { file: string }[] };
@@ -95,11 +96,23 @@ describe('rudolph CLI', () => {
     const field = await rudolph(['classify', img, '--classes', 'кот', '--template', 'на {cls}', ...model]);
     assert.equal(field.code, 2);
     assert.match(field.stderr, /unknown template field \{cls\}/);
-    const long = await rudolph(['dream', 'очень '.repeat(60), ...model]);
-    assert.equal(long.code, 2);
-    assert.match(long.stderr, /too long/);
+    // a text over its segment is cut with a warning, or refused with --strict-length
+    const long = await rudolph(['dream', 'очень '.repeat(60), '--candidates', '1', '--out', dir, '--json', ...model]);
+    assert.equal(long.code, 0, long.stderr);
+    assert.match(long.stderr, /warning: text was cut to \d+ tokens/);
+    assert.ok((JSON.parse(long.stdout) as { truncated: unknown[] }).truncated.length >= 1);
+    const strict = await rudolph(['dream', 'очень '.repeat(60), '--strict-length', ...model]);
+    assert.equal(strict.code, 2);
+    assert.match(strict.stderr, /too long/);
     const badOpt = await rudolph(['dream', 'кот', '--top-p', 'abc', ...model]);
     assert.equal(badOpt.code, 2);
+    // input is checked before the model is looked for: the message is about the input
+    const early = await rudolph(['dream', '   ', '--model', path.join(dir, 'no-such-model')]);
+    assert.equal(early.code, 2);
+    assert.match(early.stderr, /text is empty/);
+    const noBraces = await rudolph(['classify', img, '--classes', 'кот,дом', '--template', 'на картинке', '--model', path.join(dir, 'no-such-model')]);
+    assert.equal(noBraces.code, 2);
+    assert.match(noBraces.stderr, /has no \{\}/);
     const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /no-such-model/);

@@ -51,7 +51,8 @@ describe('task registry: every surface derived from one table', () => {
       for (const [p, f] of leaves(task.fields as Readonly<Record<string, Field>>)) {
         if (f.cli?.positional) { assert.ok(args.includes(kebab(p)), `${task.name}: argument ${p}`); continue; }
         const flag = `--${p.split('.').map(kebab).join('-')}`;
-        const option = cmd.options.find((o) => o.long === flag || o.long === flag.replace('--', '--no-'));
+        const off = f.type === 'boolean' && f.default === true ? f.cli?.off ?? flag.replace('--', '--no-') : undefined;
+        const option = cmd.options.find((o) => o.long === (off ?? flag));
         assert.ok(option, `${task.name}: option ${flag}`);
         if ('default' in f && typeof f.default === 'number') assert.ok(option.description.includes(`(default: ${f.default})`), `${task.name} ${flag}: ${option.description}`);
       }

@@ -180,6 +180,12 @@ describe('HTTP service', () => {
     const tooMany = await postJson<ErrorBody>(url('/v1/dream'), { text: 'кот', images: 3, candidates: 2 });
     assert.equal(tooMany.status, 400);
     assert.equal(tooMany.body.code, 'INPUT');
+    // checked before the job is queued: no job is created for it
+    const before = (await request<{ jobs: unknown[] }>(url('/v1/jobs'))).body.jobs.length;
+    const noBraces = await postJson<ErrorBody>(url('/v1/classify'), { image: png, classes: ['a', 'b'], template: 'на картинке' });
+    assert.equal(noBraces.status, 400);
+    assert.match(noBraces.body.message, /has no \{\}/);
+    assert.equal((await request<{ jobs: unknown[] }>(url('/v1/jobs'))).body.jobs.length, before);
     const shortIds = await postJson<ErrorBody>(url('/v1/rank-images'), { text: 'кот', images: [{ ids: [1, 2] }] });
     assert.equal(shortIds.status, 400);
     assert.match(shortIds.body.message, /16 image token ids/);

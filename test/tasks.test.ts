@@ -5,7 +5,7 @@ import { AbortError, InputError } from '../src/errors.js';
 import { filterTopKTopP, sampleLogits } from '../src/generation/sampling.js';
 import { Rudolph } from '../src/rudolph.js';
 import { borderCells, guidedProbabilities } from '../src/tasks/image-tokens.js';
-import { encodeSegment, formatTemplate, imageTokens } from '../src/tasks/inputs.js';
+import { encodeSegment, formatTemplate, imageTokens, TextFit } from '../src/tasks/inputs.js';
 import { spanPerplexities } from '../src/tasks/perplexity.js';
 import { ceToPpl, quantile, rerankScores } from '../src/tasks/scoring.js';
 import { concat } from '../src/util/arrays.js';
@@ -158,7 +158,7 @@ describe('tasks on a small random model', () => {
     const ctx = { model: r.model, cfg: r.config, tokenizer: r.tokenizer, vqgan: r.vqgan, batchSize: 2 };
     const cfg = r.config, T = cfg.totalLength;
     const [code] = await imageTokens(ctx, [image], 'image');
-    const rows = ['кошка', 'собака', 'дом'].map((c) => concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>'), code, encodeSegment(ctx, `на картинке ${c}`, cfg.r, '<RT_I2T>')));
+    const rows = ['кошка', 'собака', 'дом'].map((c) => concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>', new TextFit(false)), code, encodeSegment(ctx, `на картинке ${c}`, cfg.r, '<RT_I2T>', new TextFit(false))));
     const span = [{ from: T - cfg.r, to: T - 1, kind: 'text' as const, ignoreZero: true }];
     const prefix = r.model.newCache(1, T);
     await r.model.step(prefix, rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
@@ -187,10 +187,17 @@ describe('tasks on a small random model', () => {
 
   it('rejects bad input with clear errors', async () => {
     await assert.rejects(r.dream({ text: '   ', candidates: 1 }), (e: unknown) => e instanceof InputError && /empty/.test(e.message));
-    await assert.rejects(r.dream({ text: 'слово '.repeat(40), candidates: 1 }), (e: unknown) => e instanceof InputError && /too long/.test(e.message));
+    await assert.rejects(r.dream({ text: 'слово '.repeat(40), candidates: 1, truncate: false }), (e: unknown) => e instanceof InputError && /too long/.test(e.message));
+    // by default a long text is cut to its segment and reported
+    const cut = await r.dream({ text: 'слово '.repeat(40), candidates: 1, seed: 1 });
+    assert.deepEqual(cut.truncated?.map((t) => [t.field, t.kept]), [['text', r.config.l], ['text (reranking)', r.config.r]]);
+    assert.ok(cut.truncated!.every((t) => t.tokens > t.kept));
+    const fits = await r.classify({ image: { ids: cut.images[0].codebook }, classes: ['кот'] });
+    assert.equal(fits.truncated, undefined);
     await assert.rejects(r.generateImageTokens({ text: 'кот', topP: 0 }), InputError);
     await assert.rejects(r.rankImages({ text: 'кот', images: [{ ids: [1, 2, 3] }] }), (e: unknown) => e instanceof InputError && /16 image token ids/.test(e.message));
     await assert.rejects(r.classify({ image: { ids: new Array(16).fill(1) }, classes: [] }), InputError);
+    await assert.rejects(r.classify({ image: { ids: new Array(16).fill(1) }, classes: ['кот', 'дом'], template: 'на картинке' }), (e: unknown) => e instanceof InputError && /has no \{\}/.test(e.message));
     await assert.rejects(r.generateText({ template: 'кот', allowedTokens: [100000] }), InputError);
     await assert.rejects(r.generateText({ template: 'кот', batchSize: 0 }), (e: unknown) => e instanceof InputError && /batchSize/.test(e.message));
     await assert.rejects(r.generateText({ template: 'кот', seed: -1 }), (e: unknown) => e instanceof InputError && /seed/.test(e.message));

@@ -6,10 +6,11 @@ import { open } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
 import type { HostTensor, StateDict } from '../tensor.js';
 import { SafetensorsFile } from './safetensors.js';
-import { TorchCheckpoint } from './torch-zip.js';
+import { TorchCheckpoint, type OpenOptions } from './torch-zip.js';
 import type { ReadOptions, TensorSource } from './tensor-source.js';
 
 export type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
+export type { OpenOptions } from './torch-zip.js';
 
 type CheckpointFormat = 'torch-zip' | 'safetensors';
 
@@ -21,21 +22,21 @@ export interface CheckpointReader extends TensorSource {
 }
 
 /** Opens a checkpoint for streaming access; close it when done. */
-export async function openCheckpoint(path: string): Promise<CheckpointReader> {
+export async function openCheckpoint(path: string, opts: OpenOptions = {}): Promise<CheckpointReader> {
   const format = await detectFormat(path);
-  return format === 'safetensors' ? SafetensorsFile.open(path) : TorchCheckpoint.open(path);
+  return format === 'safetensors' ? SafetensorsFile.open(path) : TorchCheckpoint.open(path, opts);
 }
 
 /** Reads every tensor of a checkpoint (a Lightning checkpoint's `state_dict`) into memory. */
-export async function loadStateDict(path: string, opts: ReadOptions = {}): Promise<StateDict> {
+export async function loadStateDict(path: string, opts: ReadOptions & OpenOptions = {}): Promise<StateDict> {
   const sd: StateDict = new Map();
   for await (const [key, t] of iterateTensors(path, opts)) sd.set(key, t);
   return sd;
 }
 
 /** Yields a checkpoint's tensors one by one (file order), holding at most one storage besides the one yielded. */
-export async function* iterateTensors(path: string, opts: ReadOptions = {}): AsyncGenerator<[string, HostTensor]> {
-  const reader = await openCheckpoint(path);
+export async function* iterateTensors(path: string, opts: ReadOptions & OpenOptions = {}): AsyncGenerator<[string, HostTensor]> {
+  const reader = await openCheckpoint(path, opts);
   try {
     yield* reader.iterate(opts);
   } finally {

@@ -27,6 +27,15 @@ export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   ByteStorage: 'uint8', BoolStorage: 'bool',
 };
 
+export interface OpenOptions {
+  /**
+   * Keys of the root dict tried in order: the first whose value is a dict is the state dict
+   * (default `['state_dict']`, Lightning checkpoints); with none of them the root itself is.
+   * Real-ESRGAN files, for one, wrap theirs as `{'params': ...}` or `{'params_ema': ...}`.
+   */
+  stateDictKeys?: readonly string[];
+}
+
 /** The int torch's legacy (pre-1.6) format pickles first: 0x1950a86a20f9469cfc6c, as LONG1 bytes. */
 const LEGACY_MAGIC = Uint8Array.from([0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
 
@@ -64,9 +73,10 @@ export class TorchCheckpoint implements TensorSource {
 
   /**
    * Opens a torch zip checkpoint and parses its data.pkl (no tensor data is read yet). A Lightning
-   * checkpoint's `state_dict` is taken and everything else in it ignored.
+   * checkpoint's `state_dict` (or the dict under `opts.stateDictKeys`) is taken and everything
+   * else in it ignored.
    */
-  static async open(path: string): Promise<TorchCheckpoint> {
+  static async open(path: string, opts: OpenOptions = {}): Promise<TorchCheckpoint> {
     let zip: ZipFile;
     try {
       zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
@@ -94,7 +104,7 @@ export class TorchCheckpoint implements TensorSource {
         persistentLoad: (pid) => loadStorage(pid, storages),
         callables: TORCH_CALLABLES,
       });
-      const dict = stateDictOf(path, root);
+      const dict = stateDictOf(path, root, opts.stateDictKeys ?? ['state_dict']);
       const tensors = new Map<string, TensorRef>();
       for (const [key, value] of dict) {
         if (typeof key !== 'string') throw new CheckpointError(`${path}: state_dict has a non-string key (${describePickleValue(key)})`);
@@ -219,13 +229,15 @@ function findArchiveName(path: string, entries: ReadonlyMap<string, Entry>): str
   return names[0].slice(0, -'/data.pkl'.length);
 }
 
-/** The root's `state_dict` for Lightning checkpoints, else the root itself. */
-function stateDictOf(path: string, root: PickleValue): PickleDict {
+/** The first of the root's `keys` that holds a dict (Lightning: `state_dict`), else the root itself. */
+function stateDictOf(path: string, root: PickleValue, keys: readonly string[]): PickleDict {
   if (!(root instanceof PickleDict)) {
     throw new CheckpointError(`${path}: data.pkl holds ${describePickleValue(root)}, not a state_dict (TorchScript and pickled modules are not supported)`);
   }
-  const inner = root.get('state_dict');
-  if (inner instanceof PickleDict) return inner;
+  for (const key of keys) {
+    const inner = root.get(key);
+    if (inner instanceof PickleDict) return inner;
+  }
   return root;
 }
 

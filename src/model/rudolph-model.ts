@@ -40,14 +40,14 @@ export interface ModelOutputs {
 export type LogitsSelection = 'last' | 'all' | number[];
 
 
-export type ModelOptions = SessionOptions & Pick<RudolphGraphOptions, 'precision' | 'debugOutputs' | 'adapter'>;
+export type ModelOptions = SessionOptions & Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs' | 'adapter'>;
 
 export class RudolphModel {
   private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {}
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs, adapter: opts.adapter });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs, adapter: opts.adapter });
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 

@@ -12,16 +12,15 @@ import { openCheckpoint } from '../io/checkpoint.js';
 import { writeFileAtomic, writeFolderAtomically } from '../io/files.js';
 import { hashFile } from '../io/hash.js';
 import type { RudolphConfig } from '../model/config.js';
-import type { LinearPrecision } from '../model/graph-context.js';
+import { DEFAULT_QUANT, type LinearPrecision, type QuantOptions } from '../model/graph-context.js';
 import { buildRudolphGraph } from '../model/rudolph-graph.js';
 import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
-import { linearModules, type LoraAdapterWeights, LoraMerger, loraParamName, mergeLoraInto } from '../model/lora.js';
+import { linearModules, type LoraAdapterWeights, LoraMerger, loraParamName } from '../model/lora.js';
 import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
 import type { LazyWeight } from '../onnx/graph.js';
 import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
 import type { AdapterFiles } from './adapters.js';
-import { loadWeights } from './model-dir.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
 export const CONVERTER_VERSION = 3;
@@ -86,10 +85,11 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, adapters: readonly string[]): string {
-  // no adapters: the key conversions without adapter support had, so their cache stays valid
-  const what = adapters.length ? { fingerprint, params: cfg.params, precision, adapters, v: CONVERTER_VERSION } : { fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION };
-  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 32);
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, quant: QuantOptions, adapters: readonly string[]): string {
+  // fp32 keys stay as they were (no quant field), and so do keys without adapters: existing conversions remain valid
+  const how = precision === 'fp32' ? {} : { quant: { ...DEFAULT_QUANT, ...quant } };
+  const merged = adapters.length ? { adapters } : {};
+  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, ...how, ...merged, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
 }
 
 async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
@@ -112,13 +112,13 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
   const precision = opts.precision ?? 'fp32';
   opts.onStage?.('fingerprint', checkpoint);
   const adapters = opts.adapters ?? { files: [], adapters: [] };
-  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, adapters.files.map((f) => f.sha256));
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, opts.quant ?? {}, adapters.files.map((f) => f.sha256));
   const dir = path.join(opts.root, key);
   let converted = false;
   if (!(await readValidMeta(dir, key))) {
     await fsp.rm(dir, { recursive: true, force: true });
     opts.onStage?.('convert', checkpoint);
-    await convert(cfg, checkpoint, dir, key, precision, adapters);
+    await convert(cfg, checkpoint, dir, key, precision, adapters, opts.quant);
     converted = true;
   }
   opts.onStage?.('open', dir);
@@ -128,33 +128,17 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
     if (converted) throw e;
     // a conversion that passes the checks but will not open is damaged too: rebuild once
     await fsp.rm(dir, { recursive: true, force: true });
-    await convert(cfg, checkpoint, dir, key, precision, adapters);
+    await convert(cfg, checkpoint, dir, key, precision, adapters, opts.quant);
     return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
   }
 }
 
 /**
- * Writes the graph into `dir`: fp32 reads one tensor at a time from the checkpoint (peak ≈ the
- * largest tensor); quantised precisions need the weights in memory.
+ * Writes the graph reading (and quantising) one tensor at a time from the checkpoint (peak ≈ the
+ * largest tensor); adapted weights get their adapters merged as they are read.
  */
-async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, adapters: MergedAdapters): Promise<void> {
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, adapters: MergedAdapters, quant?: QuantOptions): Promise<void> {
   const merger = new LoraMerger();
-  try {
-    if (precision !== 'fp32') {
-      const weights = await loadWeights(cfg, checkpoint);
-      for (const adapter of adapters.adapters) await mergeLoraInto(cfg, weights, adapter, merger);
-      await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
-      weights.clear();
-      return;
-    }
-    await writeStreamedGraph(cfg, checkpoint, dir, adapters, merger);
-  } finally {
-    await merger.release();
-  }
-}
-
-/** The fp32 graph, one tensor in memory at a time; adapted weights merged as they are read. */
-async function writeStreamedGraph(cfg: RudolphConfig, checkpoint: string, dir: string, adapters: MergedAdapters, merger: LoraMerger): Promise<void> {
   const linear = new Map(linearModules(cfg).map((m) => [`${m.name}.weight`, m]));
   const reader = await openCheckpoint(checkpoint);
   try {
@@ -175,17 +159,18 @@ async function writeStreamedGraph(cfg: RudolphConfig, checkpoint: string, dir: s
         },
       });
     }
-    await saveGraph(buildRudolphGraph(cfg, lazy), dir);
+    await saveGraph(buildRudolphGraph(cfg, lazy, { precision, quant }), dir);
   } finally {
     await reader.close();
+    await merger.release();
   }
 }
 
-async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, adapters: MergedAdapters): Promise<void> {
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, adapters: MergedAdapters, quant?: QuantOptions): Promise<void> {
   try {
     // another process finishing the same conversion first is fine: theirs is kept
     await writeFolderAtomically(dir, async (tmp) => {
-      await writeGraph(cfg, checkpoint, tmp, precision, adapters);
+      await writeGraph(cfg, checkpoint, tmp, precision, adapters, quant);
       const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
       const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
       const meta: Meta = {

@@ -9,13 +9,13 @@ import { checkCount, concat } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed } from '../util/random.js';
 import type { TaskContext } from './context.js';
-import { encodeSegment, type ImageInput, imageTokens, templateSize } from './inputs.js';
+import { encodeSegment, GENERATED, type ImageInput, imageTokens, templateSize, TextFit, type Truncation } from './inputs.js';
 import { rankTexts } from './rank.js';
 import { argsort } from './scoring.js';
-import { applyDefaults, defineTask, samplingFields, SEED_FIELD, WEIGHT_FIELD } from './spec.js';
+import { applyDefaults, defineTask, samplingFields, SEED_FIELD, TRUNCATE_FIELD, TRUNCATED_SCHEMA, WEIGHT_FIELD } from './spec.js';
 
 /** The official defaults of `image_captioning`. */
-const DEFAULTS = { template: 'на картинке', generations: 48, count: 5, textWeight: 0.05 };
+const DEFAULTS = { template: 'на картинке', generations: 48, count: 5, textWeight: 0.05, truncate: true };
 
 export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOptions> {
   image: ImageInput;
@@ -27,9 +27,11 @@ export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOpt
   earlyStop?: number;
   seed?: number;
   batchSize?: number;
+  /** cut a template that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
 }
 
-export interface CaptionCandidates { texts: string[]; counts: number[]; seed: number }
+export interface CaptionCandidates { texts: string[]; counts: number[]; seed: number; truncated?: Truncation[] }
 
 /** Official `generate_captions`: distinct sampled captions and their counts. */
 export async function generateCaptions(ctx: TaskContext, options: GenerateCaptionsOptions): Promise<CaptionCandidates> {
@@ -42,16 +44,17 @@ export async function generateCaptions(ctx: TaskContext, options: GenerateCaptio
   const earlyStop = Math.min(o.earlyStop ?? cfg.r, cfg.r);
   const seed = resolveSeed(o.seed);
   const [code] = await imageTokens(ctx, [o.image], 'image');
-  const right = encodeSegment(ctx, o.template, cfg.r, '<RT_I2T>');
+  const fit = new TextFit(o.truncate);
+  const right = encodeSegment(ctx, o.template, cfg.r, '<RT_I2T>', fit, 'template');
   const size = templateSize(right);
   if (size >= earlyStop) throw new InputError(`caption template takes ${size} of the ${earlyStop} right-text tokens: nothing left to generate`);
-  const prefix = concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>'), code, right.subarray(0, size));
+  const prefix = concat(encodeSegment(ctx, '', cfg.l, '<LT_I2T>', fit), code, right.subarray(0, size));
   const steps = earlyStop - size;
   const progress = new ProgressReporter(o, 'caption', 'sampling', generations * steps);
   const counted = await sampleTexts(ctx, {
     prefix, shown: right.subarray(0, size), steps, count: generations, seed, sampling, picker: captionPicker(cfg), batchSize: o.batchSize ?? ctx.batchSize,
   }, progress);
-  return { texts: counted.map((c) => c.text), counts: counted.map((c) => c.count), seed };
+  return { texts: counted.map((c) => c.text), counts: counted.map((c) => c.count), seed, ...fit.report() };
 }
 
 export interface CaptionOptions extends GenerateCaptionsOptions {
@@ -63,7 +66,16 @@ export interface CaptionOptions extends GenerateCaptionsOptions {
 
 export interface Caption { text: string; score: number; count: number; pplText: number; pplImage: number }
 
-export interface CaptionResult { captions: Caption[]; seed: number }
+function checkCaption(options: CaptionOptions): void {
+  const o = applyDefaults(DEFAULTS, options);
+  checkCount(o.count, 'count');
+  checkCount(o.generations, 'generations');
+  if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
+  resolveSampling(o, TEXT_SAMPLING, 'caption sampling');
+  resolveSeed(o.seed);
+}
+
+export interface CaptionResult { captions: Caption[]; seed: number; truncated?: Truncation[] }
 
 export async function caption(ctx: TaskContext, options: CaptionOptions): Promise<CaptionResult> {
   const o = applyDefaults(DEFAULTS, options);
@@ -72,13 +84,15 @@ export async function caption(ctx: TaskContext, options: CaptionOptions): Promis
   const [code] = await imageTokens(ctx, [o.image], 'image');
   const image = { ids: code };
   const candidates = await generateCaptions(ctx, { ...o, image });
-  if (candidates.texts.length === 0) return { captions: [], seed: candidates.seed };
-  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight, truncate: true, signal: o.signal, onProgress: o.onProgress });
+  const truncated = candidates.truncated ? { truncated: candidates.truncated } : {};
+  if (candidates.texts.length === 0) return { captions: [], seed: candidates.seed, ...truncated };
+  const ranked = await rankTexts(ctx, { image, texts: candidates.texts, textWeight: o.textWeight, signal: o.signal, onProgress: o.onProgress }, GENERATED);
   const scores = ranked.scores.map((s, i) => s / candidates.counts[i]);
   const order = argsort(scores);
   return {
     captions: order.slice(0, count).map((i) => ({ text: candidates.texts[i], score: scores[i], count: candidates.counts[i], pplText: ranked.pplText[i], pplImage: ranked.pplImage[i] })),
     seed: candidates.seed,
+    ...truncated,
   };
 }
 
@@ -94,9 +108,11 @@ export const captionTask = defineTask<CaptionOptions, CaptionResult>({
     seed: SEED_FIELD,
     ...samplingFields(TEXT_SAMPLING),
     textWeight: WEIGHT_FIELD('weight of the text perplexity in the rerank score', DEFAULTS.textWeight),
+    truncate: TRUNCATE_FIELD,
   },
   required: ['image'],
   run: caption,
+  check: checkCaption,
   output: {
     type: 'object', additionalProperties: false, required: ['captions', 'seed'],
     properties: {
@@ -111,6 +127,7 @@ export const captionTask = defineTask<CaptionOptions, CaptionResult>({
         },
       },
       seed: { type: 'integer' },
+      truncated: TRUNCATED_SCHEMA,
     },
   },
   format: (r) => r.captions.map((c) => `${c.text}\tscore ${c.score.toFixed(4)}\tcount ${c.count}`),

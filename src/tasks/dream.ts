@@ -10,12 +10,12 @@ import type { RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
 import { type ImagePromptInput, resolveImagePrompt } from './image-prompt.js';
 import { generateImageTokens, GUIDANCE_DEFAULTS, type GuidanceOptions, IMAGE_SAMPLING } from './image-tokens.js';
-import { formatTemplate } from './inputs.js';
+import { formatTemplate, requireText, TextFit, type Truncation } from './inputs.js';
 import { rankImages } from './rank.js';
-import { applyDefaults, defineTask, type Field, samplingFields, SEED_FIELD, WEIGHT_FIELD } from './spec.js';
+import { applyDefaults, defineTask, type Field, samplingFields, SEED_FIELD, TRUNCATE_FIELD, TRUNCATED_SCHEMA, WEIGHT_FIELD } from './spec.js';
 
 /** The official defaults of `dream` (one image returned by default). */
-const DEFAULTS = { candidates: 8, images: 1, template: '{text}', textWeight: 0.95 };
+const DEFAULTS = { candidates: 8, images: 1, template: '{text}', textWeight: 0.95, truncate: true };
 
 export interface DreamOptions extends RunControl, Partial<SamplingOptions> {
   /** what the image shows */
@@ -35,21 +35,31 @@ export interface DreamOptions extends RunControl, Partial<SamplingOptions> {
   imagePrompt?: ImagePromptInput;
   /** rows per model call (default: the model's) */
   batchSize?: number;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
 }
 
 export interface DreamImage { image: RgbImage; codebook: Int32Array; score: number; pplText: number; pplImage: number; candidate: number }
-export interface DreamResult { images: DreamImage[]; seed: number }
+export interface DreamResult { images: DreamImage[]; seed: number; truncated?: Truncation[] }
 
-export async function dream(ctx: TaskContext, options: DreamOptions): Promise<DreamResult> {
-  if (!ctx.vqgan) throw new InputError('dream needs a VQGAN to decode images');
+function checkDream(options: DreamOptions): void {
   const o = applyDefaults(DEFAULTS, options);
+  requireText(o.text, 'text');
   checkCount(o.candidates, 'candidates');
   checkCount(o.images, 'images');
   if (o.images > o.candidates) throw new InputError(`dream: ${o.images} images asked from ${o.candidates} candidates`);
+  formatTemplate(o.template, 'dream template', undefined, { text: o.text });
+  if (o.guidance?.template !== undefined) formatTemplate(o.guidance.template, 'guidance template', undefined, { text: o.text });
+}
+
+export async function dream(ctx: TaskContext, options: DreamOptions): Promise<DreamResult> {
+  checkDream(options);
+  if (!ctx.vqgan) throw new InputError('dream needs a VQGAN to decode images');
+  const o = applyDefaults(DEFAULTS, options);
   const prompt = formatTemplate(o.template, 'dream template', undefined, { text: o.text });
   const imagePrompt = o.imagePrompt ? await resolveImagePrompt(ctx, o.imagePrompt) : undefined;
   const generated = await generateImageTokens(ctx, { ...o, text: prompt, count: o.candidates, imagePrompt });
-  const ranked = await rankImages(ctx, { text: o.text, images: generated.codebooks.map((ids) => ({ ids })), textWeight: o.textWeight, signal: o.signal, onProgress: o.onProgress });
+  const ranked = await rankImages(ctx, { text: o.text, images: generated.codebooks.map((ids) => ({ ids })), textWeight: o.textWeight, truncate: o.truncate, signal: o.signal, onProgress: o.onProgress });
   const best = ranked.order.slice(0, o.images);
   const ids = new Int32Array(best.length * ctx.cfg.imageLength);
   best.forEach((c, i) => ids.set(generated.codebooks[c], i * ctx.cfg.imageLength));
@@ -57,6 +67,7 @@ export async function dream(ctx: TaskContext, options: DreamOptions): Promise<Dr
   return {
     images: best.map((c, i) => ({ image: decoded[i], codebook: generated.codebooks[c], score: ranked.scores[c], pplText: ranked.pplText[c], pplImage: ranked.pplImage[c], candidate: c })),
     seed: generated.seed,
+    ...new TextFit(o.truncate).report(generated.truncated, ranked.truncated?.map((t) => ({ ...t, field: `${t.field} (reranking)` }))),
   };
 }
 
@@ -92,9 +103,11 @@ export const dreamTask = defineTask<DreamOptions, DreamResult>({
         cropFirst: { type: 'boolean', default: false, description: 'encode only the top strip (up border only)' },
       },
     },
+    truncate: TRUNCATE_FIELD,
   },
   required: ['text'],
   run: dream,
+  check: checkDream,
   output: {
     type: 'object', additionalProperties: false, required: ['images', 'seed'],
     properties: {
@@ -110,6 +123,7 @@ export const dreamTask = defineTask<DreamOptions, DreamResult>({
         },
       },
       seed: { type: 'integer' },
+      truncated: TRUNCATED_SCHEMA,
     },
   },
   format: (r) => r.images.map((img) => `score ${img.score.toFixed(4)}\tppl_txt ${img.pplText.toFixed(2)}\tppl_img ${img.pplImage.toFixed(2)}`),

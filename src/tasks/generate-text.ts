@@ -9,13 +9,13 @@ import { checkCount } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed } from '../util/random.js';
 import type { TaskContext } from './context.js';
-import { encodeSegment, templateSize } from './inputs.js';
+import { encodeSegment, GENERATED, requireText, templateSize, TextFit, type Truncation } from './inputs.js';
 import { spanPerplexities } from './perplexity.js';
 import { argsort } from './scoring.js';
-import { applyDefaults, defineTask, samplingFields, SEED_FIELD } from './spec.js';
+import { applyDefaults, defineTask, samplingFields, SEED_FIELD, TRUNCATE_FIELD, TRUNCATED_SCHEMA } from './spec.js';
 
 /** The official defaults of `generate_texts`. */
-const DEFAULTS = { count: 48 };
+const DEFAULTS = { count: 48, truncate: true };
 
 export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions> {
   template: string;
@@ -29,23 +29,33 @@ export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions
   officialRange?: boolean;
   seed?: number;
   batchSize?: number;
+  /** cut a template that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
 }
 
 export interface GeneratedText { text: string; ppl: number; count: number }
 
-export interface GenerateTextResult { texts: GeneratedText[]; seed: number }
+export interface GenerateTextResult { texts: GeneratedText[]; seed: number; truncated?: Truncation[] }
+
+function checkGenerateText(options: GenerateTextOptions): void {
+  const o = applyDefaults(DEFAULTS, options);
+  requireText(o.template, 'template');
+  checkCount(o.count, 'count');
+  if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
+  resolveSampling(o, TEXT_SAMPLING, 'text sampling');
+  resolveSeed(o.seed);
+}
 
 export async function generateText(ctx: TaskContext, options: GenerateTextOptions): Promise<GenerateTextResult> {
   const { cfg } = ctx;
+  checkGenerateText(options);
   const o = applyDefaults(DEFAULTS, options);
-  if (typeof o.template !== 'string') throw new InputError('template must be a string');
   const { count } = o;
-  checkCount(count, 'count');
   const sampling = resolveSampling(o, TEXT_SAMPLING, 'text sampling');
   const seed = resolveSeed(o.seed);
-  const encoded = encodeSegment(ctx, o.template, cfg.l, '<LT_T2T>');
+  const fit = new TextFit(o.truncate);
+  const encoded = encodeSegment(ctx, o.template, cfg.l, '<LT_T2T>', fit, 'template');
   const size = templateSize(encoded);
-  if (o.earlyStop !== undefined) checkCount(o.earlyStop, 'earlyStop');
   const earlyStop = Math.min(o.earlyStop ?? cfg.l, cfg.l);
   if (size >= earlyStop) throw new InputError(`template takes ${size} of the ${earlyStop} left-text tokens: nothing left to generate (shorten the template or raise earlyStop)`);
   const prefix = encoded.subarray(0, size);
@@ -55,12 +65,12 @@ export async function generateText(ctx: TaskContext, options: GenerateTextOption
   const counted = await sampleTexts(ctx, {
     prefix, shown: prefix, steps, count, seed, sampling, picker, batchSize: o.batchSize ?? ctx.batchSize,
   }, progress);
-  if (counted.length === 0) return { texts: [], seed };
-  const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', true));
+  if (counted.length === 0) return { texts: [], seed, ...fit.report() };
+  const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', GENERATED));
   progress.begin('scoring', rowsToScore.length);
   const [ppl] = await spanPerplexities(ctx, rowsToScore, [{ from: 0, to: cfg.l - 1, kind: 'text', ignoreZero: true }], progress);
   const order = argsort(ppl);
-  return { texts: order.map((i) => ({ text: counted[i].text, ppl: ppl[i], count: counted[i].count })), seed };
+  return { texts: order.map((i) => ({ text: counted[i].text, ppl: ppl[i], count: counted[i].count })), seed, ...fit.report() };
 }
 
 export const generateTextTask = defineTask<GenerateTextOptions, GenerateTextResult>({
@@ -74,9 +84,11 @@ export const generateTextTask = defineTask<GenerateTextOptions, GenerateTextResu
     officialRange: { type: 'boolean', default: false, description: 'sample from the official range [0, V), special and pad ids included' },
     seed: SEED_FIELD,
     ...samplingFields(TEXT_SAMPLING),
+    truncate: TRUNCATE_FIELD,
   },
   required: ['template'],
   run: generateText,
+  check: checkGenerateText,
   output: {
     type: 'object', additionalProperties: false, required: ['texts', 'seed'],
     properties: {
@@ -88,6 +100,7 @@ export const generateTextTask = defineTask<GenerateTextOptions, GenerateTextResu
         },
       },
       seed: { type: 'integer' },
+      truncated: TRUNCATED_SCHEMA,
     },
   },
   format: (r) => r.texts.map((t) => `${t.text}\tppl ${t.ppl.toFixed(2)}\tcount ${t.count}`),

@@ -9,7 +9,7 @@ import { checkCount, chunks } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import { resolveSeed, Rng } from '../util/random.js';
 import type { TaskContext } from './context.js';
-import { encodeSegment, formatTemplate, requireText } from './inputs.js';
+import { encodeSegment, formatTemplate, requireText, TextFit, type Truncation } from './inputs.js';
 import { applyDefaults } from './spec.js';
 
 /** Official image sampling defaults: top-k 768, top-p 0.99, temperature 1. */
@@ -61,12 +61,15 @@ export interface GenerateImageTokensOptions extends RunControl, Partial<Sampling
   imagePrompt?: ImagePrompt;
   guidance?: GuidanceOptions;
   batchSize?: number;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it (default true) */
+  truncate?: boolean;
 }
 
 export interface ImageTokensResult {
   /** count × n² ids */
   codebooks: Int32Array[];
   seed: number;
+  truncated?: Truncation[];
 }
 
 export async function generateImageTokens(ctx: TaskContext, o: GenerateImageTokensOptions): Promise<ImageTokensResult> {
@@ -78,12 +81,13 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
   const seed = resolveSeed(o.seed);
   const m = cfg.imageLength, V = cfg.textVocab, W = cfg.imageVocab;
   const known = promptLookup(cfg.imageLength, cfg.imageVocab, o.imagePrompt);
-  const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>');
+  const fit = new TextFit(o.truncate ?? true);
+  const cond = encodeSegment(ctx, o.text, cfg.l, '<LT_T2I>', fit);
   const guidance = o.guidance ? applyDefaults(GUIDANCE_DEFAULTS, o.guidance) : null;
   let uncond: Int32Array | null = null;
   if (guidance) {
     if (!(guidance.weight >= 0 && guidance.weight <= 1)) throw new InputError(`guidance weight must be in [0, 1], got ${guidance.weight}`);
-    uncond = encodeSegment(ctx, formatTemplate(guidance.template, 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>');
+    uncond = encodeSegment(ctx, formatTemplate(guidance.template, 'guidance template', undefined, { text: o.text }), cfg.l, '<LT_UNK>', fit, 'guidance.template');
   }
   const bs = Math.max(1, Math.floor((o.batchSize ?? ctx.batchSize) / (uncond ? 2 : 1)));
   const progress = new ProgressReporter(o, 'generateImageTokens', 'image tokens', count * m);
@@ -112,7 +116,7 @@ export async function generateImageTokens(ctx: TaskContext, o: GenerateImageToke
     }, progress);
     codebooks.push(...rows.slice(0, B));
   }
-  return { codebooks, seed };
+  return { codebooks, seed, ...fit.report() };
 }
 
 /**

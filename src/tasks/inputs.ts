@@ -10,19 +10,45 @@ import { encodeText, prepareText, segmentTokenCount, wasCut } from '../tokenizer
 import { chunks } from '../util/arrays.js';
 import type { TaskContext } from './context.js';
 
+/** A text cut to fit its segment: which field, its beginning, the tokens it needed and the tokens kept. */
+export interface Truncation {
+  field: string;
+  text: string;
+  tokens: number;
+  kept: number;
+}
+
 /**
- * A text segment as the official `encode_text` lays it out, after Python `lower().strip()`.
- * A text that does not fit is an InputError unless `truncate` (the official behaviour, used for
- * texts the model generated itself, which may lose their eos).
+ * How a task treats a text that does not fit its segment. The convention of text-to-image tools
+ * (and the official code, which cuts silently): cut it and report it (`truncated` in the result,
+ * a warning on the CLI); with `truncate: false` (CLI --strict-length) refuse it instead.
  */
-export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName, truncate = false): Int32Array {
+export class TextFit {
+  readonly cuts: Truncation[] = [];
+  constructor(readonly truncate: boolean) {}
+  /** `{ truncated }` for a result, present only when something was cut */
+  report(...more: (Truncation[] | undefined)[]): { truncated?: Truncation[] } {
+    const all = [...this.cuts, ...more.flatMap((m) => m ?? [])];
+    return all.length ? { truncated: all } : {};
+  }
+}
+
+/** Texts the model generated itself are cut silently, as the official code does (they may lose their eos). */
+export const GENERATED = 'generated';
+
+const excerpt = (text: string) => (text.length > 60 ? `${text.slice(0, 57)}...` : text);
+
+/** A text segment as the official `encode_text` lays it out, after Python `lower().strip()`; see `TextFit`. */
+export function encodeSegment(ctx: TaskContext, text: string, length: number, special: SpecialTokenName, fit: TextFit | typeof GENERATED, field = 'text'): Int32Array {
   const spc = specialId(ctx.cfg, special);
   const prepared = prepareText(text);
   const encoded = encodeText(ctx.tokenizer, prepared, length, spc);
-  if (!truncate && wasCut(encoded)) {
-    const needed = segmentTokenCount(ctx.tokenizer, prepared, spc);
-    throw new InputError(`text ${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)} is too long: ${needed} tokens with bos/eos${spc === null ? '' : '/special'}, the model's segment holds ${length}`);
+  if (fit === GENERATED || !wasCut(encoded)) return encoded;
+  const needed = segmentTokenCount(ctx.tokenizer, prepared, spc);
+  if (!fit.truncate) {
+    throw new InputError(`${field} ${JSON.stringify(excerpt(text))} is too long: ${needed} tokens with bos/eos${spc === null ? '' : '/special'}, the model's segment holds ${length} (allow cutting it: truncate: true, or drop --strict-length)`);
   }
+  fit.cuts.push({ field, text: excerpt(text), tokens: needed, kept: length });
   return encoded;
 }
 

@@ -6,10 +6,10 @@ import { InputError } from '../errors.js';
 import { concat } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
-import { encodeSegment, type ImageInput, imageTokens, requireText } from './inputs.js';
+import { encodeSegment, GENERATED, type ImageInput, imageTokens, requireText, TextFit, type Truncation } from './inputs.js';
 import { type Span, spanPerplexities } from './perplexity.js';
 import { argsort, rerankScores } from './scoring.js';
-import { applyDefaults, defineTask, type JsonSchema, WEIGHT_FIELD } from './spec.js';
+import { applyDefaults, defineTask, type JsonSchema, TRUNCATE_FIELD, TRUNCATED_SCHEMA, WEIGHT_FIELD } from './spec.js';
 
 export interface RankResult {
   pplText: number[];
@@ -18,11 +18,12 @@ export interface RankResult {
   scores: number[];
   /** indices by ascending score */
   order: number[];
+  truncated?: Truncation[];
 }
 
 /** The official defaults of `self_reranking_by_text` / `self_reranking_by_image`. */
-const IMAGES_DEFAULTS = { textWeight: 0.95, quantile: 0.5, leftTemplate: '', officialNaN: false };
-const TEXTS_DEFAULTS = { textWeight: 0.05, quantile: 0.5, officialNaN: false, truncate: false };
+const IMAGES_DEFAULTS = { textWeight: 0.95, quantile: 0.5, leftTemplate: '', officialNaN: false, truncate: true };
+const TEXTS_DEFAULTS = { textWeight: 0.05, quantile: 0.5, officialNaN: false, truncate: true };
 
 export interface RankImagesOptions extends RunControl {
   text: string;
@@ -35,16 +36,23 @@ export interface RankImagesOptions extends RunControl {
   leftTemplate?: string;
   /** keep the official NaN scores when all candidates tie */
   officialNaN?: boolean;
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
+  truncate?: boolean;
+}
+
+function checkRankImages(o: RankImagesOptions): void {
+  requireText(o.text, 'text');
+  if (!Array.isArray(o.images) || o.images.length === 0) throw new InputError('rankImages: images must be a non-empty list');
 }
 
 export async function rankImages(ctx: TaskContext, options: RankImagesOptions): Promise<RankResult> {
   const { cfg } = ctx;
+  checkRankImages(options);
   const o = applyDefaults(IMAGES_DEFAULTS, options);
-  requireText(o.text, 'text');
-  if (!Array.isArray(o.images) || o.images.length === 0) throw new InputError('rankImages: images must be a non-empty list');
   const codes = await imageTokens(ctx, o.images, 'image');
-  const left = encodeSegment(ctx, o.leftTemplate, cfg.l, '<LT_I2T>');
-  const right = encodeSegment(ctx, o.text, cfg.r, '<RT_I2T>');
+  const fit = new TextFit(o.truncate);
+  const left = encodeSegment(ctx, o.leftTemplate, cfg.l, '<LT_I2T>', fit, 'leftTemplate');
+  const right = encodeSegment(ctx, o.text, cfg.r, '<RT_I2T>', fit);
   const rows = codes.map((c) => concat(left, c, right));
   const T = cfg.totalLength, l = cfg.l, m = cfg.imageLength;
   const spans: Span[] = [
@@ -52,8 +60,11 @@ export async function rankImages(ctx: TaskContext, options: RankImagesOptions): 
     { from: l, to: l + m - 1, kind: 'image', ignoreZero: false },
   ];
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
-  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN));
+  // every row starts with the same left segment: run it once and continue each row from its cache
+  const prefix = ctx.model.newCache(1, T);
+  await ctx.model.step(prefix, left, { logits: false });
+  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress, prefix);
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
 }
 
 export interface RankTextsOptions extends RunControl {
@@ -63,17 +74,23 @@ export interface RankTextsOptions extends RunControl {
   textWeight?: number;
   quantile?: number;
   officialNaN?: boolean;
-  /** cut texts that do not fit the left text instead of rejecting them (generated captions) */
+  /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
   truncate?: boolean;
 }
 
-export async function rankTexts(ctx: TaskContext, options: RankTextsOptions): Promise<RankResult> {
-  const { cfg } = ctx;
-  const o = applyDefaults(TEXTS_DEFAULTS, options);
+function checkRankTexts(o: RankTextsOptions): void {
   if (!Array.isArray(o.texts) || o.texts.length === 0) throw new InputError('rankTexts: texts must be a non-empty list');
   o.texts.forEach((t, i) => requireText(t, `text ${i}`));
+}
+
+/** `generated`: the texts are the model's own (captions), cut silently as the official code does. */
+export async function rankTexts(ctx: TaskContext, options: RankTextsOptions, generated?: typeof GENERATED): Promise<RankResult> {
+  const { cfg } = ctx;
+  checkRankTexts(options);
+  const o = applyDefaults(TEXTS_DEFAULTS, options);
   const [code] = await imageTokens(ctx, [o.image], 'image');
-  const rows = o.texts.map((t) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>', o.truncate), code));
+  const fit = generated ?? new TextFit(o.truncate);
+  const rows = o.texts.map((t, i) => concat(encodeSegment(ctx, t, cfg.l, '<LT_T2I>', fit, `texts[${i}]`), code));
   const l = cfg.l, m = cfg.imageLength;
   const spans: Span[] = [
     { from: 0, to: l - 1, kind: 'text', ignoreZero: true },
@@ -81,12 +98,12 @@ export async function rankTexts(ctx: TaskContext, options: RankTextsOptions): Pr
   ];
   const progress = new ProgressReporter(o, 'rankTexts', 'scoring', rows.length);
   const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN));
+  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
 }
 
-function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array): RankResult {
+function result(pplText: Float64Array, pplImage: Float64Array, scores: Float64Array, fit: TextFit | typeof GENERATED): RankResult {
   const order = argsort(scores);
-  return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order };
+  return { pplText: Array.from(pplText), pplImage: Array.from(pplImage), scores: Array.from(scores), order, ...(fit === GENERATED ? {} : fit.report()) };
 }
 
 const RANK_OUTPUT: JsonSchema = {
@@ -96,6 +113,7 @@ const RANK_OUTPUT: JsonSchema = {
     pplImage: { type: 'array', items: { type: 'number' } },
     scores: { type: 'array', items: { type: ['number', 'null'] }, description: 'rerank scores, lower is better' },
     order: { type: 'array', items: { type: 'integer' }, description: 'indices by ascending score' },
+    truncated: TRUNCATED_SCHEMA,
   },
 };
 
@@ -112,9 +130,11 @@ export const rankImagesTask = defineTask<RankImagesOptions, RankResult>({
     quantile: { ...QUANTILE_FIELD, default: IMAGES_DEFAULTS.quantile },
     leftTemplate: { type: 'string', maxLength: 4000, default: IMAGES_DEFAULTS.leftTemplate, description: 'left text' },
     officialNaN: { ...OFFICIAL_NAN_FIELD, default: IMAGES_DEFAULTS.officialNaN },
+    truncate: TRUNCATE_FIELD,
   },
   required: ['text', 'images'],
   run: rankImages,
+  check: checkRankImages,
   output: RANK_OUTPUT,
   format: (r, _, files) => r.order.map((i) => `${files[i] ?? i}\tscore ${r.scores[i].toFixed(4)}\tppl_txt ${r.pplText[i].toFixed(2)}\tppl_img ${r.pplImage[i].toFixed(2)}`),
   examples: ['rudolph rank-images "рыжая кошка" a.png b.png c.png'],
@@ -129,10 +149,11 @@ export const rankTextsTask = defineTask<RankTextsOptions, RankResult>({
     textWeight: WEIGHT_FIELD('weight of the text perplexity in the score', TEXTS_DEFAULTS.textWeight),
     quantile: { ...QUANTILE_FIELD, default: TEXTS_DEFAULTS.quantile },
     officialNaN: { ...OFFICIAL_NAN_FIELD, default: TEXTS_DEFAULTS.officialNaN },
-    truncate: { type: 'boolean', default: TEXTS_DEFAULTS.truncate, description: 'cut texts that do not fit the left text instead of refusing them' },
+    truncate: TRUNCATE_FIELD,
   },
   required: ['image', 'texts'],
   run: rankTexts,
+  check: checkRankTexts,
   output: RANK_OUTPUT,
   format: (r, input) => r.order.map((i) => `${input.texts[i]}\tscore ${r.scores[i].toFixed(4)}`),
   examples: ['rudolph rank-texts фото.jpg "кошка на диване" "собака в парке"'],

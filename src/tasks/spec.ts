@@ -22,6 +22,8 @@ export interface CliHint {
   positional?: true | 'variadic';
   /** a one-letter alias, e.g. '-n' */
   short?: string;
+  /** for a boolean that defaults to true: the flag that turns it off (default --no-<name>) */
+  off?: string;
 }
 
 interface FieldBase {
@@ -56,6 +58,13 @@ export interface TaskSpec<O = never, R = unknown> {
   readonly required: readonly (keyof RequestOf<O> & string)[];
   /** the function, over options with run control */
   readonly run: (ctx: TaskContext, o: O) => Promise<R>;
+  /**
+   * Several requests run as one batch on the model (tasks/batch.ts), each result equal to its
+   * `run` alone and settling on its own; absent when the task has no batched form.
+   */
+  readonly runMany?: (ctx: TaskContext, list: readonly O[]) => Promise<R>[];
+  /** the checks that need no model (the CLI and the server run them before any model work; `run` runs them too) */
+  readonly check: (o: O) => void;
   /** JSON schema of the result as the HTTP API sends it (RgbImages as {png, width, height}) */
   readonly output: JsonSchema;
   /** the result as lines of text (CLI); `imageFiles` names the image inputs of a list field (e.g. the files ranked) */
@@ -172,5 +181,20 @@ export function samplingFields(defaults: { topK: number; topP: number; temperatu
     temperature: { type: 'number', minimum: 0.0001, maximum: 100, default: defaults.temperature, description: 'logits are divided by it', label: { ru: 'Температура', en: 'Temperature' } },
   } as const satisfies Record<string, Field>;
 }
+
+/** Every task that takes text: cut what does not fit (reported) or refuse it. */
+export const TRUNCATE_FIELD: Field = {
+  type: 'boolean', default: true, cli: { off: '--strict-length' },
+  description: 'cut a text that does not fit its segment (reported in `truncated`) instead of refusing it',
+};
+
+/** The `truncated` entry of every result schema. */
+export const TRUNCATED_SCHEMA: JsonSchema = {
+  type: 'array', description: 'texts cut to fit their segment (absent when none was)',
+  items: {
+    type: 'object', additionalProperties: false, required: ['field', 'text', 'tokens', 'kept'],
+    properties: { field: { type: 'string' }, text: { type: 'string', description: 'its beginning' }, tokens: { type: 'integer', description: 'tokens it needed' }, kept: { type: 'integer', description: 'tokens kept' } },
+  },
+};
 
 export const WEIGHT_FIELD = (description: string, value: number): Field => ({ type: 'number', minimum: 0, maximum: 1, default: value, description });

@@ -14,6 +14,7 @@ import { apiCaseHandlers } from './api-cases.js';
 import { gradCaseHandlers } from './grad-cases.js';
 import { modelCaseHandlers } from './model-cases.js';
 import { type CaseHandler, type CaseResult, type GoldenCase, type GoldenContext, isTensorRef, type Manifest } from './types.js';
+import { upscaleCaseHandlers } from './upscale-cases.js';
 import { vqganCaseHandlers } from './vqgan-cases.js';
 
 /** Case id → kind: the id's prefix before the first underscore-separated variant. */
@@ -30,6 +31,7 @@ const handlers: Record<string, CaseHandler> = {
   ...apiCaseHandlers,
   ...vqganCaseHandlers,
   ...gradCaseHandlers,
+  ...upscaleCaseHandlers,
 };
 
 async function main(): Promise<number> {
@@ -68,7 +70,8 @@ async function main(): Promise<number> {
   for (const c of manifest.cases) {
     const label = `${c.model ?? 'misc'}/${c.id}`;
     if (only && !label.includes(only)) continue;
-    const kind = caseKind(c.id);
+    // a case may name its kind (the Real-ESRGAN set does); else the id says it
+    const kind = typeof c.kind === 'string' ? c.kind : caseKind(c.id);
     const handler = handlers[kind];
     let result: CaseResult;
     if (!handler) {

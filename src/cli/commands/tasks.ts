@@ -10,6 +10,7 @@ import { InputError } from '../../errors.js';
 import type { RgbImage } from '../../image/index.js';
 import type { Rudolph } from '../../rudolph.js';
 import { readImage, writePng } from '../../runtime/node/image-files.js';
+import type { Truncation } from '../../tasks/inputs.js';
 import { TASK_METHODS, TASKS, type TaskMethod } from '../../tasks/registry.js';
 import { type Field, type JsonSchema, resultToJson } from '../../tasks/spec.js';
 import {
@@ -40,7 +41,7 @@ function describe(f: Field): string {
   return 'default' in f && f.default !== undefined && f.default !== '' && f.type !== 'boolean' ? `${f.description} (default: ${JSON.stringify(f.default)})` : f.description;
 }
 
-interface OptionField { path: string[]; attribute: string; field: Field }
+interface OptionField { path: string[]; attribute: string; field: Field; invert?: boolean }
 
 const PLACEHOLDER: Record<Field['type'], string> = {
   boolean: '', image: ' <file>', images: ' <files...>', string: ' <text>', integer: ' <n>', number: ' <x>',
@@ -60,13 +61,15 @@ function addFieldOptions(cmd: Command, fields: Fields, required: readonly string
     const long = `--${path.map(kebab).join('-')}`;
     const value = PLACEHOLDER[f.type];
     const booleanOff = f.type === 'boolean' && f.default === true;
-    const flags = `${f.cli?.short ? `${f.cli.short}, ` : ''}${booleanOff ? long.replace('--', '--no-') : long}${value}`;
+    const name = booleanOff ? f.cli?.off ?? long.replace('--', '--no-') : long;
+    const flags = `${f.cli?.short ? `${f.cli.short}, ` : ''}${name}${value}`;
     const option = new Option(flags, describe(f));
     const parse = parser(f, long);
     if (parse) option.argParser(parse);
     if (required.includes(key) && prefix.length === 0) option.makeOptionMandatory();
     cmd.addOption(option);
-    out.push({ path, attribute: option.attributeName(), field: f });
+    // a custom off flag (--strict-length) is true when given: it sets the field to false
+    out.push({ path, attribute: option.attributeName(), field: f, invert: booleanOff && f.cli?.off !== undefined });
   }
   return out;
 }
@@ -142,19 +145,25 @@ function taskCommand(method: TaskMethod): Command {
       if (f.type === 'image') imageFiles.push(args[i] as string);
       input[key] = await imageValue(f, args[i]);
     }
-    for (const { path, attribute, field } of options) {
-      if (o[attribute] !== undefined) setPath(input, path, await imageValue(field, o[attribute]));
+    for (const { path, attribute, field, invert } of options) {
+      if (o[attribute] === undefined) continue;
+      setPath(input, path, invert ? !o[attribute] : await imageValue(field, o[attribute]));
     }
+    (task.check as (o: unknown) => void)(input);
     if (writesImages) await outputFolder(o.out!);
     await withModel(o, async (r, display, signal) => {
       const result = await r.run(method, { ...input, signal, onProgress: taskProgress(display) } as never);
       display.stop();
+      for (const t of (result as { truncated?: Truncation[] }).truncated ?? []) {
+        process.stderr.write(`rudolph: warning: ${t.field} was cut to ${t.kept} tokens (it needs ${t.tokens}): "${t.text}" — --strict-length refuses such texts instead\n`);
+      }
       const seed = (result as { seed?: number }).seed;
       const written: string[] = [];
       const json = await resultToJson(result, async (image) => {
+        // the name is taken before the await: images of a result are written concurrently
         const file = path.join(o.out ?? '.', `${task.name}-${seed ?? 'out'}-${written.length}.png`);
-        await writePng(file, image);
         written.push(file);
+        await writePng(file, image);
         return { file };
       });
       if (o.json) {
