@@ -5,17 +5,21 @@
  * models by base + adapters).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, throwIfAborted } from '../errors.js';
 import { DownloadError, downloadFile, type DownloadProgress } from '../hub/index.js';
 import { loadStateDict } from '../io/checkpoint.js';
+import { openRegularFile, readBoundedFile } from '../io/files.js';
+import { hashFile } from '../io/hash.js';
 import type { ModelSourceOptions } from '../load-options.js';
 import type { RudolphConfig } from '../model/config.js';
 import { adapterFromPeft, type LoraAdapterWeights } from '../model/lora.js';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapter_model.bin'] as const;
+/** An adapter_config.json is a few hundred bytes; anything near this is not one. */
+const MAX_ADAPTER_CONFIG_BYTES = 1 << 20;
 
 /** Where an adapter's two files are, and a fingerprint of their contents. */
 export interface AdapterFiles {
@@ -64,8 +68,16 @@ export async function fetchAdapterFiles(source: string, opts: ModelSourceOptions
   } else {
     throw new ConfigError(`adapter "${source}" is neither a folder with ${ADAPTER_CONFIG} nor a hub repo id (org/name)`);
   }
+  // both must be regular files (a path naming a FIFO or /dev/urandom would never end), hashed in chunks
   const hash = createHash('sha256');
-  for (const f of [config, weights]) hash.update(await fsp.readFile(f)).update('\0');
+  for (const f of [config, weights]) {
+    try {
+      await (await openRegularFile(f)).fh.close();
+    } catch (e) {
+      throw new ConfigError(`adapter ${source}: cannot read ${f}: ${(e as Error).message}`);
+    }
+    hash.update(await hashFile(f, 'sha256')).update('\0');
+  }
   return { source, config, weights, sha256: hash.digest('hex') };
 }
 
@@ -73,7 +85,7 @@ export async function fetchAdapterFiles(source: string, opts: ModelSourceOptions
 export async function loadAdapter(cfg: RudolphConfig, files: AdapterFiles): Promise<LoraAdapterWeights> {
   let json: unknown;
   try {
-    json = JSON.parse(await fsp.readFile(files.config, 'utf8'));
+    json = JSON.parse((await readBoundedFile(files.config, MAX_ADAPTER_CONFIG_BYTES)).toString('utf8'));
   } catch (e) {
     throw new ConfigError(`adapter ${files.source}: ${ADAPTER_CONFIG} is not readable JSON: ${(e as Error).message}`);
   }

@@ -47,7 +47,7 @@ export interface ServeOptions {
   batchSize?: number;
   /** request body limit in bytes (default 16 MiB) */
   bodyLimit?: number;
-  /** largest uploaded image, width × height (default 100 megapixels) */
+  /** largest uploaded image, width × height (default DEFAULT_MAX_PIXELS, 8192 × 6144) */
   maxPixels?: number;
   /** status lines: loading, listening, requests, shutdown */
   log?: (line: string) => void;
