@@ -333,7 +333,10 @@ describe('Trainer', () => {
     await assert.rejects(t.accumulate({ ids: tinyIds(cfg, 1, 1).slice(0, cfg.l + 1), batch: 1 }), /not a whole layout prefix/);
     const bad = tinyIds(cfg, 1, 1);
     bad[cfg.l] = 999;
+    await t.accumulate({ ids: tinyIds(cfg, 1, 1), batch: 1 });
+    assert.ok(t.pendingGradients());
     await assert.rejects(t.accumulate({ ids: bad, batch: 1 }), /token 999 at row 0, position 4/);
+    assert.equal(t.pendingGradients(), null, 'a failed micro-batch discards the pending gradients');
     assert.throws(() => t.apply(), /without accumulated gradients/);
     assert.throws(() => t.loadOptimizerState({ step: 1, moments: new Map([['nope', { m: new Float32Array(1), v: new Float32Array(1) }]]) }), /not a trainable parameter/);
     await assert.rejects(Trainer.create(cfg, new Map(), base), /weights lack parameter/);

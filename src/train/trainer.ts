@@ -11,7 +11,7 @@
  * input (the whole layer recomputed).
  *
  * Weights — trained or frozen — are the trainer's Float32Arrays, fed zero-copy and updated in
- * place by AdamW; gradients land in buffers allocated once. Dropout masks are a function of
+ * place by AdamW; gradients are summed per segment as they come back (one copy of them at most). Dropout masks are a function of
  * (seed, optimizer step, micro-batch) alone, so checkpoints and resumes never change them.
  */
 import { InputError } from '../errors.js';
@@ -136,8 +136,8 @@ export class Trainer {
   /** backward passes run for layers ≥ this (numLayers: none) */
   private readonly lowestBackward: number;
   private readonly sessions = new Map<string, Promise<{ session: Session; graph: SegmentGraph }>>();
+  /** pending gradient sums (the first micro-batch's output arrays, added into by the others) */
   private grads: Map<string, Float32Array> | null = null;
-  private gradBuffers = new Map<string, Float32Array>();
   private micro: LossResult[] = [];
   private normSq = 0;
   private readonly seed: number;
@@ -241,8 +241,20 @@ export class Trainer {
     this.optimizer.loadState(state, this.tensors);
   }
 
-  /** Forward + backward of one micro-batch; its gradients are added to the pending sum. */
+  /**
+   * Forward + backward of one micro-batch; its gradients are added to the pending sum. A micro-batch
+   * that fails discards the pending gradients (its sums would be partial) and throws.
+   */
   async accumulate(batch: Batch): Promise<LossResult> {
+    try {
+      return await this.accumulateOne(batch);
+    } catch (e) {
+      this.discardGradients();
+      throw e;
+    }
+  }
+
+  private async accumulateOne(batch: Batch): Promise<LossResult> {
     const { T, tokens } = this.prepare(batch);
     const seed = u32(Uint32Array.of(microBatchSeed(this.seed, this.optimizer.step, this.micro.length)), []);
     const dropout = this.opts.dropout ?? true;
@@ -278,11 +290,20 @@ export class Trainer {
     });
     const result = lossResult(head);
     if (!Number.isFinite(result.loss)) throw new TrainingError(`training: the loss is ${result.loss} (diverged or bad batch); no gradients were kept`);
-    const grads = new Map<string, Float32Array>();
+    // Each segment's gradients go into the pending sums as soon as they come back, so at most one
+    // segment's output arrays exist beside the sums. The first micro-batch's arrays become the
+    // sums themselves (no copy; onnxruntime-node copies outputs even into preallocated tensors).
+    const first = this.micro.length === 0;
+    if (first) this.grads = new Map();
     let normSq = 0;
     const collect = (seg: Segment, out: Record<string, Tensor>) => {
       for (const [name, t] of Object.entries(out)) {
-        if (name.startsWith('grad/')) grads.set(seg.names.get(name.slice(5))!, t.data as Float32Array);
+        if (!name.startsWith('grad/')) continue;
+        const param = seg.names.get(name.slice(5))!;
+        const g = t.data as Float32Array;
+        const sum = this.grads!.get(param);
+        if (first || !sum) this.grads!.set(param, g);
+        else for (let j = 0; j < sum.length; j++) sum[j] += g[j];
       }
       if (out[TRAIN_IO.gradNormSq]) normSq += (out[TRAIN_IO.gradNormSq].data as Float32Array)[0];
     };
@@ -308,8 +329,8 @@ export class Trainer {
       collect(this.embedding, await this.run('embed-backward', () => buildEmbedGraph(this.cfg, spec), { ...tokens, ...this.embedding.feeds, [TRAIN_IO.gradOut]: grad }));
     }
 
-    this.addGradients(grads);
-    this.normSq = this.micro.length === 0 ? normSq : NaN;
+    for (const name of this.trainable) if (!this.grads!.has(name)) throw new TrainingError(`training: no gradient came back for ${name}`);
+    this.normSq = first ? normSq : NaN;
     this.micro.push(result);
     return result;
   }
@@ -359,12 +380,7 @@ export class Trainer {
   async step(batches: Batch | readonly Batch[]): Promise<TrainStepResult> {
     const list = Array.isArray(batches) ? batches as readonly Batch[] : [batches as Batch];
     if (list.length === 0) throw new TrainingError('trainer: step() needs at least one batch');
-    try {
-      for (const b of list) await this.accumulate(b);
-    } catch (e) {
-      this.discardGradients();
-      throw e;
-    }
+    for (const b of list) await this.accumulate(b); // a failing one discards the pending gradients
     return this.apply();
   }
 
@@ -415,21 +431,6 @@ export class Trainer {
 
   private seedFeeds(dropout: boolean, seed: Tensor, layer: number): Feeds {
     return dropout ? { [TRAIN_IO.seed]: seed, [TRAIN_IO.layer]: u32(Uint32Array.of(layer), []) } : {};
-  }
-
-  /** Gradients of one micro-batch into the buffers (allocated at the first step, reused after). */
-  private addGradients(grads: Map<string, Float32Array>): void {
-    const first = this.grads === null;
-    if (first) this.grads = new Map();
-    for (const name of this.trainable) {
-      const g = grads.get(name);
-      if (!g) throw new TrainingError(`training: no gradient came back for ${name}`);
-      let buf = this.gradBuffers.get(name);
-      if (!buf) { buf = new Float32Array(g.length); this.gradBuffers.set(name, buf); }
-      if (first) buf.set(g);
-      else for (let i = 0; i < buf.length; i++) buf[i] += g[i];
-      this.grads!.set(name, buf);
-    }
   }
 
   /** Runs a segment graph (built and opened on first use), feeding only the inputs it declares. */
