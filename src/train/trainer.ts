@@ -11,7 +11,7 @@
  * input (the whole layer recomputed).
  *
  * Weights — trained or frozen — are the trainer's Float32Arrays, fed zero-copy and updated in
- * place by AdamW; gradients are summed per segment as they come back (one copy of them at most). Dropout masks are a function of
+ * place by AdamW; gradients are summed per segment, as they come back, into buffers allocated once. Dropout masks are a function of
  * (seed, optimizer step, micro-batch) alone, so checkpoints and resumes never change them.
  */
 import { InputError } from '../errors.js';
@@ -136,8 +136,10 @@ export class Trainer {
   /** backward passes run for layers ≥ this (numLayers: none) */
   private readonly lowestBackward: number;
   private readonly sessions = new Map<string, Promise<{ session: Session; graph: SegmentGraph }>>();
-  /** pending gradient sums (the first micro-batch's output arrays, added into by the others) */
+  /** pending gradient sums (views of `gradBuffers`), null when none */
   private grads: Map<string, Float32Array> | null = null;
+  /** one buffer per trained tensor, allocated at the first step and reused */
+  private readonly gradBuffers = new Map<string, Float32Array>();
   private micro: LossResult[] = [];
   private normSq = 0;
   private readonly seed: number;
@@ -290,9 +292,9 @@ export class Trainer {
     });
     const result = lossResult(head);
     if (!Number.isFinite(result.loss)) throw new TrainingError(`training: the loss is ${result.loss} (diverged or bad batch); no gradients were kept`);
-    // Each segment's gradients go into the pending sums as soon as they come back, so at most one
-    // segment's output arrays exist beside the sums. The first micro-batch's arrays become the
-    // sums themselves (no copy; onnxruntime-node copies outputs even into preallocated tensors).
+    // Each segment's gradients go into the pending sums (buffers allocated once) as soon as they
+    // come back, so at most one segment's output arrays exist beside the sums. (Keeping the output
+    // arrays as the sums instead measured slower: 40% on a 4-layer 350M step.)
     const first = this.micro.length === 0;
     if (first) this.grads = new Map();
     let normSq = 0;
@@ -301,9 +303,11 @@ export class Trainer {
         if (!name.startsWith('grad/')) continue;
         const param = seg.names.get(name.slice(5))!;
         const g = t.data as Float32Array;
-        const sum = this.grads!.get(param);
-        if (first || !sum) this.grads!.set(param, g);
+        let sum = this.gradBuffers.get(param);
+        if (!sum) { sum = new Float32Array(g.length); this.gradBuffers.set(param, sum); }
+        if (first || !this.grads!.has(param)) sum.set(g);
         else for (let j = 0; j < sum.length; j++) sum[j] += g[j];
+        this.grads!.set(param, sum);
       }
       if (out[TRAIN_IO.gradNormSq]) normSq += (out[TRAIN_IO.gradNormSq].data as Float32Array)[0];
     };
