@@ -35,6 +35,11 @@ export interface ModelSourceOptions {
   /** a VQGAN checkpoint file or folder; false = no image codec (text-only use) */
   vqgan?: string | false;
   /**
+   * LoRA adapters in the PEFT format (a folder or a hub repo id each), merged into the weights
+   * in order when the model is converted (the merged graph is cached by base + adapters)
+   */
+  adapters?: string[];
+  /**
    * Per-request timeout for downloads: connect + response headers, then each gap between body
    * chunks, in ms (default: $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s).
    */
@@ -62,7 +67,7 @@ export interface RudolphInfo {
   config: RudolphConfig['params'];
   specialTokens: RudolphConfig['specialTokens'];
   presets: string[];
-  files: { weights: string; tokenizer: string; vqgan: string | null; converted: string };
+  files: { weights: string; tokenizer: string; vqgan: string | null; converted: string; adapters: string[] };
   cacheDir: string;
   runtime: { name: string; onnxruntime: string; executionProviders: string[]; threads: number | 'auto'; precision: LinearPrecision };
   batchSize: number;

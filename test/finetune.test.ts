@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { cpSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { loadStateDict } from '../src/io/checkpoint.js';
 import { TorchCheckpoint } from '../src/io/torch-zip.js';
+import { makeConfig } from '../src/model/config.js';
+import { RudolphError } from '../src/errors.js';
 import { Rudolph } from '../src/rudolph.js';
 import { readImage } from '../src/runtime/node/index.js';
 import { ManifestError, readManifest } from '../src/train/data.js';
 import { TrainingError } from '../src/train/errors.js';
+import { mergeAdapters } from '../src/train/merge.js';
 import { finetune, type FinetuneOptions } from '../src/train/run.js';
-import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
-import { GOLDEN_DIR } from './helpers.js';
+import { SMALL_PARAMS, SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
+import { builtCli, GOLDEN_DIR } from './helpers.js';
+import { startMockHub } from './mock-hub.js';
 
 const COLORS: [string, [number, number, number]][] = [['красный', [220, 30, 30]], ['зелёный', [30, 200, 40]], ['синий', [30, 40, 220]], ['жёлтый', [230, 220, 30]]];
 
@@ -108,11 +114,20 @@ describe('fine-tuning', () => {
     assert.deepEqual(logB, logA);
   });
 
+  it('--checkpoint-every does not change the trained model (dropout masks depend on the step alone)', async () => {
+    const a = await finetune({ ...base, out: path.join(dir, 'run-every-2'), steps: 5, checkpointEvery: 2 });
+    const b = await finetune({ ...base, out: path.join(dir, 'run-every-50'), steps: 5 });
+    assert.equal(a.lastLoss, b.lastLoss);
+    const wa = await fsp.readFile(path.join(dir, 'run-every-2', 'model', 'model.safetensors'));
+    const wb = await fsp.readFile(path.join(dir, 'run-every-50', 'model', 'model.safetensors'));
+    assert.ok(wa.equals(wb), 'exported weights differ');
+  });
+
   it('a damaged checkpoint is refused with a clear error', async () => {
     const out = path.join(dir, 'run-damaged');
     await finetune({ ...base, out, steps: 2, checkpointEvery: 1 });
     const state = path.join(out, 'checkpoint', 'state.json');
-    await fsp.writeFile(state, JSON.stringify({ version: 1, step: 'two' }));
+    await fsp.writeFile(state, JSON.stringify({ version: 2, step: 'two' }));
     await assert.rejects(finetune({ ...base, out, steps: 4, resume: true }), (e: unknown) => e instanceof TrainingError && /state\.json/.test(e.message));
   });
 
@@ -179,5 +194,118 @@ describe('fine-tuning', () => {
     const res = await finetune({ ...base, data: file, out: path.join(dir, 'run-skip'), steps: 2, onBadLine: 'skip', onWarning: (m) => warnings.push(m) });
     assert.equal(res.steps, 2);
     assert.equal(warnings.length, 4);
+  });
+
+  describe('LoRA', () => {
+    const lora = { rank: 8, alpha: 16, targets: ['all-linear', 'to_logits.1'] };
+
+    it('40 steps lower the loss as much as full fine-tuning; PEFT files; the adapter in fromPretrained, merge and from the hub', async () => {
+      const full = await finetune({ ...base, out: path.join(dir, 'lora-full'), steps: 40 });
+      const out = path.join(dir, 'lora-run');
+      const res = await finetune({ ...base, out, steps: 40, lr: 5e-3, lora, merge: true, val: path.join(dir, 'data', 'val.jsonl') });
+      assert.equal(res.steps, 40);
+      assert.ok(res.firstLoss - res.lastLoss >= 0.97 * (full.firstLoss - full.lastLoss), `LoRA ${res.firstLoss} → ${res.lastLoss}, full ${full.firstLoss} → ${full.lastLoss}`);
+      assert.ok(res.valLoss !== undefined && res.valLoss < res.firstLoss);
+
+      // PEFT's layout: adapter_config.json + adapter_model.safetensors with base_model.model.<module>.lora_A/B.weight
+      const config = JSON.parse(await fsp.readFile(path.join(res.adapter!, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.equal(config.peft_type, 'LORA');
+      assert.equal(config.r, 8);
+      assert.equal(config.lora_alpha, 16);
+      assert.equal(config.lora_dropout, 0.05);
+      assert.equal(config.bias, 'none');
+      assert.equal(config.fan_in_fan_out, false);
+      assert.equal(config.base_model_name_or_path, base.model);
+      assert.deepEqual(config.target_modules, ['query_key_value', 'dense', 'dense_h_to_4h', 'dense_4h_to_h', 'to_logits.1']);
+      const sd = await loadStateDict(path.join(res.adapter!, 'adapter_model.safetensors'));
+      assert.equal(sd.size, 2 * (4 * 4 + 1));
+      assert.deepEqual(sd.get('base_model.model.transformer.layers.3.attention.query_key_value.lora_A.weight')!.shape, [8, 64]);
+      assert.deepEqual(sd.get('base_model.model.transformer.layers.3.attention.query_key_value.lora_B.weight')!.shape, [192, 8]);
+      assert.deepEqual(sd.get('base_model.model.to_logits.1.lora_B.weight')!.shape, [makeConfig(SMALL_PARAMS).logitsWidth, 8]);
+      for (const t of sd.values()) assert.equal(t.dtype, 'float32');
+      // the base model is untouched; the merged model differs only in the adapted weights
+      const original = await loadStateDict(path.join(dir, 'model', 'pytorch_model.bin'));
+      const merged = await loadStateDict(path.join(res.model!, 'model.safetensors'));
+      for (const [k, t] of merged) {
+        if (k.endsWith('_mask')) continue;
+        const same = Buffer.compare(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), Buffer.from(original.get(k)!.data.buffer, original.get(k)!.data.byteOffset, original.get(k)!.data.byteLength)) === 0;
+        assert.equal(same, !/(query_key_value|dense|dense_h_to_4h|dense_4h_to_h)\.weight$|^to_logits\.1\.weight$/.test(k), k);
+      }
+
+      // the adapter at inference: merged at load (converted once, then cached) = the merged model folder = merge()
+      const opts = { vqgan: TINY_VQGAN_DIR, cacheDir: path.join(dir, 'cache'), threads: 1 };
+      const text = async (model: string, extra: { adapters?: string[]; endpoint?: string } = {}) => {
+        const stages: string[] = [];
+        const r = await Rudolph.fromPretrained(model, { ...opts, ...extra, tokenizer: SMALL_TOKENIZER, onProgress: (p) => stages.push(p.stage) });
+        const out = await r.generateText({ template: 'красный', count: 3, seed: 2, earlyStop: 8 });
+        const adapters = r.info().files.adapters;
+        await r.release();
+        return { texts: out.texts, stages, adapters };
+      };
+      const viaAdapter = await text(base.model, { adapters: [res.adapter!] });
+      assert.ok(viaAdapter.stages.includes('convert'));
+      assert.deepEqual(viaAdapter.adapters, [res.adapter!]);
+      const again = await text(base.model, { adapters: [res.adapter!] });
+      assert.ok(!again.stages.includes('convert'), 'the merged graph comes from the cache');
+      assert.deepEqual(again.texts, viaAdapter.texts);
+      assert.deepEqual((await text(res.model!)).texts, viaAdapter.texts);
+      const mergedDir = path.join(dir, 'lora-merged');
+      const m = await mergeAdapters({ model: base.model, adapters: [res.adapter!], out: mergedDir, tokenizer: SMALL_TOKENIZER, cacheDir: opts.cacheDir });
+      assert.ok(m.exported.some((f) => f.endsWith('pytorch_model.bin')));
+      assert.ok((await fsp.readFile(path.join(mergedDir, 'model.safetensors'))).equals(await fsp.readFile(path.join(res.model!, 'model.safetensors'))));
+      const plain = await text(base.model);
+      assert.notDeepEqual(plain.texts, viaAdapter.texts, 'the adapter changes the model');
+
+      // from a hub repo, like models
+      const hub = await startMockHub({ repos: { 'test-org/rudolph-lora': { files: {
+        'adapter_config.json': await fsp.readFile(path.join(res.adapter!, 'adapter_config.json')),
+        'adapter_model.safetensors': await fsp.readFile(path.join(res.adapter!, 'adapter_model.safetensors')),
+      } } } });
+      try {
+        const fromHub = await text(base.model, { adapters: ['test-org/rudolph-lora'], endpoint: hub.endpoint });
+        assert.deepEqual(fromHub.texts, viaAdapter.texts);
+        assert.ok(!fromHub.stages.includes('convert'), 'same adapter bytes, same cached merge');
+        await assert.rejects(text(base.model, { adapters: ['test-org/no-such-adapter'], endpoint: hub.endpoint }), RudolphError);
+      } finally {
+        await hub.close();
+      }
+      await assert.rejects(text(base.model, { adapters: [path.join(dir, 'data')] }), /no adapter_config\.json/);
+    });
+
+    it('resume continues a LoRA run bit-for-bit', async () => {
+      const opts = { ...base, lr: 5e-3, lora, steps: 4, checkpointEvery: 2 };
+      const whole = await finetune({ ...opts, out: path.join(dir, 'lora-whole') });
+      const split = path.join(dir, 'lora-split');
+      const controller = new AbortController();
+      const part = await finetune({ ...opts, out: split, signal: controller.signal, onProgress: (p) => { if (p.step === 3) controller.abort(); } });
+      assert.equal(part.interrupted, true);
+      assert.equal(part.adapter, undefined);
+      const resumed = await finetune({ ...opts, out: split, resume: true });
+      assert.equal(resumed.lastLoss, whole.lastLoss);
+      const a = await fsp.readFile(path.join(dir, 'lora-whole', 'adapter', 'adapter_model.safetensors'));
+      const b = await fsp.readFile(path.join(split, 'adapter', 'adapter_model.safetensors'));
+      assert.ok(a.equals(b), 'adapters differ');
+      await assert.rejects(finetune({ ...opts, lora: { ...lora, rank: 4 }, out: split, resume: true }), /other data or options/);
+    });
+
+    it('the CLI: finetune --lora, then merge, then caption with --adapter', async () => {
+      const cli = await builtCli();
+      const rudolph = (args: string[]) => promisify(execFile)(process.execPath, [cli, ...args], { maxBuffer: 16 << 20, env: { ...process.env, HF_HUB_OFFLINE: '1' } });
+      const common = ['--tokenizer', SMALL_TOKENIZER, '--vqgan', TINY_VQGAN_DIR, '--cache-dir', path.join(dir, 'cache'), '--threads', '1'];
+      const out = path.join(dir, 'lora-cli');
+      const ft = await rudolph(['finetune', '--data', base.data, '--model', base.model, '--out', out, '--steps', '2', '--batch-size', '2', '--lora', '--lora-rank', '4', '--lora-targets', 'query_key_value', '--json', ...common]);
+      const res = JSON.parse(ft.stdout) as { adapter: string; model?: string };
+      assert.equal(res.adapter, path.join(out, 'adapter'));
+      assert.equal(res.model, undefined);
+      const config = JSON.parse(await fsp.readFile(path.join(res.adapter, 'adapter_config.json'), 'utf8')) as { r: number; target_modules: string[] };
+      assert.equal(config.r, 4);
+      assert.deepEqual(config.target_modules, ['query_key_value']);
+      await rudolph(['merge', '--model', base.model, '--adapter', res.adapter, '--out', path.join(out, 'merged'), ...common]);
+      await fsp.access(path.join(out, 'merged', 'pytorch_model.bin'));
+      const img = path.join(dir, 'data', 'img', 'красный.png');
+      const cap = async (extra: string[]) => (JSON.parse((await rudolph(['caption', img, '--seed', '1', '--json', ...extra, ...common])).stdout) as { captions: unknown[] }).captions;
+      assert.deepEqual(await cap(['--model', base.model, '--adapter', res.adapter]), await cap(['--model', path.join(out, 'merged')]));
+      await assert.rejects(rudolph(['finetune', '--data', base.data, '--model', base.model, '--out', out, '--lora-rank', '4', ...common]), /--lora-rank needs --lora/);
+    });
   });
 });

@@ -7,16 +7,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RudolphError } from '../src/errors.js';
 import { makeConfig, type RudolphConfig } from '../src/model/config.js';
-import { tokenFeeds } from '../src/model/feeds.js';
-import { lossFeeds, lossTargets } from '../src/model/loss.js';
 import { randomWeights, type RudolphWeights } from '../src/model/weights.js';
-import { f32, Session } from '../src/onnx/session.js';
+import { GraphBuilder } from '../src/onnx/graph.js';
+import { f32, Session, u32 } from '../src/onnx/session.js';
 import { PRESETS } from '../src/presets.js';
 import { AdamW, clipFactor } from '../src/train/adamw.js';
 import { globToRegExp, lastLayersPatterns, matchParameters, trainableParameters } from '../src/train/freeze.js';
 import { lrSchedule } from '../src/train/schedule.js';
-import { buildTrainGraph, TRAIN_IO } from '../src/train/train-graph.js';
-import { Trainer } from '../src/train/trainer.js';
+import { microBatchSeed, mix32, seededDropout } from '../src/train/dropout.js';
+import { layerPlan, Trainer } from '../src/train/trainer.js';
 
 describe('AdamW', () => {
   test('two steps match the torch.optim.AdamW formulas computed by hand', () => {
@@ -143,34 +142,89 @@ describe('freezing patterns', () => {
   });
 });
 
-describe('training graph', () => {
-  test('gradients match finite differences of its own loss (embeddings scaled by 0.1 as the official model)', async () => {
+describe('training graphs', () => {
+  test('gradients match finite differences of the loss (embeddings scaled by 0.1 as the official model)', async () => {
     const cfg = tinyCfg();
     const weights = tinyWeights(cfg);
     const ids = tinyIds(cfg, 2, 1);
-    const tg = buildTrainGraph(cfg, weights, { T: cfg.totalLength, lossMode: 'fixed' });
-    const session = await Session.create(tg.g.toBytes(), 'train test');
-    const feeds = { ...tokenFeeds(cfg, ids, 2, 0, ids.length / 2, 0), ...lossFeeds(lossTargets(cfg, ids, 2, 'fixed'), 2, { left: 1, image: 7, right: 1 }) };
-    for (const f of tg.g.weightFeeds) feeds[f.name] = f32(f.data as Float32Array, f.dims);
-    const out = await session.run(feeds);
+    const trainer = await Trainer.create(cfg, weights, { lr: 0, dropout: false, threads: 1 });
+    await trainer.accumulate({ ids, batch: 2 });
+    const grads = trainer.pendingGradients()!;
     const names = ['text_embeddings.weight', 'transformer.layers.0.attention.query_key_value.weight', 'transformer.layers.1.mlp.dense_h_to_4h.weight', 'to_logits.1.weight'];
     for (const name of names) {
       const w = weights.get(name)!;
-      const analytic = out[TRAIN_IO.grad(name)].data as Float32Array;
+      const analytic = grads.get(name)!;
       let scale = 1e-6;
       for (const v of analytic) scale = Math.max(scale, Math.abs(v));
       const factor = name.includes('embeddings') ? 0.1 : 1; // the official α (model.py: x·α + x.detach()·(1-α))
       for (const j of [1, 5, 17, 40, 100, 201]) {
         const x0 = w[j];
         w[j] = x0 + 1e-2;
-        const up = ((await session.run(feeds, [TRAIN_IO.loss]))[TRAIN_IO.loss].data as Float32Array)[0];
+        const up = (await trainer.evaluate({ ids, batch: 2 })).loss;
         w[j] = x0 - 1e-2;
-        const down = ((await session.run(feeds, [TRAIN_IO.loss]))[TRAIN_IO.loss].data as Float32Array)[0];
+        const down = (await trainer.evaluate({ ids, batch: 2 })).loss;
         w[j] = x0;
         const fd = ((up - down) / 2e-2) * factor;
         assert.ok(Math.abs(fd - analytic[j]) <= 3e-2 * scale, `${name}[${j}]: ${analytic[j]} vs finite difference ${fd}`);
       }
     }
+    await trainer.release();
+  });
+
+  test('every layer plan gives the same loss and gradients: whole model in one graph, layers recomputed whole or from their linear outputs, mixes', async () => {
+    const cfg = tinyCfg();
+    const ids = tinyIds(cfg, 2, 6);
+    const common = { lr: 0, dropout: true, seed: 3, threads: 1 } as const;
+    const T = cfg.totalLength;
+    const fused = 4 * 2 * (3 * cfg.heads * T * T + 25 * T * cfg.hidden), saved = 4 * 2 * T * cfg.hidden * 10, input = 4 * 2 * T * cfg.hidden;
+    assert.deepEqual(layerPlan(cfg, 2, T, Infinity), { fused: 2, saved: 0 });
+    assert.deepEqual(layerPlan(cfg, 2, T, 0), { fused: 0, saved: 0 });
+    assert.deepEqual(layerPlan(cfg, 2, T, saved + input), { fused: 0, saved: 1 });
+    assert.deepEqual(layerPlan(cfg, 2, T, 2 * saved), { fused: 0, saved: 2 });
+    const oneFused = fused + saved;
+    assert.deepEqual(layerPlan(cfg, 2, T, oneFused), { fused: 1, saved: 1 });
+    const ref = await Trainer.create(cfg, tinyWeights(cfg), common);
+    const r0 = await ref.accumulate({ ids, batch: 2 });
+    for (const opts of [{ activationMemory: 0 }, { activationMemory: saved + input }, { activationMemory: 2 * saved }, { activationMemory: oneFused }]) {
+      const t = await Trainer.create(cfg, tinyWeights(cfg), { ...common, ...opts });
+      const r = await t.accumulate({ ids, batch: 2 });
+      assert.ok(Math.abs(r.loss - r0.loss) <= 1e-6 * r0.loss, `${JSON.stringify(opts)}: loss ${r.loss} vs ${r0.loss}`);
+      for (const [name, g] of ref.pendingGradients()!) {
+        const h = t.pendingGradients()!.get(name)!;
+        let scale = 1e-6, diff = 0;
+        for (let i = 0; i < g.length; i++) { scale = Math.max(scale, Math.abs(g[i])); diff = Math.max(diff, Math.abs(g[i] - h[i])); }
+        assert.ok(diff <= 1e-4 * scale, `${JSON.stringify(opts)} ${name}: differs by ${diff} (max ${scale})`);
+      }
+      assert.ok(Math.abs((await t.evaluate({ ids, batch: 2 })).loss - (await ref.evaluate({ ids, batch: 2 })).loss) < 1e-5);
+      await t.release();
+    }
+    await ref.release();
+  });
+
+  test('seeded dropout: the masks are a function of (seed, layer, site, element); p of them drop', async () => {
+    const g = new GraphBuilder('dropout-test');
+    const x = g.input('x', 'float32', [4, 25000]);
+    const seed = g.input('seed', 'uint32', []);
+    const layer = g.input('layer', 'uint32', []);
+    const hook = seededDropout({ seed, layer });
+    g.output(hook(g, x, 0.1, 'transformer.layers.0.attention.probs'), 'a', 'float32', [4, 25000]);
+    g.output(hook(g, x, 0.1, 'transformer.layers.0.mlp.output'), 'b', 'float32', [4, 25000]);
+    const session = await Session.create(g.toBytes(), 'dropout test');
+    const ones = f32(new Float32Array(100000).fill(1), [4, 25000]);
+    const run = async (s: number, l: number) => session.run({ x: ones, seed: u32(Uint32Array.of(s), []), layer: u32(Uint32Array.of(l), []) });
+    const r1 = await run(microBatchSeed(7, 0, 0), 0), r2 = await run(microBatchSeed(7, 0, 0), 0);
+    const a1 = r1.a.data as Float32Array, b1 = r1.b.data as Float32Array;
+    assert.deepEqual(a1, r2.a.data, 'same seed, same mask');
+    const kept = a1.filter((v) => v !== 0);
+    assert.ok(Math.abs(kept.length / a1.length - 0.9) < 0.005, `kept ${kept.length / a1.length}`);
+    assert.ok(kept.every((v) => Math.abs(v - 1 / 0.9) < 1e-6), 'kept values scaled by 1/(1-p)');
+    const differ = (p: Float32Array, q: Float32Array) => p.reduce((n, v, i) => n + ((v === 0) !== (q[i] === 0) ? 1 : 0), 0) / p.length;
+    for (const other of [b1, (await run(microBatchSeed(7, 0, 0), 1)).a.data as Float32Array, (await run(microBatchSeed(7, 1, 0), 0)).a.data as Float32Array, (await run(microBatchSeed(7, 0, 1), 0)).a.data as Float32Array]) {
+      // independent masks disagree on ≈ 2·p·(1-p) = 18% of the elements
+      assert.ok(Math.abs(differ(a1, other) - 0.18) < 0.01, `masks of other sites/layers/steps/micro-batches are independent (${differ(a1, other)})`);
+    }
+    assert.equal(mix32(0), 0);
+    assert.notEqual(mix32(1), mix32(2));
     await session.release();
   });
 });
@@ -230,23 +284,24 @@ describe('Trainer', () => {
     await tu.release();
   });
 
-  test('dropout: masks differ between runs when on; runs are identical when off', async () => {
+  test('dropout: masks differ between micro-batches and steps when on, and depend on nothing but the seed', async () => {
     const cfg = tinyCfg();
     const ids = tinyIds(cfg, 1, 4);
-    const on = await Trainer.create(cfg, tinyWeights(cfg), { ...base, dropout: true, seed: 5 });
+    const on = await Trainer.create(cfg, tinyWeights(cfg), { ...base, lr: 0, dropout: true, seed: 5 });
     const off = await Trainer.create(cfg, tinyWeights(cfg), base);
     const l1 = (await on.accumulate({ ids, batch: 1 })).loss, l2 = (await on.accumulate({ ids, batch: 1 })).loss;
     const o1 = (await off.accumulate({ ids, batch: 1 })).loss, o2 = (await off.accumulate({ ids, batch: 1 })).loss;
     assert.notEqual(l1, l2);
     assert.equal(o1, o2);
-    // the mask sequence restarts from a seed: same seed, same masks (what a resumed run relies on)
-    await on.reseedDropout(5);
-    assert.equal((await on.accumulate({ ids, batch: 1 })).loss, l1);
-    assert.equal((await on.accumulate({ ids, batch: 1 })).loss, l2);
-    await on.reseedDropout(6);
-    assert.notEqual((await on.accumulate({ ids, batch: 1 })).loss, l1);
-    await on.release();
-    await off.release();
+    const next = (await on.step({ ids, batch: 1 })).loss;
+    assert.notEqual(next, l1, 'the next step draws new masks');
+    // same seed, same masks: a fresh trainer repeats the first micro-batches (what a resumed run relies on)
+    const again = await Trainer.create(cfg, tinyWeights(cfg), { ...base, lr: 0, dropout: true, seed: 5 });
+    assert.equal((await again.accumulate({ ids, batch: 1 })).loss, l1);
+    assert.equal((await again.accumulate({ ids, batch: 1 })).loss, l2);
+    const other = await Trainer.create(cfg, tinyWeights(cfg), { ...base, lr: 0, dropout: true, seed: 6 });
+    assert.notEqual((await other.accumulate({ ids, batch: 1 })).loss, l1);
+    for (const t of [on, off, again, other]) await t.release();
   });
 
   test('optimizer state round trip: a resumed trainer takes the same next step', async () => {
@@ -278,7 +333,10 @@ describe('Trainer', () => {
     await assert.rejects(t.accumulate({ ids: tinyIds(cfg, 1, 1).slice(0, cfg.l + 1), batch: 1 }), /not a whole layout prefix/);
     const bad = tinyIds(cfg, 1, 1);
     bad[cfg.l] = 999;
+    await t.accumulate({ ids: tinyIds(cfg, 1, 1), batch: 1 });
+    assert.ok(t.pendingGradients());
     await assert.rejects(t.accumulate({ ids: bad, batch: 1 }), /token 999 at row 0, position 4/);
+    assert.equal(t.pendingGradients(), null, 'a failed micro-batch discards the pending gradients');
     assert.throws(() => t.apply(), /without accumulated gradients/);
     assert.throws(() => t.loadOptimizerState({ step: 1, moments: new Map([['nope', { m: new Float32Array(1), v: new Float32Array(1) }]]) }), /not a trainable parameter/);
     await assert.rejects(Trainer.create(cfg, new Map(), base), /weights lack parameter/);

@@ -598,7 +598,7 @@ async function loadInfo() {
   try {
     const info = await api('/v1/info');
     const c = info.model.config;
-    $('model-info').textContent = `${info.model.name} · ${c.num_layers}×${c.hidden_size} · ${info.runtime.executionProviders.join(', ')} · v${info.version}`;
+    $('model-info').textContent = `${info.model.name}${info.model.adapters?.length ? ` + ${info.model.adapters.join(' + ')}` : ''} · ${c.num_layers}×${c.hidden_size} · ${info.runtime.executionProviders.join(', ')} · v${info.version}`;
   } catch { /* the status line reports it */ }
 }
 

@@ -21,6 +21,8 @@ export interface ModelSourceCliOptions {
   offline?: boolean;
   revision?: string;
   token?: string;
+  /** LoRA adapters (folders or hub repos), in order */
+  adapter?: string[];
 }
 
 /** How a loaded model runs (`addRuntimeOptions`). */
@@ -67,7 +69,8 @@ export function addModelSourceOptions(cmd: Command): Command {
     .option('--cache-dir <dir>', 'hub cache folder (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)')
     .option('--revision <rev>', 'branch, tag or commit of the model repo')
     .option('--token <token>', 'Hugging Face access token for private or gated repos (default: HF_TOKEN)')
-    .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)');
+    .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
+    .option('--adapter <dir|repo>', 'LoRA adapter (PEFT format: a folder or hub repo) merged into the model; repeat for several', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
 export function addRuntimeOptions(cmd: Command): Command {
@@ -87,7 +90,7 @@ export function addOutputOptions(cmd: Command): Command {
 /** The fromPretrained options the model-source and runtime options name. */
 export function pretrainedOptions(o: ModelSourceCliOptions & RuntimeCliOptions): FromPretrainedOptions {
   return {
-    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, revision: o.revision, token: o.token,
+    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, revision: o.revision, token: o.token, adapters: o.adapter,
     threads: o.threads, batchSize: o.batchSize, precision: o.precision, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
   };
 }

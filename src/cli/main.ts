@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import '../runtime/node/index.js';
 import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
+import { mergeCommand } from './commands/merge.js';
 import { serveCommand } from './commands/serve.js';
 import { taskCommands } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand(), mergeCommand()]) program.addCommand(cmd.exitOverride());
   program.addHelpText('after', `
 Примеры:
   $ rudolph dream "рыжий кот на подоконнике" -n 2 --out картинки

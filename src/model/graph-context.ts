@@ -61,15 +61,24 @@ export interface GraphContext {
   batchTokens: Value;
   /** Training graphs only: dropout with probability p where the official model has it. Unset: none. */
   dropout?: DropoutHook;
+  /** Sees every linear layer's input and output and returns the output to use (LoRA adapters). Unset: none. */
+  adapter?: LinearAdapter;
 }
 
-/** Appends dropout with drop probability `p` on `x` to `g` (training graphs). */
-export type DropoutHook = (g: GraphBuilder, x: Value, p: number) => Value;
+/**
+ * Appends dropout with drop probability `p` on `x` to `g` (training graphs). `site` names the
+ * dropout point (e.g. `transformer.layers.3.attention.probs`), so a seeded implementation can
+ * give every point its own masks.
+ */
+export type DropoutHook = (g: GraphBuilder, x: Value, p: number, site: string) => Value;
 
 /** `x` after the context's dropout, or `x` itself when the graph has none. */
-export function maybeDropout(ctx: GraphContext, x: Value, p: number): Value {
-  return ctx.dropout && p > 0 ? ctx.dropout(ctx.g, x, p) : x;
+export function maybeDropout(ctx: GraphContext, x: Value, p: number, site: string): Value {
+  return ctx.dropout && p > 0 ? ctx.dropout(ctx.g, x, p, site) : x;
 }
+
+/** y = linear(x) of the layer `prefix` → the value the model uses instead (e.g. y + LoRA update). */
+export type LinearAdapter = (ctx: GraphContext, x: Value, prefix: string, y: Value) => Value;
 
 const shapeCache = new WeakMap<GraphBuilder, Map<string, number[]>>();
 
@@ -152,8 +161,13 @@ export function linearKernel(ctx: GraphContext, prefix: string): LinearKernel {
   }
 }
 
-/** y = x·Wᵀ + b for x [N, in] and torch's weight layout W [out, in]. */
+/** y = x·Wᵀ + b for x [N, in] and torch's weight layout W [out, in] (then the context's adapter, if any). */
 export function linear(ctx: GraphContext, x: Value, prefix: string): Value {
+  const y = baseLinear(ctx, x, prefix);
+  return ctx.adapter ? ctx.adapter(ctx, x, prefix, y) : y;
+}
+
+function baseLinear(ctx: GraphContext, x: Value, prefix: string): Value {
   const g = ctx.g;
   const name = `${prefix}.weight`;
   const kernel = linearKernel(ctx, prefix);

@@ -7,7 +7,7 @@
 import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
 import { embed, transformerLayer } from './transformer.js';
-import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearPrecision, type QuantOptions } from './graph-context.js';
+import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearAdapter, type LinearPrecision, type QuantOptions } from './graph-context.js';
 import { layerMaskKinds, type MaskKind } from './masks.js';
 
 
@@ -20,6 +20,8 @@ export interface RudolphGraphOptions {
   debugOutputs?: boolean;
   /** Training graphs: dropout where the official model applies it (inference graphs leave it unset). */
   dropout?: DropoutHook;
+  /** Applied to every linear layer's output (LoRA adapters kept separate from the weights). */
+  adapter?: LinearAdapter;
   /** false: no KV-cache inputs/outputs, a plain full forward (training graphs). Default true. */
   cache?: boolean;
 }
@@ -59,7 +61,7 @@ export function buildRudolphBody(cfg: RudolphConfig, weights: GraphWeights, opts
   const kinds = layerMaskKinds(cfg.numLayers);
   const masks = new Map<MaskKind, Value>();
   for (const kind of new Set(kinds)) masks.set(kind, g.input(GRAPH_IO.mask(kind), 'bool', ['tokens', 'keys']));
-  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', quant: opts.quant, batchTokens: g.op('Shape', [ids]), dropout: opts.dropout };
+  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', quant: opts.quant, batchTokens: g.op('Shape', [ids]), dropout: opts.dropout, adapter: opts.adapter };
 
   const embeddings = embed(ctx, ids, positions);
   let x = embeddings;

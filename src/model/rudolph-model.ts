@@ -41,25 +41,14 @@ export interface ModelOutputs {
 export type LogitsSelection = 'last' | 'all' | number[];
 
 
-export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs'> {
-  /**
-   * Feed the weights as graph inputs on every run (zero-copy) instead of baking them in: the model
-   * then always computes with the current contents of the arrays (evaluation during training).
-   */
-  liveWeights?: boolean;
-}
+export type ModelOptions = SessionOptions & Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs' | 'adapter'>;
+
 export class RudolphModel {
-  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string, private readonly weightFeeds: Feeds = {}) {}
+  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {}
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
-    if (opts.liveWeights) {
-      const g = buildRudolphGraph(cfg, weights, { debugOutputs: opts.debugOutputs, weightMode: 'input' });
-      const feeds: Feeds = {};
-      for (const w of g.weightFeeds) feeds[w.name] = f32(w.data as Float32Array, w.dims);
-      return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph (live weights)', opts), 'fp32', feeds);
-    }
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs, adapter: opts.adapter });
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 
@@ -132,7 +121,6 @@ export class RudolphModel {
       targets = new BigInt64Array(batch * m);
     }
     const feeds: Feeds = {
-      ...this.weightFeeds,
       ...past,
       ...tokenFeeds(this.cfg, ids, batch, start, k, slots),
       [GRAPH_IO.logitsIndex]: i64(i64From(index), [m]),

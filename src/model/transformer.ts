@@ -87,7 +87,7 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
     ? g.op('Concat', [g.op('MatMul', [qs, past.keys]), newScores], { axis: attr.int(-1) })  // [B, H, k, P + k]
     : newScores;
   const masked = g.op('Where', [io.mask, scores, g.scalarFloat(-10000)]);   // the official -10000, not -inf
-  const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob);
+  const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob, `${prefix}.probs`);
   let context: Value;
   if (past) {
     const split = g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) });
@@ -98,7 +98,7 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
   }
   const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([-1, h])]);   // [B·k, h]
   const dense = linear(ctx, merged, `${prefix}.dense`);
-  const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob);
+  const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob, `${prefix}.output`);
   return { out, newKeys: kT, newValues: v };
 }
 
@@ -119,7 +119,7 @@ export function transformerLayer(ctx: GraphContext, i: number, x: Value, io: Att
     const p = `transformer.layers.${i}`;
     const a = attention(ctx, `${p}.attention`, layerNorm(ctx, x, `${p}.input_layernorm`), io);
     const x1 = ctx.g.op('Add', [x, layerNorm(ctx, a.out, `${p}.before_first_addition_layernorm`)]);
-    const m = maybeDropout(ctx, mlp(ctx, `${p}.mlp`, layerNorm(ctx, x1, `${p}.post_attention_layernorm`)), ctx.cfg.params.output_dropout_prob);
+    const m = maybeDropout(ctx, mlp(ctx, `${p}.mlp`, layerNorm(ctx, x1, `${p}.post_attention_layernorm`)), ctx.cfg.params.output_dropout_prob, `${p}.mlp.output`);
     const x2 = ctx.g.op('Add', [x1, layerNorm(ctx, m, `${p}.before_second_addition_layernorm`)]);
     return { out: x2, newKeys: a.newKeys, newValues: a.newValues };
   });

@@ -20,7 +20,7 @@ export const attr = {
   floats: (value: number[]): Attr => ({ kind: 'floats', value }),
 };
 
-export type WeightData = Float32Array | Uint8Array | Int8Array | Int32Array | BigInt64Array | Uint16Array;
+export type WeightData = Float32Array | Uint8Array | Int8Array | Int32Array | Uint32Array | BigInt64Array | Uint16Array;
 
 /**
  * Weight bytes produced only when the graph is serialized (streaming conversion of big checkpoints:
@@ -206,6 +206,32 @@ export class GraphBuilder {
     }
     return encodeModel(this.spec(specs));
   }
+
+  /**
+   * Every use of value `from` (node inputs, graph outputs) now reads `to` instead. Used to feed a
+   * value computed elsewhere (a saved activation) in place of recomputing it; `prune` then drops
+   * the nodes that only served the replaced value.
+   */
+  substitute(from: Value, to: Value): void {
+    for (const node of this.nodes) node.inputs = node.inputs.map((name) => (name === from.name ? to.name : name));
+  }
+
+  /** Removes nodes no graph output depends on, and initializers nothing reads any more. */
+  prune(): void {
+    const needed = new Set(this.outputs.map((o) => o.name));
+    const kept: NodeSpec[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (!node.outputs.some((o) => needed.has(o))) continue;
+      kept.push(node);
+      for (const name of node.inputs) if (name) needed.add(name);
+    }
+    this.nodes = kept.reverse();
+    this.initializers = this.initializers.filter((t) => needed.has(t.name));
+  }
+
+  /** Names of the graph inputs (weights fed in 'input' mode included). */
+  get inputNames(): string[] { return this.inputs.map((i) => i.name); }
 
   /** Bytes of all weights, lazy ones included (size of the data `serialize` writes, padding aside). */
   get weightBytes(): number {

@@ -55,6 +55,7 @@ export class Session {
 
 export function f32(data: Float32Array, dims: number[]): Tensor { return runtime().tensor('float32', data, dims); }
 export function i64(data: BigInt64Array, dims: number[]): Tensor { return runtime().tensor('int64', data, dims); }
+export function u32(data: Uint32Array, dims: number[]): Tensor { return runtime().tensor('uint32', data, dims); }
 export function bool(data: Uint8Array, dims: number[]): Tensor { return runtime().tensor('bool', data, dims); }
 export function i64From(values: ArrayLike<number>): BigInt64Array {
   const out = new BigInt64Array(values.length);

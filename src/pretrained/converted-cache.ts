@@ -1,7 +1,7 @@
 /**
  * The converted-model cache: the first load of a checkpoint writes the ready-to-run graph
  * (model.onnx + weights.bin) into `<root>/<key>/`, keyed by the checkpoint's sha256, the config,
- * the precision and the converter version; later loads open it by path (RUNTIME.md: the fastest
+ * the precision, the LoRA adapters merged into it (their files' sha256) and the converter version; later loads open it by path (RUNTIME.md: the fastest
  * and leanest way into onnxruntime). A stale or damaged conversion is detected and rebuilt.
  */
 import { createHash } from 'node:crypto';
@@ -15,17 +15,27 @@ import type { RudolphConfig } from '../model/config.js';
 import { DEFAULT_QUANT, type LinearPrecision, type QuantOptions } from '../model/graph-context.js';
 import { buildRudolphGraph } from '../model/rudolph-graph.js';
 import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
+import { linearModules, type LoraAdapterWeights, LoraMerger, loraParamName } from '../model/lora.js';
 import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
 import type { LazyWeight } from '../onnx/graph.js';
 import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
+import type { AdapterFiles } from './adapters.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
 export const CONVERTER_VERSION = 3;
 
+/** Adapters merged into the converted weights, in order. */
+export interface MergedAdapters {
+  files: readonly AdapterFiles[];
+  adapters: readonly LoraAdapterWeights[];
+}
+
 export interface ConvertedModelOptions extends ModelOptions {
   /** folder holding conversions (one subfolder per key) */
   root: string;
+  /** LoRA adapters merged into the weights at conversion (the key includes their fingerprints) */
+  adapters?: MergedAdapters;
   onStage?: (stage: 'fingerprint' | 'convert' | 'open', detail: string) => void;
 }
 
@@ -34,6 +44,7 @@ interface Meta {
   key: string;
   checkpoint: string;
   precision: LinearPrecision;
+  adapters: string[];
   modelSha256: string;
   modelBytes: number;
   weightsBytes: number;
@@ -74,10 +85,11 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, quant: QuantOptions): string {
-  // fp32 keys stay as they were (no quant field): existing conversions remain valid
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, quant: QuantOptions, adapters: readonly string[]): string {
+  // fp32 keys stay as they were (no quant field), and so do keys without adapters: existing conversions remain valid
   const how = precision === 'fp32' ? {} : { quant: { ...DEFAULT_QUANT, ...quant } };
-  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, ...how, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
+  const merged = adapters.length ? { adapters } : {};
+  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, ...how, ...merged, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
 }
 
 async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
@@ -99,13 +111,14 @@ async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
 export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string, opts: ConvertedModelOptions): Promise<{ model: RudolphModel; converted: boolean; dir: string }> {
   const precision = opts.precision ?? 'fp32';
   opts.onStage?.('fingerprint', checkpoint);
-  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, opts.quant ?? {});
+  const adapters = opts.adapters ?? { files: [], adapters: [] };
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, opts.quant ?? {}, adapters.files.map((f) => f.sha256));
   const dir = path.join(opts.root, key);
   let converted = false;
   if (!(await readValidMeta(dir, key))) {
     await fsp.rm(dir, { recursive: true, force: true });
     opts.onStage?.('convert', checkpoint);
-    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
+    await convert(cfg, checkpoint, dir, key, precision, adapters, opts.quant);
     converted = true;
   }
   opts.onStage?.('open', dir);
@@ -115,13 +128,18 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
     if (converted) throw e;
     // a conversion that passes the checks but will not open is damaged too: rebuild once
     await fsp.rm(dir, { recursive: true, force: true });
-    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
+    await convert(cfg, checkpoint, dir, key, precision, adapters, opts.quant);
     return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
   }
 }
 
-/** Writes the graph reading (and quantising) one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
-async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
+/**
+ * Writes the graph reading (and quantising) one tensor at a time from the checkpoint (peak ≈ the
+ * largest tensor); adapted weights get their adapters merged as they are read.
+ */
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, adapters: MergedAdapters, quant?: QuantOptions): Promise<void> {
+  const merger = new LoraMerger();
+  const linear = new Map(linearModules(cfg).map((m) => [`${m.name}.weight`, m]));
   const reader = await openCheckpoint(checkpoint);
   try {
     const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
@@ -130,24 +148,33 @@ async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, p
     for (const spec of parameterSpecs(cfg)) {
       lazy.set(spec.name, {
         byteLength: 4 * spec.shape.reduce((a, b) => a * b, 1),
-        load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
+        load: async () => {
+          let w = toFloat32(await reader.read(spec.name, { toFloat32: true }));
+          const lin = linear.get(spec.name);
+          for (const adapter of lin ? adapters.adapters : []) {
+            const m = adapter.modules.get(lin!.name);
+            if (m) w = await merger.merge(w, adapter.tensors.get(loraParamName(lin!.name, 'A'))!, adapter.tensors.get(loraParamName(lin!.name, 'B'))!, lin!.out, lin!.in, m);
+          }
+          return w;
+        },
       });
     }
     await saveGraph(buildRudolphGraph(cfg, lazy, { precision, quant }), dir);
   } finally {
     await reader.close();
+    await merger.release();
   }
 }
 
-async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, adapters: MergedAdapters, quant?: QuantOptions): Promise<void> {
   try {
     // another process finishing the same conversion first is fine: theirs is kept
     await writeFolderAtomically(dir, async (tmp) => {
-      await writeGraph(cfg, checkpoint, tmp, precision, quant);
+      await writeGraph(cfg, checkpoint, tmp, precision, adapters, quant);
       const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
       const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
       const meta: Meta = {
-        converterVersion: CONVERTER_VERSION, key, checkpoint, precision,
+        converterVersion: CONVERTER_VERSION, key, checkpoint, precision, adapters: adapters.files.map((f) => `${f.source} ${f.sha256}`),
         modelSha256: createHash('sha256').update(model).digest('hex'), modelBytes: model.length,
         weightsBytes: wst.size, weightsSample: await sampleHash(path.join(tmp, 'weights.bin'), wst.size),
       };

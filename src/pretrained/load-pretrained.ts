@@ -8,6 +8,7 @@ import type { FromPretrainedOptions, LoadedModel, RudolphInfo } from '../load-op
 import { PRESET_NAMES } from '../presets.js';
 import { runtime } from '../runtime/current.js';
 import type { Vqgan } from '../vqgan/vqgan-model.js';
+import { loadAdapters } from './adapters.js';
 import { openConvertedModel } from './converted-cache.js';
 import { resolveModelFiles } from './model-files.js';
 import { loadVqgan } from './vqgan-files.js';
@@ -20,8 +21,10 @@ export async function loadPretrained(source: string, opts: FromPretrainedOptions
   throwIfAborted(opts.signal);
   const session = { threads: opts.threads, executionProviders: opts.executionProviders, precision: opts.precision };
   const root = path.join(cacheDir, '.rudolph-ts', 'converted');
+  const adapters = await loadAdapters(cfg, opts.adapters ?? [], { ...opts, cacheDir });
+  throwIfAborted(opts.signal);
   const { model, dir } = await openConvertedModel(cfg, weightsFile, {
-    ...session, root,
+    ...session, root, adapters,
     onStage: (stage, detail) => opts.onProgress?.({ stage: stage === 'convert' ? 'convert' : 'load', file: detail }),
   });
   let vqgan: Vqgan | undefined;
@@ -40,7 +43,7 @@ export async function loadPretrained(source: string, opts: FromPretrainedOptions
   }
   const info: RudolphInfo = {
     source, config: cfg.params, specialTokens: cfg.specialTokens, presets: PRESET_NAMES,
-    files: { weights: weightsFile, tokenizer: tokenizerFile, vqgan: vqganFile, converted: dir },
+    files: { weights: weightsFile, tokenizer: tokenizerFile, vqgan: vqganFile, converted: dir, adapters: adapters.files.map((f) => f.source) },
     cacheDir,
     runtime: {
       name: runtime().name, onnxruntime: runtime().onnxruntimeVersion,

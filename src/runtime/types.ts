@@ -19,11 +19,17 @@ export interface SessionOptions {
   threads?: number;
   /** execution providers in order of preference */
   executionProviders?: ExecutionProvider[];
+  /**
+   * onnxruntime's memory-pattern planner (default on). Its block for a run's intermediates comes on
+   * top of the arena chunks the first run used, doubling a session's working memory; training
+   * turns it off (measured: same speed once the arena is warm, half the memory).
+   */
+  memoryPattern?: boolean;
 }
 
 /** Element types the core feeds and fetches. */
-export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
-export type TensorArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint32' | 'uint8' | 'bool';
+export type TensorArray = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint32Array | Uint8Array;
 
 /** Random access to the bytes of a file: a path on disk (Node) or a URL read by Range requests (web). */
 export interface ByteSource {

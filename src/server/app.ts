@@ -172,7 +172,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       version: VERSION,
       mode: backend.mode,
       // by name: the server's folders (model path, cache, converted files) are not the client's business
-      model: { name: modelName(model.source), config: model.config, specialTokens: model.specialTokens },
+      model: { name: modelName(model.source), adapters: model.files.adapters.map(modelName), config: model.config, specialTokens: model.specialTokens },
       presets: model.presets,
       tasks: [...TASK_NAMES],
       queue: h.queue,

@@ -20,6 +20,8 @@ export interface WorkerOptions {
   cacheDir?: string;
   revision?: string;
   token?: string;
+  /** LoRA adapters merged into the model */
+  adapters?: string[];
   threads?: number;
   /** execution provider besides the CPU fallback */
   device?: 'cpu' | 'cuda';

@@ -60,7 +60,7 @@ export interface ServeOptions {
   resultTtlS?: number;
   /** cluster mode: the queue name, when the model path differs between machines */
   queue?: string;
-  /** LoRA adapters (they select the queue in cluster mode) */
+  /** LoRA adapters (PEFT folders or hub repos) merged into the model, in order (they select the queue in cluster mode) */
   adapters?: string[];
   /** per-client request limit on task and job submissions */
   rateLimit?: RateLimit;
@@ -104,7 +104,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   } else {
     log(`loading ${opts.model}`);
     const thread = await WorkerClient.start({
-      model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token,
+      model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
       threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
     }, loadLogger(log));
     worker = thread;

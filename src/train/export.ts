@@ -1,7 +1,8 @@
 /**
  * Exporting weights: `model.safetensors` + `config.json` (loadable by every command and by
  * `fromPretrained`), and `pytorch_model.bin` in the torch zip format with the official key names
- * and the four mask buffers (the official `load_state_dict` is strict about them).
+ * and the four mask buffers (the official `load_state_dict` is strict about them); LoRA adapters
+ * in PEFT's format.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -10,8 +11,10 @@ import { writeFileAtomic } from '../io/files.js';
 import { saveSafetensors } from '../io/safetensors-writer.js';
 import { saveTorchCheckpoint } from '../io/torch-writer.js';
 import { configToJson, type RudolphConfig } from '../model/config.js';
+import { type LoraSetup, peftConfig, peftStateDict } from '../model/lora.js';
 import { fullMask, MASK_KINDS } from '../model/masks.js';
 import { MASK_BUFFER_NAMES, parameterSpecs, type RudolphWeights } from '../model/weights.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../pretrained/adapters.js';
 import type { StateDict } from '../tensor.js';
 
 /** The official state_dict: every parameter (official order) plus the bool mask buffers. */
@@ -50,4 +53,18 @@ export async function exportModel(cfg: RudolphConfig, weights: RudolphWeights, d
   await writeFileAtomic(config, `${JSON.stringify(configToJson(cfg), null, 1)}\n`);
   written.push(config);
   return written;
+}
+
+/**
+ * Writes a LoRA adapter in PEFT's layout into `dir`: adapter_config.json and
+ * adapter_model.safetensors (keys `base_model.model.<module>.lora_A.weight` / `.lora_B.weight`),
+ * so PEFT (`PeftModel.from_pretrained(official_model, dir)`) and `--adapter` read it.
+ */
+export async function exportAdapter(cfg: RudolphConfig, setup: Pick<LoraSetup, 'rank' | 'alpha' | 'dropout' | 'modules'>, tensors: ReadonlyMap<string, Float32Array>, dir: string, base: string | null): Promise<string[]> {
+  await fsp.mkdir(dir, { recursive: true });
+  const weights = path.join(dir, ADAPTER_WEIGHTS[0]);
+  await saveSafetensors(weights, peftStateDict(cfg, setup.modules, tensors), { metadata: { format: 'pt', producer: 'rudolph-ts' } });
+  const config = path.join(dir, ADAPTER_CONFIG);
+  await writeFileAtomic(config, `${JSON.stringify(peftConfig(cfg, setup, base), null, 1)}\n`);
+  return [weights, config];
 }

@@ -5,32 +5,10 @@
  */
 import type { RudolphConfig } from '../model/config.js';
 import { parameterSpecs } from '../model/weights.js';
+import { globToRegExp } from '../util/glob.js';
 import { TrainingError } from './errors.js';
 
-export function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  let inClass = false;
-  let inAlt = false;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (inClass) {
-      if (c === ']') { re += ']'; inClass = false; } else re += c === '\\' ? '\\\\' : c;
-      continue;
-    }
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      inClass = true;
-      re += '[';
-      if (pattern[i + 1] === '!') { re += '^'; i++; }
-    } else if (c === '{' && !inAlt) { inAlt = true; re += '(?:'; }
-    else if (c === '}' && inAlt) { inAlt = false; re += ')'; }
-    else if (c === ',' && inAlt) re += '|';
-    else re += c.replace(/[.+^$()|\\{}]/g, '\\$&');
-  }
-  if (inClass || inAlt) throw new TrainingError(`parameter pattern "${pattern}": unclosed ${inClass ? '[' : '{'}`);
-  return new RegExp(`^${re}$`);
-}
+export { globToRegExp } from '../util/glob.js';
 
 /** Names matching any pattern; a pattern that matches nothing is an error (a typo would silently train everything). */
 export function matchParameters(names: readonly string[], patterns: readonly string[]): string[] {

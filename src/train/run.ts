@@ -1,11 +1,13 @@
 /**
- * A fine-tuning run: data → micro-batches → Trainer steps, with a JSONL loss log, periodic
- * atomic checkpoints (weights, optimizer moments, step, data position, seeds), bit-for-bit
- * `resume`, evaluation on a validation manifest, Ctrl-C → save and stop, and the final export.
+ * A fine-tuning run — full, or LoRA adapters over a frozen base: data → micro-batches → Trainer
+ * steps, with a JSONL loss log, periodic atomic checkpoints (trained tensors, optimizer moments,
+ * step, data position), bit-for-bit `resume`, evaluation on a validation manifest, Ctrl-C →
+ * save and stop, and the final export (a model folder, or a PEFT adapter folder and, on request,
+ * the merged model).
  *
- * Determinism: data order comes from (seed, epoch); dropout masks come from onnxruntime's
- * generators, which are re-seeded from (seed, step) at the start and at every checkpoint, so a
- * run resumed from a checkpoint replays exactly what the uninterrupted run did after it.
+ * Determinism: data order comes from (seed, epoch), dropout masks from (seed, step, micro-batch)
+ * (train/dropout.ts), so a resumed run replays exactly what the uninterrupted run did after its
+ * checkpoint, and how often checkpoints are written does not change the trained model.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -13,20 +15,25 @@ import path from 'node:path';
 import { ensureWritableFolder, recoverFolder, writeFolderAtomically } from '../io/files.js';
 import { SafetensorsFile } from '../io/safetensors.js';
 import { saveSafetensors } from '../io/safetensors-writer.js';
-import { LossEvaluator, type LossWeights } from '../model/loss.js';
-import { RudolphModel } from '../model/rudolph-model.js';
+import type { RudolphConfig } from '../model/config.js';
+import type { LossWeights } from '../model/loss.js';
+import { LoraMerger, type LoraOptions, loraSetup, loraSpecs, mergeLoraInto } from '../model/lora.js';
+import { parameterSpecs, type RudolphWeights } from '../model/weights.js';
+import { loadAdapters } from '../pretrained/adapters.js';
 import { loadWeights } from '../pretrained/model-dir.js';
 import { resolveModelFiles } from '../pretrained/model-files.js';
 import { loadVqgan } from '../pretrained/vqgan-files.js';
+import { isPresetName, PRESETS } from '../presets.js';
 import type { FromPretrainedOptions } from '../rudolph.js';
-import type { StateDict } from '../tensor.js';
+import { numel, type StateDict } from '../tensor.js';
 import { type BadLine, type BadLinePolicy, batchIds, epochBatches, loadDataset } from './data.js';
 import { TrainingError } from './errors.js';
-import { exportModel } from './export.js';
+import { exportAdapter, exportModel } from './export.js';
+import { trainableParameters } from './freeze.js';
 import type { ScheduleKind } from './schedule.js';
 import { Trainer } from './trainer.js';
 
-export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' | 'endpoint' | 'token' | 'offline' | 'revision' | 'threads'> {
+export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' | 'endpoint' | 'token' | 'offline' | 'revision' | 'threads' | 'adapters'> {
   data: string;
   val?: string;
   /** model folder, preset or hub repo id */
@@ -64,6 +71,12 @@ export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' 
   /** optimizer steps between validation losses (default: at every checkpoint) */
   evalEvery?: number;
   onBadLine?: BadLinePolicy;
+  /** train LoRA adapters over the frozen model instead of its weights (exported to <out>/adapter) */
+  lora?: LoraOptions;
+  /** LoRA: also write the merged full model to <out>/model */
+  merge?: boolean;
+  /** bytes of activations kept per micro-batch (default 1.5 GiB; more is faster, less fits bigger models) */
+  activationMemory?: number;
   signal?: AbortSignal;
   onProgress?: (p: TrainProgress) => void;
   onWarning?: (message: string) => void;
@@ -90,11 +103,15 @@ export interface FinetuneResult {
   /** samples (training and validation) with a text cut to fit its segment */
   truncated: number;
   exported: string[];
+  /** the model folder written (full fine-tuning, or LoRA with `merge`) */
+  model?: string;
+  /** the PEFT adapter folder written (LoRA) */
+  adapter?: string;
   logFile: string;
 }
 
 interface RunState {
-  version: 1;
+  version: 2;
   step: number;
   epoch: number;
   /** micro-batches of `epoch` already consumed */
@@ -106,9 +123,11 @@ interface RunState {
 }
 
 const CHECKPOINT = 'checkpoint';
+const TRAINED_FILE = 'trained.safetensors';
+const OPTIMIZER_FILE = 'optimizer.safetensors';
 
 /** What an earlier run leaves in its `out`. */
-const RUN_FILES = [CHECKPOINT, 'model', 'loss.jsonl'];
+const RUN_FILES = [CHECKPOINT, 'model', 'adapter', 'loss.jsonl'];
 
 /** Every numeric option checked, before anything is loaded: the message names the option and the bound. */
 function checkOptions(o: FinetuneOptions): void {
@@ -159,9 +178,19 @@ async function prepareOut(o: FinetuneOptions): Promise<string[]> {
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   checkOptions(o);
+  const merger = new LoraMerger({ threads: o.threads });
+  try {
+    return await run(o, merger);
+  } finally {
+    await merger.release();
+  }
+}
+
+async function run(o: FinetuneOptions, merger: LoraMerger): Promise<FinetuneResult> {
   const seed = o.seed ?? 0;
   const batchSize = o.batchSize ?? 1;
   const gradAccum = o.gradAccum ?? 1;
+  if (o.merge && !o.lora) throw new TrainingError('merge applies to LoRA runs (full fine-tuning writes the model itself)');
   const earlier = await prepareOut(o);
   const files = await resolveModelFiles(o.model, { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, revision: o.revision, tokenizer: o.tokenizer, vqgan: o.vqgan, signal: o.signal });
   const { cfg } = files;
@@ -182,44 +211,56 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
 
   const perEpoch = Math.ceil(epochBatches(train.samples, batchSize, seed, 0).length / gradAccum);
   const totalSteps = o.steps ?? perEpoch * (o.epochs ?? 1);
+  const lora = o.lora ? loraSetup(cfg, o.lora) : null;
+  const base = await loadAdapters(cfg, o.adapters ?? [], { cacheDir: o.cacheDir, endpoint: o.endpoint, token: o.token, offline: o.offline, signal: o.signal });
   const setupHash = createHash('sha256').update(JSON.stringify({
     batchSize, gradAccum, lr: o.lr, wd: o.weightDecay, clip: o.clip, lw: o.lossWeights,
     freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmup: o.warmupSteps, seed, dropout: o.dropout, params: cfg.params,
+    lora: lora && { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, modules: [...lora.modules.keys()] },
+    adapters: base.files.map((f) => f.sha256),
   }));
   for (const s of train.samples) setupHash.update(new Uint8Array(s.ids.buffer, s.ids.byteOffset, s.ids.byteLength));
   const setup = setupHash.digest('hex');
 
   const ckptDir = path.join(o.out, CHECKPOINT);
-  let state: RunState = { version: 1, step: 0, epoch: 0, batchInEpoch: 0, seed, setup, firstLoss: null };
-  let weights = await loadWeights(cfg, files.weightsFile);
-  let moments: StateDict | null = null;
+  let state: RunState = { version: 2, step: 0, epoch: 0, batchInEpoch: 0, seed, setup, firstLoss: null };
+  const expected = trainedShapes(cfg, o, lora);
+  let saved: Checkpoint | null = null;
   if (o.resume) {
-    const saved = await readCheckpoint(ckptDir);
+    saved = await readCheckpoint(ckptDir);
     if (saved.state.setup !== setup) throw new TrainingError(`${ckptDir}: the checkpoint was made with other data or options; resume needs the same ones (or start a new --out)`);
     state = saved.state;
-    checkSavedTensors(ckptDir, 'weights.safetensors', saved.weights, weights, (name) => name);
-    for (const [name, t] of saved.weights) weights.set(name, t.data as Float32Array);
-    moments = saved.moments;
+    checkSavedTensors(ckptDir, TRAINED_FILE, saved.trained, expected, (name) => name);
+    for (const kind of ['m', 'v'] as const) {
+      const mine = new Map([...saved.moments].filter(([k]) => k.startsWith(`${kind}/`)));
+      checkSavedTensors(ckptDir, OPTIMIZER_FILE, mine, expected, (key) => key.slice(2));
+    }
+  }
+  const trainedTensor = (name: string) => saved!.trained.get(name)!.data as Float32Array;
+  // a checkpoint of full fine-tuning that trains every parameter holds the whole model: the base is not read again
+  const fromCheckpoint = saved !== null && !lora && expected.size === parameterSpecs(cfg).length;
+  let weights: RudolphWeights;
+  if (fromCheckpoint) {
+    weights = new Map(parameterSpecs(cfg).map((spec) => [spec.name, trainedTensor(spec.name)]));
+  } else {
+    weights = await loadWeights(cfg, files.weightsFile);
+    for (const adapter of base.adapters) await mergeLoraInto(cfg, weights, adapter, merger);
+    if (saved && !lora) for (const name of expected.keys()) weights.set(name, trainedTensor(name));
   }
   const trainerOptions = {
     lr: o.lr ?? 1e-4, weightDecay: o.weightDecay ?? 0.01, clipGradNorm: o.clip, lossWeights: o.lossWeights,
-    freeze: o.freeze, trainOnly: o.trainOnly, dropout: o.dropout ?? true, threads: o.threads,
+    freeze: o.freeze, trainOnly: o.trainOnly, dropout: o.dropout ?? true, threads: o.threads, seed, activationMemory: o.activationMemory,
     schedule: { kind: o.schedule ?? 'constant' as ScheduleKind, warmupSteps: o.warmupSteps, totalSteps },
+    lora: o.lora, loraWeights: saved && lora ? new Map([...expected.keys()].map((name) => [name, trainedTensor(name)])) : undefined,
   };
-  const trainer = await Trainer.create(cfg, weights, { ...trainerOptions, seed: dropoutSeed(seed, state.step) });
-  if (moments) {
-    const m = new Map<string, { m: Float32Array; v: Float32Array }>();
-    const trainable = new Map(trainer.trainable.map((name) => [name, weights.get(name)!]));
-    for (const kind of ['m', 'v'] as const) {
-      const mine = new Map([...moments].filter(([k]) => k.startsWith(`${kind}/`)));
-      checkSavedTensors(ckptDir, 'optimizer.safetensors', mine, trainable, (key) => key.slice(2));
-    }
-    for (const name of trainer.trainable) {
-      m.set(name, { m: moments.get(`m/${name}`)!.data as Float32Array, v: moments.get(`v/${name}`)!.data as Float32Array });
-    }
-    trainer.loadOptimizerState({ step: state.step, moments: m });
+  const trainer = await Trainer.create(cfg, weights, trainerOptions);
+  if (saved) {
+    const moments = new Map(trainer.trainable.map((name) => [name, {
+      m: saved!.moments.get(`m/${name}`)!.data as Float32Array, v: saved!.moments.get(`v/${name}`)!.data as Float32Array,
+    }]));
+    trainer.loadOptimizerState({ step: state.step, moments });
   }
-  weights = trainer.stateDict();
+  saved = null;
 
   // --overwrite: the earlier run goes only now that model and data have loaded
   if (o.overwrite) for (const name of earlier) await fsp.rm(path.join(o.out, name), { recursive: true, force: true });
@@ -228,25 +269,19 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   await truncateLog(logFile, state.step, !o.resume);
   const log = async (entry: Record<string, unknown>) => fsp.appendFile(logFile, `${JSON.stringify(entry)}\n`);
 
-  const evalHolder: { model: RudolphModel | null } = { model: null };
-  const evaluator = new LossEvaluator(cfg, { threads: o.threads });
+  // validation: the training segments without gradients or dropout
   const evaluate = async (): Promise<number | undefined> => {
     if (!val || val.samples.length === 0) return undefined;
-    evalHolder.model ??= await RudolphModel.fromWeights(cfg, weights, { liveWeights: true, threads: o.threads });
-    const evalModel = evalHolder.model;
     let sum = 0, n = 0;
     for (const batch of epochBatches(val.samples, batchSize, seed, 0)) {
-      const { ids, batch: B } = batchIds(batch);
-      const { logits } = await evalModel.forward(ids, B);
-      sum += (await evaluator.evaluate(logits!, ids, B, trainer.lossWeights, trainer.lossMode)).loss * B;
-      n += B;
+      sum += (await trainer.evaluate(batchIds(batch))).loss * batch.length;
+      n += batch.length;
     }
     return sum / n;
   };
 
   const save = async () => {
     await writeCheckpoint(ckptDir, state, trainer);
-    await trainer.reseedDropout(dropoutSeed(seed, state.step));
   };
 
   let lastLoss = NaN;
@@ -289,18 +324,33 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       await log({ step: state.step, valLoss });
     }
   } finally {
-    await evalHolder.model?.release();
-    await evaluator.release();
     await trainer.release();
   }
-  const exported = interrupted ? [] : await exportModel(cfg, weights, path.join(o.out, 'model'));
-  if (!interrupted && files.tokenizerFile !== 'custom') await fsp.copyFile(files.tokenizerFile, path.join(o.out, 'model', 'bpe.model'));
-  return { steps: state.step, firstLoss: state.firstLoss ?? NaN, lastLoss, valLoss, interrupted, truncated: train.truncated + (val?.truncated ?? 0), exported, logFile };
+  const result: FinetuneResult = { steps: state.step, firstLoss: state.firstLoss ?? NaN, lastLoss, valLoss, interrupted, truncated: train.truncated + (val?.truncated ?? 0), exported: [], logFile };
+  if (interrupted) return result;
+  if (lora) {
+    result.adapter = path.join(o.out, 'adapter');
+    result.exported.push(...await exportAdapter(cfg, lora, trainer.adapterTensors(), result.adapter, baseName(o.model)));
+    if (o.merge) await mergeLoraInto(cfg, weights, { modules: lora.modules, tensors: new Map(trainer.adapterTensors()) }, merger);
+  }
+  if (!lora || o.merge) {
+    result.model = path.join(o.out, 'model');
+    result.exported.push(...await exportModel(cfg, weights, result.model));
+    if (files.tokenizerFile !== 'custom') await fsp.copyFile(files.tokenizerFile, path.join(result.model, 'bpe.model'));
+  }
+  return result;
 }
 
-/** Dropout seed for the stretch of training that starts at `step`. */
-export function dropoutSeed(seed: number, step: number): number {
-  return createHash('sha256').update(`${seed}:${step}`).digest().readUInt32LE(0);
+/** What adapter_config.json names as the base: a preset's hub repo, else the model as given. */
+function baseName(model: string): string {
+  return isPresetName(model) ? PRESETS[model].checkpoint.repo : model;
+}
+
+/** The trained tensors' sizes: the trainable parameters, or the LoRA tensors. */
+function trainedShapes(cfg: RudolphConfig, o: FinetuneOptions, lora: ReturnType<typeof loraSetup> | null): Map<string, number> {
+  if (lora) return new Map(loraSpecs(cfg, lora.modules).map((s) => [s.name, numel(s.shape)]));
+  const sizes = new Map(parameterSpecs(cfg).map((s) => [s.name, numel(s.shape)]));
+  return new Map(trainableParameters(cfg, { freeze: o.freeze, trainOnly: o.trainOnly }).map((n) => [n, sizes.get(n)!]));
 }
 
 /** Keeps the log entries up to the checkpoint's step (a killed run may have logged more, or half a line). */
@@ -322,14 +372,14 @@ async function truncateLog(file: string, step: number, fresh: boolean): Promise<
  * A checkpoint is untrusted input too: every expected tensor present, float32, of the right size;
  * nothing else. `nameOf` maps a stored key to the parameter it belongs to.
  */
-function checkSavedTensors(dir: string, file: string, saved: StateDict, expected: ReadonlyMap<string, Float32Array>, nameOf: (key: string) => string): void {
+function checkSavedTensors(dir: string, file: string, saved: StateDict, expected: ReadonlyMap<string, number>, nameOf: (key: string) => string): void {
   const seen = new Set<string>();
   for (const [key, t] of saved) {
     const name = nameOf(key);
     const want = expected.get(name);
-    if (!want) throw new TrainingError(`${dir}/${file}: unexpected tensor ${key}`);
-    if (t.dtype !== 'float32' || t.data.length !== want.length) {
-      throw new TrainingError(`${dir}/${file}: tensor ${key} is ${t.dtype} with ${t.data.length} values, expected float32 with ${want.length}`);
+    if (want === undefined) throw new TrainingError(`${dir}/${file}: unexpected tensor ${key}`);
+    if (t.dtype !== 'float32' || t.data.length !== want) {
+      throw new TrainingError(`${dir}/${file}: tensor ${key} is ${t.dtype} with ${t.data.length} values, expected float32 with ${want}`);
     }
     seen.add(name);
   }
@@ -343,19 +393,21 @@ async function writeCheckpoint(dir: string, state: RunState, trainer: Trainer): 
 }
 
 async function fillCheckpoint(tmp: string, state: RunState, trainer: Trainer): Promise<void> {
-  const weights: StateDict = new Map();
-  for (const [name, data] of trainer.stateDict()) weights.set(name, { dtype: 'float32', shape: [data.length], data });
-  await saveSafetensors(path.join(tmp, 'weights.safetensors'), weights);
+  const trained: StateDict = new Map();
+  for (const [name, data] of trainer.trainedTensors()) trained.set(name, { dtype: 'float32', shape: [data.length], data });
+  await saveSafetensors(path.join(tmp, TRAINED_FILE), trained);
   const moments: StateDict = new Map();
   for (const [name, mom] of trainer.optimizerState().moments) {
     moments.set(`m/${name}`, { dtype: 'float32', shape: [mom.m.length], data: mom.m });
     moments.set(`v/${name}`, { dtype: 'float32', shape: [mom.v.length], data: mom.v });
   }
-  await saveSafetensors(path.join(tmp, 'optimizer.safetensors'), moments);
+  await saveSafetensors(path.join(tmp, OPTIMIZER_FILE), moments);
   await fsp.writeFile(path.join(tmp, 'state.json'), JSON.stringify(state, null, 1));
 }
 
-async function readCheckpoint(wanted: string): Promise<{ state: RunState; weights: StateDict; moments: StateDict }> {
+interface Checkpoint { state: RunState; trained: StateDict; moments: StateDict }
+
+async function readCheckpoint(wanted: string): Promise<Checkpoint> {
   // a run killed between the two renames of writeCheckpoint left its previous checkpoint as `.old-<pid>`
   const dir = await recoverFolder(wanted) ?? wanted;
   let state: RunState;
@@ -365,8 +417,9 @@ async function readCheckpoint(wanted: string): Promise<{ state: RunState; weight
     throw new TrainingError(`--resume: no readable checkpoint in ${dir} (${(e as Error).message})`);
   }
   const counter = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-  if (state.version !== 1 || !counter(state.step) || !counter(state.epoch) || !counter(state.batchInEpoch) || typeof state.setup !== 'string') {
-    throw new TrainingError(`--resume: ${dir}/state.json is not a rudolph-ts checkpoint state (version 1 with step, epoch, batchInEpoch, setup)`);
+  if ((state.version as number) === 1) throw new TrainingError(`--resume: ${dir} was written by an older rudolph-ts (checkpoint version 1); start a new run`);
+  if (state.version !== 2 || !counter(state.step) || !counter(state.epoch) || !counter(state.batchInEpoch) || typeof state.setup !== 'string') {
+    throw new TrainingError(`--resume: ${dir}/state.json is not a rudolph-ts checkpoint state (version 2 with step, epoch, batchInEpoch, setup)`);
   }
   const read = async (file: string) => {
     const st = await SafetensorsFile.open(path.join(dir, file));
@@ -375,6 +428,5 @@ async function readCheckpoint(wanted: string): Promise<{ state: RunState; weight
     await st.close();
     return out;
   };
-  return { state, weights: await read('weights.safetensors'), moments: await read('optimizer.safetensors') };
+  return { state, trained: await read(TRAINED_FILE), moments: await read(OPTIMIZER_FILE) };
 }
-

@@ -9,12 +9,16 @@
  * against `adamw_step1` (the optimizer alone); (3) the end-to-end step from our own gradients —
  * AdamW's first step moves each weight by ≈ lr·g/(|g|+eps), which turns gradient rounding noise
  * into large moves where |g| is near eps, so elements with |g_ref| < 100·eps are left out of this
- * comparison (and counted); (4) w201 loss and gradients on the golden `adamw_step1` weights.
+ * comparison (and counted); (4) w201 loss and gradients on the golden `adamw_step1` weights;
+ * (5) LoRA on every linear layer with B = 0 (PEFT's init): the forward pass is the base model's,
+ * so the official gradient G = ∂L/∂W gives the exact adapter gradients ∂L/∂B = (α/r)·G·Aᵀ and
+ * ∂L/∂A = (α/r)·Bᵀ·G = 0, checked against ours for the w=(1,7,1) loss on the checkpoint weights.
  */
 import path from 'node:path';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import type { LossWeights } from '../../src/model/loss.js';
 import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
+import { linearModules, loraParamName } from '../../src/model/lora.js';
 import { AdamW } from '../../src/train/adamw.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { type CaseHandler, FLOAT_TOL, isTensorRef } from './types.js';
@@ -51,8 +55,8 @@ const gradLoss: CaseHandler = async (c, ctx) => {
   const asWeights = ([left, image, right]: number[]): LossWeights => ({ left, image, right });
   const tag = (w: number[]) => `w${w.join('')}`;
   const common = { ...ADAMW, lossMode: 'official' as const, dropout: false, threads: 2 };
-  const worst = { loss: 0, grad: 0, optimizer: 0, step: 0 };
-  let worstGrad = '', skipped = 0;
+  const worst = { loss: 0, grad: 0, optimizer: 0, step: 0, lora: 0 };
+  let worstGrad = '', worstLora = '', skipped = 0;
   const trainers: Trainer[] = [];
   try {
     const checkGradients = async (trainer: Trainer, w: number[]) => {
@@ -88,6 +92,30 @@ const gradLoss: CaseHandler = async (c, ctx) => {
     const second = await Trainer.create(cfg, stepped, { ...common, lossWeights: asWeights(weightings[1]) });
     trainers.push(second);
     await checkGradients(second, weightings[1]);
+    // (5)
+    const rank = 4, alpha = 6;
+    // (every layer checkpointed here, the whole model in one graph above: both paths against the golden gradients)
+    const lora = await Trainer.create(cfg, initial, { ...common, lossWeights: asWeights(weightings[0]), seed: 11, activationMemory: 0, lora: { rank, alpha, dropout: 0.1, targets: ['all-linear', 'to_logits.1'] } });
+    trainers.push(lora);
+    const got = await lora.accumulate({ ids, batch: B });
+    worst.lora = Math.max(worst.lora, Math.abs(got.loss - (await read(`${tag(weightings[0])}/loss`))[0]));
+    if (worst.lora > 0) worstLora = 'the loss';
+    const grads = lora.pendingGradients()!;
+    for (const m of linearModules(cfg)) {
+      const G = await read(`${tag(weightings[0])}/grad/${m.name}.weight`);   // [out, in]
+      const A = lora.adapterTensors().get(loraParamName(m.name, 'A'))!;       // [r, in]
+      const want = new Float32Array(m.out * rank);                             // (α/r)·G·Aᵀ [out, r]
+      for (let o = 0; o < m.out; o++) {
+        for (let j = 0; j < rank; j++) {
+          let sum = 0;
+          for (let i = 0; i < m.in; i++) sum += G[o * m.in + i] * A[j * m.in + i];
+          want[o * rank + j] = (alpha / rank) * sum;
+        }
+      }
+      const e = relToMaxAbs(grads.get(loraParamName(m.name, 'B'))!, want);
+      if (e > worst.lora) { worst.lora = e; worstLora = `${m.name}.lora_B`; }
+      if (grads.get(loraParamName(m.name, 'A'))!.some((v) => v !== 0)) { worst.lora = Infinity; worstLora = `${m.name}.lora_A is not 0`; }
+    }
   } finally {
     for (const t of trainers) await t.release();
     await ref.close();
@@ -96,7 +124,8 @@ const gradLoss: CaseHandler = async (c, ctx) => {
   return {
     status: ok ? 'PASS' : 'FAIL',
     info: `loss rel ${worst.loss.toExponential(2)}, grads rel-to-max ${worst.grad.toExponential(2)} (${worstGrad}), `
-      + `AdamW on golden grads ${worst.optimizer.toExponential(2)}, step from our grads ${worst.step.toExponential(2)} `
+      + `AdamW on golden grads ${worst.optimizer.toExponential(2)}, step from our grads ${worst.step.toExponential(2)}, `
+      + `LoRA ∂L/∂B vs (α/r)·G·Aᵀ ${worst.lora.toExponential(2)} (${worstLora}) `
       + `(${skipped} elements with 0 < |g| < ${ILL_CONDITIONED_GRAD} left out) (tol ${FLOAT_TOL})`,
   };
 };

@@ -1,6 +1,7 @@
 /** rudolph finetune: fine-tuning from a JSONL manifest, with checkpoints, resume and export. */
 import { Command, Option } from 'commander';
 import { InputError } from '../../errors.js';
+import { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, type LoraOptions } from '../../model/lora.js';
 import { finetune } from '../../train/run.js';
 import { addModelSourceOptions, addOutputOptions, float, int } from '../common.js';
 import { formatDuration } from '../hub-format.js';
@@ -11,7 +12,18 @@ interface FinetuneCliOptions {
   epochs?: number; steps?: number; batchSize: number; gradAccum: number; lr: number; weightDecay: number; clip?: number;
   lossWeights: string; freeze?: string[]; trainOnly?: string[]; schedule: 'constant' | 'linear' | 'cosine'; warmup: number;
   seed: number; resume?: boolean; overwrite?: boolean; strictLength?: boolean; checkpointEvery: number; dropout: boolean; skipBadLines?: boolean; threads?: number; offline?: boolean;
+  revision?: string; token?: string; adapter?: string[];
+  lora?: boolean; loraRank?: number; loraAlpha?: number; loraDropout?: number; loraTargets?: string[]; merge?: boolean; activationMemory?: number;
   json?: boolean; quiet?: boolean;
+}
+
+function loraOptions(o: FinetuneCliOptions): LoraOptions | undefined {
+  const given = (['loraRank', 'loraAlpha', 'loraDropout', 'loraTargets', 'merge'] as const).filter((k) => o[k] !== undefined);
+  if (!o.lora) {
+    if (given.length) throw new InputError(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --lora`);
+    return undefined;
+  }
+  return { rank: o.loraRank, alpha: o.loraAlpha, dropout: o.loraDropout, targets: o.loraTargets };
 }
 
 function lossWeights(v: string): { left: number; image: number; right: number } {
@@ -47,6 +59,13 @@ export function finetuneCommand(): Command {
     .option('--overwrite', 'start afresh in an --out that holds an earlier run (removes its checkpoint, model and log)')
     .option('--strict-length', 'refuse samples whose text is longer than its segment (default: cut them, counted in a warning)')
     .option('--skip-bad-lines', 'skip bad manifest lines (reported) instead of stopping')
+    .option('--lora', 'train LoRA adapters over the frozen model (written to <out>/adapter in the PEFT format) instead of its weights')
+    .option('--lora-rank <r>', `LoRA rank (default ${LORA_DEFAULTS.rank})`, int('--lora-rank', 1))
+    .option('--lora-alpha <α>', `LoRA alpha: the update is scaled by α/r (default ${LORA_DEFAULTS.alpha})`, float('--lora-alpha', { exclusiveMin: 0 }))
+    .option('--lora-dropout <p>', `dropout on the adapters' input (default ${LORA_DEFAULTS.dropout})`, float('--lora-dropout', { min: 0, max: 0.99 }))
+    .option('--lora-targets <name...>', `adapted layers: names (${DEFAULT_LORA_TARGETS.join(', ')}, dense_h_to_4h, dense_4h_to_h, all-linear) or patterns (default ${DEFAULT_LORA_TARGETS.join(' ')})`)
+    .option('--merge', 'with --lora: also write the merged model to <out>/model')
+    .option('--activation-memory <GiB>', 'activations kept per micro-batch (default 1.5): more is faster, less fits bigger models', float('--activation-memory', { min: 0 }))
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1));
   return addOutputOptions(addModelSourceOptions(cmd))
     .addHelpText('after', `
@@ -54,6 +73,8 @@ export function finetuneCommand(): Command {
   $ rudolph finetune --data подписи.jsonl --model 350M --out прогон1 --epochs 3 --lr 2e-5 --batch-size 2 --clip 1 --loss-weights 0.01,1,7
   $ rudolph finetune --data train.jsonl --val val.jsonl --model ./модель --out прогон1 --steps 500 --train-only "transformer.layers.2[0-3].*"
   $ rudolph finetune --data train.jsonl --model ./модель --out прогон1 --steps 500 --resume
+  $ rudolph finetune --data подписи.jsonl --model 350M --out прогон2 --lora --lora-rank 8 --lr 1e-3 --epochs 3
+  $ rudolph finetune --data подписи.jsonl --model 1.3B --out прогон3 --lora --lora-targets all-linear --merge
 Строка манифеста: {"image": "картинки/1.jpg", "right": "на картинке кошка"} (пути относительно манифеста).`)
     .action(async (o: FinetuneCliOptions) => {
       const display = new ProgressDisplay(o.quiet || false);
@@ -74,6 +95,7 @@ export function finetuneCommand(): Command {
           epochs: o.epochs, steps: o.steps, batchSize: o.batchSize, gradAccum: o.gradAccum, lr: o.lr, weightDecay: o.weightDecay, clip: o.clip,
           lossWeights: lossWeights(o.lossWeights), freeze: o.freeze, trainOnly: o.trainOnly, schedule: o.schedule, warmupSteps: o.warmup,
           seed: o.seed, dropout: o.dropout, resume: o.resume, overwrite: o.overwrite, truncate: !o.strictLength, checkpointEvery: o.checkpointEvery, onBadLine: o.skipBadLines ? 'skip' : 'reject',
+          revision: o.revision, token: o.token, adapters: o.adapter, lora: loraOptions(o), merge: o.merge, activationMemory: o.activationMemory !== undefined ? o.activationMemory * 2 ** 30 : undefined,
           threads: o.threads, signal: controller.signal,
           onWarning: (m) => display.note(`warning: ${m}`),
           onProgress: (p) => display.update('finetune', p.step, p.totalSteps, `loss ${p.loss.toFixed(4)} · ${p.samplesPerSecond.toFixed(2)} samples/s · ETA ${formatDuration(p.etaSeconds)}`),
@@ -83,7 +105,9 @@ export function finetuneCommand(): Command {
         if (o.json) printJson(res);
         else {
           console.log(`${res.interrupted ? 'interrupted at' : 'trained'} step ${res.steps}: loss ${res.firstLoss.toFixed(4)} → ${res.lastLoss.toFixed(4)}${res.valLoss !== undefined ? `, validation ${res.valLoss.toFixed(4)}` : ''}`);
-          console.log(res.interrupted ? `checkpoint saved in ${o.out}/checkpoint: continue with --resume` : `model: ${o.out}/model`);
+          if (res.interrupted) console.log(`checkpoint saved in ${o.out}/checkpoint: continue with --resume`);
+          if (res.adapter) console.log(`adapter: ${res.adapter} (use it with --adapter ${res.adapter})`);
+          if (res.model) console.log(`model: ${res.model}`);
         }
       } finally {
         display.stop();

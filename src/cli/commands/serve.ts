@@ -66,7 +66,7 @@ export function serveCommand(): Command {
       const json = o.logJson || o.redis !== undefined;
       const logger = json ? jsonLogger(o.redis ? 'front' : 'serve') : undefined;
       const server = await startServer({
-        ...o, resultTtlS: o.resultTtl, rateLimit: o.rateLimit ? parseRateLimit(o.rateLimit) : undefined, allowedHosts: o.allowedHost,
+        ...o, adapters: o.adapter, resultTtlS: o.resultTtl, rateLimit: o.rateLimit ? parseRateLimit(o.rateLimit) : undefined, allowedHosts: o.allowedHost,
         logger, log: json ? undefined : (line) => process.stderr.write(`${line}\n`),
       });
       if (logger) logger.info({ url: server.url }, 'serving');

@@ -40,7 +40,7 @@ export function workerCommand(): Command {
       if (!o.redis) throw new InputError('rudolph worker needs --redis redis://host:port (the fronts\' Redis)');
       const logger = jsonLogger('worker');
       await startWorker({
-        model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, revision: o.revision, token: o.token, offline: o.offline,
+        model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, revision: o.revision, token: o.token, offline: o.offline, adapters: o.adapter,
         threads: o.threads, batchSize: o.batchSize, precision: o.precision, device: o.device,
         redis: o.redis, queue: o.queue, concurrency: o.concurrency, batching: o.batching, resultTtlS: o.resultTtl,
         metricsPort: o.metricsPort, metricsHost: o.metricsHost, lockDurationMs: o.lockDuration, stalledIntervalMs: o.stalledInterval,

@@ -169,7 +169,7 @@ const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = {
   ], sameAsInput0),
   ...rulesFor([
     'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mod', 'Equal', 'Less', 'LessOrEqual', 'Greater',
-    'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where',
+    'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor',
   ], broadcasting),
   ...rulesFor(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL2'], reducer),
   Dropout: (_, { din, set }) => { set(0, din[0]); set(1, din[0]); },

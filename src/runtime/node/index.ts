@@ -27,6 +27,7 @@ function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptio
     executionProviders: [...(opts.executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'],
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    enableMemPattern: opts.memoryPattern ?? true,
     interOpNumThreads: 1,
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
   };

@@ -205,6 +205,8 @@ async function loadVqganFrom(urls: string[], configUrls: string[], f: Fetcher, o
 }
 
 export async function loadPretrainedWeb(source: string, opts: FromPretrainedOptions): Promise<LoadedModel> {
+  // adapters are merged at conversion on Node; the web runtime has no merge step yet: refuse rather than ignore them
+  if (opts.adapters?.length) throw new ConfigError('LoRA adapters are not supported by the web runtime yet (merge them on Node: rudolph merge)');
   const batchSize = opts.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${batchSize}`);
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) throw new InputError(`threads must be a positive integer, got ${opts.threads}`);
@@ -261,7 +263,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
   }
   const info: RudolphInfo = {
     source, config: cfg.params, specialTokens: cfg.specialTokens, presets: PRESET_NAMES,
-    files: { weights: weightsSource.name, tokenizer: tokenizerFile, vqgan: vqganFile, converted: 'in memory (built in the tab)' },
+    files: { weights: weightsSource.name, tokenizer: tokenizerFile, vqgan: vqganFile, converted: 'in memory (built in the tab)', adapters: [] },
     cacheDir: `Cache API: ${CACHE_NAME}`,
     runtime: {
       name: 'web', onnxruntime: runtime().onnxruntimeVersion,

@@ -34,7 +34,6 @@ export interface WorkerNodeOptions extends WorkerOptions {
   redis: string;
   /** explicit queue name (else derived from model, adapters and precision) */
   queue?: string;
-  adapters?: string[];
   /** jobs held at once (default 1); compatible ones among them run as one batch */
   concurrency?: number;
   /** run compatible jobs as one batch (default true) */
@@ -90,7 +89,7 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
   log.info({ model: opts.model, queue: queueName }, 'loading the model');
   const t0 = performance.now();
   const model: WorkerOptions = {
-    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token,
+    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
     threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   };
   const thread = await WorkerClient.start(model, (p) => log.info({ stage: p.stage, file: p.file }, 'model load'));
