@@ -7,6 +7,7 @@ import type { RudolphConfig } from './model/config.js';
 import type { LinearPrecision } from './model/graph-context.js';
 import type { RudolphModel } from './model/rudolph-model.js';
 import type { ExecutionProvider } from './runtime/types.js';
+import type { ImageUpscaler } from './tasks/context.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import type { Vqgan } from './vqgan/vqgan-model.js';
 
@@ -34,6 +35,12 @@ export interface ModelSourceOptions {
   tokenizer?: string | TextTokenizer;
   /** a VQGAN checkpoint file or folder; false = no image codec (text-only use) */
   vqgan?: string | false;
+  /**
+   * Real-ESRGAN weights for `upscale` and `dream({ upscale })`: a folder holding
+   * `RealESRGAN_x{2,4,8}.pth`, or false (no super-resolution). Default: the hub's
+   * `sberbank-ai/Real-ESRGAN`, each scale fetched on its first use (never at load).
+   */
+  upscaler?: string | false;
 }
 
 /** How a loaded model runs. */
@@ -65,6 +72,8 @@ export interface LoadedModel {
   cfg: RudolphConfig;
   tokenizer: TextTokenizer;
   vqgan?: Vqgan;
+  /** super-resolution, opened lazily (absent with `upscaler: false`) */
+  upscaler?: ImageUpscaler;
   batchSize: number;
   info: RudolphInfo;
 }

@@ -37,7 +37,7 @@ export class Rudolph {
 
   /** A facade over a loaded model (what `fromPretrained` builds; runtimes and tests may build one directly). */
   constructor(loaded: LoadedModel) {
-    this.ctx = { model: loaded.model, cfg: loaded.cfg, tokenizer: loaded.tokenizer, vqgan: loaded.vqgan, batchSize: loaded.batchSize };
+    this.ctx = { model: loaded.model, cfg: loaded.cfg, tokenizer: loaded.tokenizer, vqgan: loaded.vqgan, upscaler: loaded.upscaler, batchSize: loaded.batchSize };
     this.details = loaded.info;
   }
 
@@ -72,6 +72,7 @@ export class Rudolph {
   async release(): Promise<void> {
     await this.ctx.model.release();
     await this.ctx.vqgan?.release();
+    await this.ctx.upscaler?.release();
   }
 
 }

@@ -41,7 +41,10 @@ const STRINGS = {
     'stage:image tokens': 'рисование',
     'stage:sampling': 'генерация',
     'stage:scoring': 'оценка',
+    'stage:patches': 'увеличение',
     times: '×{n}',
+    upscale: 'Увеличить ×{n}',
+    upscaling: 'Увеличение…',
   },
   en: {
     tagline: 'Text ↔ image ↔ text',
@@ -82,7 +85,10 @@ const STRINGS = {
     'stage:image tokens': 'drawing',
     'stage:sampling': 'sampling',
     'stage:scoring': 'scoring',
+    'stage:patches': 'upscaling',
     times: '×{n}',
+    upscale: 'Upscale ×{n}',
+    upscaling: 'Upscaling…',
   },
 };
 
@@ -177,7 +183,7 @@ function progressView(rowId, barId, stageId) {
       if (p.waiting !== undefined) { bar.removeAttribute('value'); stage.textContent = t('waiting', { n: p.waiting }); return; }
       bar.max = Math.max(1, p.total);
       bar.value = Math.min(p.done, p.total);
-      stage.textContent = `${t(`stage:${p.stage}`)} ${Math.round((100 * p.done) / Math.max(1, p.total))}%`;
+      stage.textContent = `${STRINGS[lang][`stage:${p.stage}`] ?? p.stage} ${Math.round((100 * p.done) / Math.max(1, p.total))}%`;
     },
     stop() { row.hidden = true; },
   };
@@ -297,9 +303,33 @@ function renderDream(out, text) {
       image,
       el('figcaption', {},
         el('span', { textContent: `${t('score')} ${fmt(img.score, 2)}`, title: `${t('ppl')}: ${fmt(img.pplText, 1)} / ${fmt(img.pplImage, 1)}` }),
-        el('a', { href: src, download: name, textContent: t('download') }))));
+        el('a', { href: src, download: name, textContent: t('download') }),
+        img.upscaled ? el('span', { className: 'meta', textContent: `${img.width}×${img.height}` }) : upscaleButton(out, i, text))));
   });
   grid.append(el('p', { className: 'hint', textContent: `${t('seedUsed')}: ${out.seed}` }));
+}
+
+const UPSCALE_SCALE = 4;
+
+/** Runs /v1/upscale on result image i and shows the larger image in its place. */
+function upscaleButton(out, i, text) {
+  const button = el('button', { type: 'button', className: 'secondary small', textContent: t('upscale', { n: UPSCALE_SCALE }) });
+  button.dataset.testid = 'upscale';
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    button.textContent = t('upscaling');
+    showError('dream-error', null);
+    try {
+      const big = await runJob('upscale', { image: out.images[i].png, scale: UPSCALE_SCALE }, () => {}).result;
+      out.images[i] = { ...out.images[i], png: big.png, width: big.width, height: big.height, upscaled: true };
+      renderDream(out, text);
+    } catch (err) {
+      showError('dream-error', err);
+      button.disabled = false;
+      button.textContent = t('upscale', { n: UPSCALE_SCALE });
+    }
+  });
+  return button;
 }
 
 // ---- image → captions and classes ------------------------------------------------------------

@@ -17,6 +17,8 @@ export interface WorkerOptions {
   model: string;
   vqgan?: string;
   tokenizer?: string;
+  /** a folder with RealESRGAN_x{2,4,8}.pth (default: the hub's, each scale on first use) */
+  upscaler?: string;
   cacheDir?: string;
   revision?: string;
   token?: string;

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   try {
     const onProgress = throttled<LoadProgress>((progress) => post({ type: 'load-progress', progress }), (p) => p.stage !== 'download');
     rudolph = await Rudolph.fromPretrained(options.model, {
-      vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir, revision: options.revision, token: options.token,
+      vqgan: options.vqgan, tokenizer: options.tokenizer, upscaler: options.upscaler, cacheDir: options.cacheDir, revision: options.revision, token: options.token,
       threads: options.threads, batchSize: options.batchSize, onProgress,
       executionProviders: options.device === 'cuda' ? ['cuda'] : undefined,
       precision: options.precision, offline: options.offline,

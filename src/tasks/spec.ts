@@ -35,7 +35,8 @@ interface FieldBase {
 
 export type Field =
   | FieldBase & { type: 'string'; default?: string; minLength?: number; maxLength?: number }
-  | FieldBase & { type: 'integer'; default?: number; minimum?: number; maximum?: number }
+  /** `enum`: the only values allowed (a choice on the CLI, a select on the page) */
+  | FieldBase & { type: 'integer'; default?: number; minimum?: number; maximum?: number; enum?: readonly number[] }
   | FieldBase & { type: 'number'; default?: number; minimum?: number; exclusiveMinimum?: number; maximum?: number }
   | FieldBase & { type: 'boolean'; default?: boolean }
   /** RgbImage | {ids} (library), base64 | {ids} (HTTP), a file (CLI) */
@@ -58,6 +59,13 @@ export interface TaskSpec<O = never, R = unknown> {
   readonly required: readonly (keyof RequestOf<O> & string)[];
   /** the function, over options with run control */
   readonly run: (ctx: TaskContext, o: O) => Promise<R>;
+  /**
+   * Set when the task needs no RUDOLPH model, only what it names: `run` then reads nothing of
+   * the context but that (a `StandaloneContext`), and the CLI opens only that.
+   */
+  readonly standalone?: 'upscaler';
+  /** the CLI's file name for output image `index` (default `<task>-<seed>-<index>.png`) */
+  readonly fileName?: (input: O, index: number, imageFiles: readonly string[]) => string;
   /** the checks that need no model (the CLI and the server run them before any model work; `run` runs them too) */
   readonly check: (o: O) => void;
   /** JSON schema of the result as the HTTP API sends it (RgbImages as {png, width, height}) */
@@ -107,7 +115,9 @@ function fieldSchema(f: Field): JsonSchema {
   };
   switch (f.type) {
     case 'string': return { type: 'string', description, ...bounds({ minLength: f.minLength, maxLength: f.maxLength, default: f.default }) };
-    case 'integer': return { type: 'integer', description, ...bounds({ minimum: f.minimum, maximum: f.maximum, default: f.default }) };
+    case 'integer': return {
+      type: 'integer', description, ...bounds({ minimum: f.minimum, maximum: f.maximum, default: f.default }), ...(f.enum ? { enum: [...f.enum] } : {}),
+    };
     case 'number': return { type: 'number', description, ...bounds({ minimum: f.minimum, exclusiveMinimum: f.exclusiveMinimum, maximum: f.maximum, default: f.default }) };
     case 'boolean': return { type: 'boolean', description, ...bounds({ default: f.default }) };
     case 'image': return { ...IMAGE_SCHEMA, description: `${description}: ${IMAGE_DESCRIPTION}` };

@@ -1,7 +1,7 @@
 /** rudolph serve: the HTTP service and web page. */
 import { Command } from 'commander';
 import { startServer } from '../../server/serve.js';
-import { addModelSourceOptions, addRuntimeOptions, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
+import { addModelSourceOptions, addRuntimeOptions, addUpscalerOption, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
 
 export function serveCommand(): Command {
   const cmd = new Command('serve')
@@ -9,7 +9,7 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 = any free one)', int('--port'), 8080)
     .option('--max-queue <n>', 'jobs waiting beyond the running one before 429', int('--max-queue'), 16);
-  return addRuntimeOptions(addModelSourceOptions(cmd))
+  return addRuntimeOptions(addUpscalerOption(addModelSourceOptions(cmd)))
     .addHelpText('after', `
 Примеры:
   $ rudolph serve                          # http://127.0.0.1:8080, страница и API
