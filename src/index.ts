@@ -1,7 +1,7 @@
 /** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime — the Node entry (registers the Node runtime). */
 import './runtime/node/index.js';
 
-export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo } from './rudolph.js';
+export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo, type StreamingTask, type TextStreamEvent, type TextToken } from './rudolph.js';
 export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
 export { PRESETS, PRESET_NAMES, presetConfig, type Preset, type PresetName, type HubFile } from './presets.js';
 export { configFromJson, makeConfig, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';

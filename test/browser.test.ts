@@ -99,11 +99,14 @@ it('generates an image from a prompt, captions and classifies an upload, continu
 
   // image → captions and classes
   await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
-  const captions = page.getByTestId('captions').locator('li');
+  const captions = page.getByTestId('captions').locator('li:not(.live)');
   await captions.first().waitFor({ timeout: 20_000 });
   const captionTexts = await captions.allTextContents();
   assert.ok(captionTexts.length >= 1 && captionTexts.length <= 5, `${captionTexts.length} captions`);
   assert.ok(captionTexts.every((c) => c.startsWith('на картинке')), JSON.stringify(captionTexts));
+  // the captions streamed in (token events) before the ranked list replaced them
+  assert.ok(Number(await page.getByTestId('captions').getAttribute('data-streamed')) > 0, 'no live caption text');
+  assert.equal(await page.getByTestId('captions').locator('li.live').count(), 0);
 
   const classes = ['кошка', 'собака', 'автомобиль'];
   await page.getByTestId('classes-input').fill(classes.join(', '));
@@ -117,9 +120,10 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   // text continuation
   await page.getByTestId('text-template').fill('лес');
   await page.getByTestId('continue').click();
-  const texts = page.getByTestId('texts').locator('li');
+  const texts = page.getByTestId('texts').locator('li:not(.live)');
   await texts.first().waitFor({ timeout: 20_000 });
   assert.ok((await texts.allTextContents()).every((x) => x.startsWith('лес')));
+  assert.ok(Number(await page.getByTestId('texts').getAttribute('data-streamed')) > 0, 'no live text');
 
   await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(async () => {
     await fsp.mkdir(path.dirname(SCREENSHOT), { recursive: true });

@@ -136,9 +136,10 @@ async function api(path, init = {}) {
 
 /**
  * Queues a job and follows it over SSE. Returns {result, cancel}: result resolves with the
- * task's response, rejects on failure or cancel.
+ * task's response, rejects on failure or cancel. `onToken` gets the `token` events of the
+ * tasks that stream text.
  */
-function runJob(task, input, onProgress) {
+function runJob(task, input, onProgress, onToken) {
   let jobId = null;
   let cancelled = false;
   const result = (async () => {
@@ -153,6 +154,7 @@ function runJob(task, input, onProgress) {
         if (s.state === 'queued') onProgress({ waiting: s.position });
       });
       events.addEventListener('progress', (e) => onProgress(JSON.parse(e.data)));
+      if (onToken) events.addEventListener('token', (e) => onToken(JSON.parse(e.data)));
       events.addEventListener('done', end((j) => resolve(j.result)));
       events.addEventListener('failed', end((j) => reject(new ApiError(500, j.error))));
       events.addEventListener('cancelled', end((j) => reject(Object.assign(new ApiError(409, j.error), { cancelled: true }))));
@@ -255,6 +257,23 @@ function optionValues(task) {
     at[keys[keys.length - 1]] = value;
   }
   return out;
+}
+
+/**
+ * Live text while a text task samples: the candidates updated most recently, each with its text
+ * so far (the `token` events carry the whole text, so a missed event loses nothing). The ranked
+ * result replaces it at the end.
+ */
+function liveTexts(listId, shown = 6) {
+  const texts = new Map(); // candidate → its text so far, in order of the latest update
+  return (tok) => {
+    texts.delete(tok.candidate);
+    texts.set(tok.candidate, tok.text);
+    const recent = [...texts].slice(-shown).sort((a, b) => a[0] - b[0]);
+    const list = $(listId);
+    list.replaceChildren(...recent.map(([, text]) => el('li', { className: 'live', textContent: text })));
+    list.dataset.streamed = String(Number(list.dataset.streamed ?? 0) + 1);
+  };
 }
 
 // ---- text → images ---------------------------------------------------------------------------
@@ -377,7 +396,8 @@ async function runCaptions() {
   showError('caption-error', null);
   captionProgress.start();
   try {
-    const out = await runJob('caption', { ...optionValues('caption'), image }, captionProgress.update).result;
+    const live = liveTexts('captions');
+    const out = await runJob('caption', { ...optionValues('caption'), image }, captionProgress.update, (tok) => { if (image === uploaded) live(tok); }).result;
     if (image !== uploaded) return; // a newer upload took over
     const render = () => renderCaptions(out);
     rerenders.set('captions', render);
@@ -448,7 +468,7 @@ $('text-form').addEventListener('submit', async (e) => {
   $('continue').disabled = true;
   textProgress.start();
   try {
-    const out = await runJob('text', { ...optionValues('text'), template }, textProgress.update).result;
+    const out = await runJob('text', { ...optionValues('text'), template }, textProgress.update, liveTexts('texts')).result;
     const render = () => renderTexts(out);
     rerenders.set('texts', render);
     render();

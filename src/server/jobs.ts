@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { JobError, RunMessage, RunOutcome } from './protocol.js';
 import type { ApiInput, ApiOutput, TaskName } from './schemas.js';
@@ -34,6 +35,8 @@ export interface JobView {
 export type JobEvent =
   | { type: 'state'; state: JobState; position?: number }
   | { type: 'progress'; progress: Progress }
+  /** a streaming task's text token (not kept: only live listeners get it) */
+  | { type: 'token'; token: TextToken }
   | { type: 'end'; job: JobView };
 
 const CANCEL_MESSAGES: Record<CancelReason, string> = {
@@ -237,8 +240,9 @@ export class JobQueue {
     job.startedAt = new Date();
     job.emit({ type: 'state', state: 'running' });
     const onProgress = (p: Progress) => { job.progress = p; job.emit({ type: 'progress', progress: p }); };
+    const onToken = (token: TextToken) => job.emit({ type: 'token', token });
     const message = { id: job.id, task: job.task, input: job.takeInput() } as Omit<RunMessage, 'type'>;
-    const outcome = this.runner.run(message, { onProgress, signal: job.controller.signal })
+    const outcome = this.runner.run(message, { onProgress, onToken, signal: job.controller.signal })
       .catch((e: unknown): RunOutcome => ({ ok: false, error: { code: 'INTERNAL', message: (e as Error).message } }));
     void outcome.then((outcome) => {
       this.durations.push(Date.now() - job.startedAt!.getTime());

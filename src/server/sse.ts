@@ -1,7 +1,10 @@
 /**
  * GET /v1/jobs/:id/events: a job's life as Server-Sent Events. The stream opens with the
- * current state (and last progress), follows with `state` and `progress` events, and ends
- * with one `done`, `failed` or `cancelled` event carrying the job, then closes.
+ * current state (and last progress), follows with `state` and `progress` events — and, for the
+ * tasks that stream text (caption, text), a `token` event per sampled token (`{candidate, token,
+ * text, delta, done}`: `text` is the candidate's whole text so far, so a late subscriber loses
+ * nothing it needs) — and ends with one `done`, `failed` or `cancelled` event carrying the job
+ * (for text tasks: the reranked result), then closes.
  */
 import type { FastifyReply } from 'fastify';
 import type { Job, JobQueue, JobView } from './jobs.js';
@@ -35,6 +38,7 @@ export function streamJobEvents(queue: JobQueue, job: Job, reply: FastifyReply):
   const unsubscribe = job.subscribe((e) => {
     if (e.type === 'state') send('state', { state: e.state, ...(e.position !== undefined ? { position: e.position } : {}) });
     else if (e.type === 'progress') send('progress', e.progress);
+    else if (e.type === 'token') send('token', e.token);
     else { cleanup(); finish(e.job); }
   });
   const cleanup = () => { clearInterval(keepAlive); unsubscribe(); };

@@ -3,6 +3,7 @@
  * the task registry: image fields are decoded from base64 here (one image at a time) and images
  * in results are encoded back to base64 PNG, so the HTTP thread only moves JSON.
  */
+import type { TokenControl } from '../generation/streaming.js';
 import type { Rudolph } from '../rudolph.js';
 import { encodePng, readImage } from '../runtime/node/image-files.js';
 import type { ImageInput } from '../tasks/inputs.js';
@@ -45,11 +46,14 @@ async function decodeFields(fields: Readonly<Record<string, Field>>, body: ApiIn
   return out;
 }
 
-export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInput, control: RunControl, limits: TaskLimits): Promise<ApiOutput> {
+/** Runs a task on an API request; `onToken` reaches only the tasks that stream text. */
+export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInput, control: RunControl & TokenControl, limits: TaskLimits): Promise<ApiOutput> {
   const found = taskByName(taskName);
   if (!found) throw new HttpError(404, 'NOT_FOUND', `no task ${taskName}`);
   const options = await decodeFields(found.task.fields as Readonly<Record<string, Field>>, input, limits);
-  const result = await rudolph.run(found.method, { ...options, ...control } as never);
+  const { onToken, ...run } = control;
+  const streams = (found.task as { streams?: true }).streams === true;
+  const result = await rudolph.run(found.method, { ...options, ...run, ...(streams && onToken ? { onToken } : {}) } as never);
   return await resultToJson(result, async (image) => ({
     png: Buffer.from(await encodePng(image)).toString('base64'), width: image.width, height: image.height,
   })) as ApiOutput;

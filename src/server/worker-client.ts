@@ -6,11 +6,14 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { RudolphError } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, RunMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
 
 export interface JobControl {
   onProgress?: (p: Progress) => void;
+  /** text tokens as a streaming task samples them */
+  onToken?: (t: TextToken) => void;
   signal?: AbortSignal;
 }
 
@@ -23,7 +26,7 @@ const CLOSE_TIMEOUT_MS = 5000;
 
 interface Live { worker: Worker; control: MessagePort; info: RudolphInfo }
 
-interface Current { id: string; resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void }
+interface Current { id: string; resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void; onToken?: (t: TextToken) => void }
 
 export class WorkerClient implements TaskRunner {
   private live: Promise<Live>;
@@ -56,7 +59,7 @@ export class WorkerClient implements TaskRunner {
       const cancel = () => live.control.postMessage({ type: 'cancel', id: job.id } satisfies CancelMessage);
       control.signal?.addEventListener('abort', cancel, { once: true });
       this.current = {
-        id: job.id, onProgress: control.onProgress,
+        id: job.id, onProgress: control.onProgress, onToken: control.onToken,
         resolve: (o) => { control.signal?.removeEventListener('abort', cancel); this.current = null; resolve(o); },
       };
       live.worker.postMessage({ type: 'run', ...job } as ToWorker);
@@ -79,6 +82,7 @@ export class WorkerClient implements TaskRunner {
   private watch(live: Live): void {
     live.worker.on('message', (m: FromWorker) => {
       if (m.type === 'progress' && this.current?.id === m.id) this.current.onProgress?.(m.progress);
+      else if (m.type === 'token' && this.current?.id === m.id) this.current.onToken?.(m.token);
       else if (m.type === 'done' && this.current?.id === m.id) this.current.resolve(m.outcome);
     });
     live.worker.on('error', () => { /* reported through 'exit' */ });

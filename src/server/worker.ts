@@ -10,6 +10,7 @@ import { RudolphError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import { type LoadProgress, Rudolph } from '../rudolph.js';
 import '../runtime/node/index.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
 import { runTask, type TaskLimits } from './task-api.js';
@@ -80,7 +81,8 @@ async function run(m: RunMessage, rudolph: Rudolph): Promise<void> {
     forward(p);
   };
   try {
-    const result = await runTask(rudolph, m.task, m.input, { signal: job.controller.signal, onProgress }, limits);
+    const onToken = (token: TextToken) => post({ type: 'token', id: m.id, token });
+    const result = await runTask(rudolph, m.task, m.input, { signal: job.controller.signal, onProgress, onToken }, limits);
     post({ type: 'done', id: m.id, outcome: { ok: true, result } });
   } catch (e) {
     const error = toJobError(e);

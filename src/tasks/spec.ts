@@ -8,6 +8,7 @@
  * Images are a field type of their own: the library takes an RgbImage or `{ids}`, HTTP a base64
  * string or `{ids}`, the CLI a file path; each surface converts at its edge.
  */
+import type { TokenControl } from '../generation/streaming.js';
 import type { RgbImage } from '../image/index.js';
 import type { RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
@@ -46,8 +47,8 @@ export type Field =
   | FieldBase & { type: 'integers'; minItems?: number; maxItems: number; minimum?: number }
   | FieldBase & { type: 'object'; fields: Readonly<Record<string, Field>> };
 
-/** The options a task's function takes, less what callers decide rather than request (run control, batch size). */
-export type RequestOf<O> = Omit<O, keyof RunControl | 'batchSize'>;
+/** The options a task's function takes, less what callers decide rather than request (run control, streaming, batch size). */
+export type RequestOf<O> = Omit<O, keyof RunControl | keyof TokenControl | 'batchSize'>;
 
 export interface TaskSpec<O = never, R = unknown> {
   /** HTTP route `/v1/<name>`, CLI command `rudolph <name>` */
@@ -64,6 +65,8 @@ export interface TaskSpec<O = never, R = unknown> {
    * the context but that (a `StandaloneContext`), and the CLI opens only that.
    */
   readonly standalone?: 'upscaler';
+  /** the task takes `onToken` (TokenControl): the CLI offers --stream, the jobs API sends `token` events */
+  readonly streams?: true;
   /** the CLI's file name for output image `index` (default `<task>-<seed>-<index>.png`) */
   readonly fileName?: (input: O, index: number, imageFiles: readonly string[]) => string;
   /** the checks that need no model (the CLI and the server run them before any model work; `run` runs them too) */

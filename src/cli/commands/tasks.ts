@@ -7,6 +7,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { InputError } from '../../errors.js';
+import type { TextToken } from '../../generation/streaming.js';
 import { composeGrid, type RgbImage } from '../../image/index.js';
 import { openUpscaler } from '../../pretrained/upscaler-files.js';
 import { readImage, writePng } from '../../runtime/node/image-files.js';
@@ -19,6 +20,7 @@ import {
   type ModelCliOptions, taskProgress,
 } from '../common.js';
 import { printJson, ProgressDisplay } from '../output.js';
+import { CandidateLines } from '../stream-output.js';
 
 type Fields = Readonly<Record<string, Field>>;
 
@@ -147,13 +149,15 @@ class OutputFiles {
 type TaskRun = (input: Record<string, unknown>) => Promise<unknown>;
 
 /** Opens what the task runs on (the model, or for a standalone task only its part), runs `fn`, releases; Ctrl-C aborts. */
-async function withRunner<T>(method: TaskMethod, o: ModelCliOptions, fn: (run: TaskRun, display: ProgressDisplay) => Promise<T>): Promise<T> {
+async function withRunner<T>(method: TaskMethod, o: ModelCliOptions & { stream?: boolean }, fn: (run: TaskRun, display: ProgressDisplay) => Promise<T>): Promise<T> {
   const task = TASKS[method];
   const display = new ProgressDisplay(o.quiet || false);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted (Ctrl-C)'));
   process.once('SIGINT', onSigint);
-  const control = { signal: controller.signal, onProgress: taskProgress(display) };
+  // streamed text is the progress: no bar redrawn across it
+  const onProgress = o.stream ? undefined : taskProgress(display);
+  const control = { signal: controller.signal, onProgress };
   let run: TaskRun;
   let release: () => Promise<void>;
   try {
@@ -199,12 +203,13 @@ function taskCommand(method: TaskMethod): Command {
     cmd.option('--out <dir|file.png>', 'folder for the PNG files, or the first file\'s name (further ones get -1, -2, … before .png)', '.');
     cmd.option('--grid', 'also write the result\'s images side by side in one PNG (…-grid.png)');
   }
+  if (task.streams) cmd.option('--stream', 'print the sampled texts as they are generated (one line each, in order), then the ranked result; with --json: one JSON event a line');
   if (task.standalone === 'upscaler') addStandaloneUpscalerOptions(cmd);
   else addOutputOptions(addRuntimeOptions(addUpscalerOption(addModelSourceOptions(cmd))));
   cmd.addHelpText('after', `\nПримеры:\n${task.examples.map((e) => `  $ ${e}`).join('\n')}`);
 
   cmd.action(async (...args: unknown[]) => {
-    const o = args[positional.length] as ModelCliOptions & Record<string, unknown> & { out?: string; grid?: boolean };
+    const o = args[positional.length] as ModelCliOptions & Record<string, unknown> & { out?: string; grid?: boolean; stream?: boolean };
     // inputs first (files read, folders made): bad input fails before the model loads
     const input: Record<string, unknown> = {};
     const imageFiles: string[] = [];
@@ -218,6 +223,12 @@ function taskCommand(method: TaskMethod): Command {
       setPath(input, path, invert ? !o[attribute] : await imageValue(field, o[attribute]));
     }
     (task.check as (o: unknown) => void)(input);
+    if (o.stream) {
+      const lines = new CandidateLines((text) => process.stdout.write(text));
+      input.onToken = o.json
+        ? (t: TextToken) => process.stdout.write(`${JSON.stringify({ type: 'token', ...t })}\n`)
+        : (t: TextToken) => lines.token(t);
+    }
     let seed: number | undefined;
     const fileName = task.fileName as ((input: unknown, index: number, files: readonly string[]) => string) | undefined;
     const outputs = new OutputFiles(o.out ?? '.', (i) => fileName?.(input, i, imageFiles) ?? `${task.name}-${seed ?? 'out'}-${i}.png`);
@@ -231,10 +242,16 @@ function taskCommand(method: TaskMethod): Command {
       seed = (result as { seed?: number }).seed;
       const json = await resultToJson(result, async (image) => ({ file: await outputs.write(image) }));
       const grid = o.grid ? await outputs.writeGrid() : null;
+      if (o.json && o.stream) {
+        process.stdout.write(`${JSON.stringify({ type: 'result', result: json })}\n`);
+        return;
+      }
       if (o.json) {
         printJson(grid ? { ...(json as Record<string, unknown>), grid } : json);
         return;
       }
+      // after the streamed candidates, a blank line, then the ranked result
+      if (o.stream) console.log('');
       const lines = (task.format as (r: unknown, i: unknown, f: readonly string[]) => string[])(result, input, imageFiles);
       lines.forEach((line, i) => console.log(outputs.written[i] ? `${outputs.written[i].file}\t${line}` : line));
       if (grid) console.log(`${grid}\tgrid`);
