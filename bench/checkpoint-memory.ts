@@ -16,14 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { iterateTensors, loadStateDict } from '../src/io/checkpoint.js';
-import type { TensorInfo } from '../src/io/checkpoint.js';
+import { iterateTensors, loadStateDict, type TensorInfo } from '../src/io/checkpoint.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import { isPresetName, presetConfig, type PresetName } from '../src/presets.js';
-import { BYTES_PER_ELEMENT, numel } from '../src/tensor.js';
-import type { DType } from '../src/tensor.js';
+import { BYTES_PER_ELEMENT, type DType, numel } from '../src/tensor.js';
 import { REPO_ROOT } from '../test/helpers.js';
-import { randomTensorSource, rudolphCheckpointInfos, type FloatDType } from './hub-checkpoints.js';
+import { type FloatDType, randomTensorSource, rudolphCheckpointInfos } from './hub-checkpoints.js';
 
 export interface LoadMeasurement {
   /** Peak resident set size of the loading process (bytes). */

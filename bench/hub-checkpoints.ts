@@ -10,13 +10,12 @@
  * Tensors are generated one at a time while the file is written, so a 5 GB checkpoint never
  * sits in memory.
  */
-import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import type { TensorInfo, TensorSource } from '../src/io/checkpoint.js';
-import { MASK_KINDS, fullMask } from '../src/model/masks.js';
-import { parameterSpecs, MASK_BUFFER_NAMES } from '../src/model/weights.js';
+import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import type { RudolphConfig } from '../src/model/config.js';
-import { numel } from '../src/tensor.js';
-import type { HostTensor } from '../src/tensor.js';
+import { fullMask, MASK_KINDS } from '../src/model/masks.js';
+import { MASK_BUFFER_NAMES, parameterSpecs } from '../src/model/weights.js';
+import { type HostTensor, numel } from '../src/tensor.js';
 import { SBER_VQGAN_CONFIG } from '../src/vqgan/config.js';
 import { vqganParameterSpecs } from '../src/vqgan/weights.js';
 

@@ -18,10 +18,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configToJson } from '../src/model/config.js';
 import { isPresetName, presetConfig, type PresetName } from '../src/presets.js';
-import { Rudolph } from '../src/rudolph.js';
 import { loadVqgan } from '../src/pretrained/vqgan-files.js';
+import { Rudolph } from '../src/rudolph.js';
 import { TOKENIZER_DIR } from '../test/helpers.js';
-import { writeRudolphCheckpoint, writeVqganCheckpoint, type FloatDType } from './hub-checkpoints.js';
+import { type FloatDType, writeRudolphCheckpoint, writeVqganCheckpoint } from './hub-checkpoints.js';
 
 const self = fileURLToPath(import.meta.url);
 

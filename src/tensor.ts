@@ -56,6 +56,38 @@ export function halfToFloat(h: number): number {
   return f32[0];
 }
 
+/** float32 values → IEEE half bits, rounded to nearest even (overflow → ±Infinity, as torch's .half()). */
+export function floatToHalfBits(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < src.length; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
+    const e = exp - 112; // rebias 127 → 15
+    if (e >= 0x1f) { out[i] = sign | 0x7c00; continue; }
+    if (e <= 0) {
+      // subnormal half (or zero): shift the implicit-1 mantissa right, round to nearest even
+      if (e < -10) { out[i] = sign; continue; }
+      mant |= 0x800000;
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      const rest = mant & ((1 << shift) - 1);
+      let m = mant >>> shift;
+      if (rest > half || (rest === half && (m & 1))) m++;
+      out[i] = sign | m;
+      continue;
+    }
+    let h = (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into the exponent: still correct (→ Infinity at the top)
+    out[i] = sign | h;
+  }
+  return out;
+}
+
 /** Converts any floating or integer tensor to float32 (fp16/bf16 bits decoded exactly). */
 export function toFloat32(t: HostTensor): Float32Array {
   const n = numel(t.shape);

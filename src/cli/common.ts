@@ -5,7 +5,7 @@
 import { type Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import type { FromPretrainedOptions, LoadProgress } from '../load-options.js';
-import { type LinearPrecision, PRECISIONS } from '../model/graph-context.js';
+import { type LinearPrecision, PRECISION_HELP, PRECISIONS } from '../model/graph-context.js';
 import { DEFAULT_PRESET, presetList } from '../presets.js';
 import { Rudolph } from '../rudolph.js';
 import type { Progress } from '../util/progress.js';
@@ -90,7 +90,7 @@ export function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
     .option('--batch-size <n>', 'rows per model call', int('--batch-size', 1))
-    .addOption(new Option('--precision <p>', 'linear layer weights').choices([...PRECISIONS]).default('fp32'))
+    .addOption(new Option('--precision <p>', PRECISION_HELP).choices([...PRECISIONS]).default('int8'))
     .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu'));
 }
 

@@ -7,12 +7,14 @@
 import { attr, GraphBuilder, type Dim, type Value, type WeightMode } from '../onnx/graph.js';
 import type { RudolphConfig } from './config.js';
 import { embed, transformerLayer } from './transformer.js';
-import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearPrecision } from './graph-context.js';
+import { layerNorm, linear, type DropoutHook, type GraphContext, type GraphWeights, type LinearPrecision, type QuantOptions } from './graph-context.js';
 import { layerMaskKinds, type MaskKind } from './masks.js';
 
 
 export interface RudolphGraphOptions {
   precision?: LinearPrecision;
+  /** details of the quantised precisions (defaults: DEFAULT_QUANT) */
+  quant?: QuantOptions;
   weightMode?: WeightMode;
   /** Also output embeddings, every layer's hidden state and the final-LN output (debugging). */
   debugOutputs?: boolean;
@@ -57,7 +59,7 @@ export function buildRudolphBody(cfg: RudolphConfig, weights: GraphWeights, opts
   const kinds = layerMaskKinds(cfg.numLayers);
   const masks = new Map<MaskKind, Value>();
   for (const kind of new Set(kinds)) masks.set(kind, g.input(GRAPH_IO.mask(kind), 'bool', ['tokens', 'keys']));
-  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', batchTokens: g.op('Shape', [ids]), dropout: opts.dropout };
+  const ctx: GraphContext = { g, cfg, weights, precision: opts.precision ?? 'fp32', quant: opts.quant, batchTokens: g.op('Shape', [ids]), dropout: opts.dropout };
 
   const embeddings = embed(ctx, ids, positions);
   let x = embeddings;

@@ -40,7 +40,7 @@ export interface ModelOutputs {
 export type LogitsSelection = 'last' | 'all' | number[];
 
 
-export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'debugOutputs'> {
+export interface ModelOptions extends SessionOptions, Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs'> {
   /**
    * Feed the weights as graph inputs on every run (zero-copy) instead of baking them in: the model
    * then always computes with the current contents of the arrays (evaluation during training).
@@ -58,7 +58,7 @@ export class RudolphModel {
       for (const w of g.weightFeeds) feeds[w.name] = f32(w.data as Float32Array, w.dims);
       return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph (live weights)', opts), 'fp32', feeds);
     }
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, debugOutputs: opts.debugOutputs });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs });
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 

@@ -12,7 +12,7 @@
  * returned for the caller to write into its cache buffers in place.
  */
 import { attr, type Value } from '../onnx/graph.js';
-import { layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
+import { embeddingRows, layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
 
 // ---- embeddings ------------------------------------------------------------------------------
 
@@ -26,8 +26,8 @@ export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
       g.op('Less', [positions, g.scalarInt64(l + img)]),
     ]);
     const zero = g.scalarInt64(0);
-    const textRows = g.op('Gather', [param(ctx, 'text_embeddings.weight'), g.op('Where', [isImage, zero, ids])], { axis: attr.int(0) });
-    const imageRows = g.op('Gather', [param(ctx, 'image_embeddings.weight'), g.op('Where', [isImage, ids, zero])], { axis: attr.int(0) });
+    const textRows = embeddingRows(ctx, 'text_embeddings.weight', g.op('Where', [isImage, zero, ids]));
+    const imageRows = embeddingRows(ctx, 'image_embeddings.weight', g.op('Where', [isImage, ids, zero]));
     const isImage3 = g.op('Unsqueeze', [isImage, g.int64s([1])]);
     const tokens = g.op('Where', [isImage3, imageRows, textRows]);   // [B, k, h]
 

@@ -112,8 +112,11 @@ export class GraphBuilder {
     return new Value(name);
   }
 
-  /** A small constant baked into the graph whatever the weight mode. */
-  constant(hint: string, dtype: OnnxDType, dims: number[], data: WeightData): Value {
+  /**
+   * A constant baked into the graph whatever the weight mode: small constants, and weights derived
+   * from parameters (quantised, cast), which are lazy when the parameters are.
+   */
+  constant(hint: string, dtype: OnnxDType, dims: number[], data: WeightData | LazyWeight): Value {
     const name = this.fresh(hint);
     this.initializers.push({ name, dtype, dims, data });
     return new Value(name);

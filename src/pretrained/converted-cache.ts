@@ -12,14 +12,13 @@ import { openCheckpoint } from '../io/checkpoint.js';
 import { writeFileAtomic, writeFolderAtomically } from '../io/files.js';
 import { hashFile } from '../io/hash.js';
 import type { RudolphConfig } from '../model/config.js';
-import type { LinearPrecision } from '../model/graph-context.js';
+import { DEFAULT_QUANT, type LinearPrecision, type QuantOptions } from '../model/graph-context.js';
 import { buildRudolphGraph } from '../model/rudolph-graph.js';
 import { RudolphModel, type ModelOptions } from '../model/rudolph-model.js';
 import { checkTensorInfos, parameterSpecs } from '../model/weights.js';
 import type { LazyWeight } from '../onnx/graph.js';
 import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
-import { loadWeights } from './model-dir.js';
 
 /** Bump when the graph layout changes: old conversions then stop matching. */
 export const CONVERTER_VERSION = 3;
@@ -75,8 +74,10 @@ async function sampleHash(file: string, size: number): Promise<string> {
   return hash.digest('hex');
 }
 
-function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision): string {
-  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
+function conversionKey(fingerprint: string, cfg: RudolphConfig, precision: LinearPrecision, quant: QuantOptions): string {
+  // fp32 keys stay as they were (no quant field): existing conversions remain valid
+  const how = precision === 'fp32' ? {} : { quant: { ...DEFAULT_QUANT, ...quant } };
+  return createHash('sha256').update(JSON.stringify({ fingerprint, params: cfg.params, precision, ...how, v: CONVERTER_VERSION })).digest('hex').slice(0, 32);
 }
 
 async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
@@ -98,13 +99,13 @@ async function readValidMeta(dir: string, key: string): Promise<Meta | null> {
 export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string, opts: ConvertedModelOptions): Promise<{ model: RudolphModel; converted: boolean; dir: string }> {
   const precision = opts.precision ?? 'fp32';
   opts.onStage?.('fingerprint', checkpoint);
-  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision);
+  const key = conversionKey(await checkpointFingerprint(checkpoint, opts.root), cfg, precision, opts.quant ?? {});
   const dir = path.join(opts.root, key);
   let converted = false;
   if (!(await readValidMeta(dir, key))) {
     await fsp.rm(dir, { recursive: true, force: true });
     opts.onStage?.('convert', checkpoint);
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
     converted = true;
   }
   opts.onStage?.('open', dir);
@@ -114,22 +115,13 @@ export async function openConvertedModel(cfg: RudolphConfig, checkpoint: string,
     if (converted) throw e;
     // a conversion that passes the checks but will not open is damaged too: rebuild once
     await fsp.rm(dir, { recursive: true, force: true });
-    await convert(cfg, checkpoint, dir, key, precision);
+    await convert(cfg, checkpoint, dir, key, precision, opts.quant);
     return { model: await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), opts), converted: true, dir };
   }
 }
 
-/**
- * Writes the graph into `dir`: fp32 reads one tensor at a time from the checkpoint (peak ≈ the
- * largest tensor); quantised precisions need the weights in memory.
- */
-async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision): Promise<void> {
-  if (precision !== 'fp32') {
-    const weights = await loadWeights(cfg, checkpoint);
-    await saveGraph(buildRudolphGraph(cfg, weights, { precision }), dir);
-    weights.clear();
-    return;
-  }
+/** Writes the graph reading (and quantising) one tensor at a time from the checkpoint (peak ≈ the largest tensor). */
+async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
   const reader = await openCheckpoint(checkpoint);
   try {
     const infos = new Map(reader.keys().map((k) => [k, reader.info(k)]));
@@ -141,17 +133,17 @@ async function writeGraph(cfg: RudolphConfig, checkpoint: string, dir: string, p
         load: async () => toFloat32(await reader.read(spec.name, { toFloat32: true })),
       });
     }
-    await saveGraph(buildRudolphGraph(cfg, lazy), dir);
+    await saveGraph(buildRudolphGraph(cfg, lazy, { precision, quant }), dir);
   } finally {
     await reader.close();
   }
 }
 
-async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision): Promise<void> {
+async function convert(cfg: RudolphConfig, checkpoint: string, dir: string, key: string, precision: LinearPrecision, quant?: QuantOptions): Promise<void> {
   try {
     // another process finishing the same conversion first is fine: theirs is kept
     await writeFolderAtomically(dir, async (tmp) => {
-      await writeGraph(cfg, checkpoint, tmp, precision);
+      await writeGraph(cfg, checkpoint, tmp, precision, quant);
       const model = await fsp.readFile(path.join(tmp, 'model.onnx'));
       const wst = await fsp.stat(path.join(tmp, 'weights.bin'));
       const meta: Meta = {

@@ -60,7 +60,10 @@ export async function rankImages(ctx: TaskContext, options: RankImagesOptions): 
     { from: l, to: l + m - 1, kind: 'image', ignoreZero: false },
   ];
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
-  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress);
+  // every row starts with the same left segment: run it once and continue each row from its cache
+  const prefix = ctx.model.newCache(1, T);
+  await ctx.model.step(prefix, left, { logits: false });
+  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress, prefix);
   return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
 }
 

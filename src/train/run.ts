@@ -30,7 +30,8 @@ export interface FinetuneOptions extends Pick<FromPretrainedOptions, 'cacheDir' 
   val?: string;
   /** model folder, preset or hub repo id */
   model: string;
-  vqgan?: string;
+  /** VQGAN checkpoint file or folder; false: none (text-only data) */
+  vqgan?: string | false;
   tokenizer?: string;
   out: string;
   /** stop after this many epochs (default 1 when `steps` is not given) */
