@@ -74,6 +74,27 @@ export class Rudolph {
     return task.run(this.ctx, options);
   }
 
+  /** Whether a task has a batched form (`runMany` runs its requests as one batch on the model). */
+  canBatch(method: TaskMethod): boolean {
+    return (TASKS[method] as { runMany?: unknown }).runMany !== undefined;
+  }
+
+  /**
+   * Runs several requests of one task: as one batch on the model where the task has a batched
+   * form, else one after another. Each request gets its own result (equal to running it alone)
+   * and settles on its own: one that is invalid or cancelled fails without stopping the others.
+   */
+  runMany<M extends TaskMethod>(method: M, list: readonly TaskOptions<M>[]): Promise<TaskResult<M>>[] {
+    const task = TASKS[method] as unknown as { runMany?: (ctx: TaskContext, l: readonly TaskOptions<M>[]) => Promise<TaskResult<M>>[] };
+    if (task.runMany) return task.runMany(this.ctx, list);
+    let chain: Promise<unknown> = Promise.resolve();
+    return list.map((o) => {
+      const out = chain.then(() => this.run(method, o));
+      chain = out.catch(() => {});
+      return out;
+    });
+  }
+
   /**
    * A text task as an async iterator: `{ type: 'token', candidate, token, text, delta, done }` for
    * every token sampled, as it is sampled, then `{ type: 'result', result }` — the reranked

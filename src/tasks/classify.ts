@@ -8,7 +8,8 @@ import { concat } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
 import { encodeSegment, formatTemplate, type ImageInput, imageTokens, requireText, TextFit, type Truncation } from './inputs.js';
-import { spanPerplexities } from './perplexity.js';
+import { BatchEmpty, type BatchItem, items, requireLive, runBatch, tickRows } from './batch.js';
+import { type Span, spanPerplexities } from './perplexity.js';
 import { applyDefaults, defineTask, TRUNCATE_FIELD, TRUNCATED_SCHEMA } from './spec.js';
 
 /** The official defaults of `zs_clf`. */
@@ -45,28 +46,24 @@ function checkClassify(options: ClassifyOptions): void {
   formatTemplate(o.leftTemplate, 'left template', 'a');
 }
 
-export async function classify(ctx: TaskContext, options: ClassifyOptions): Promise<ClassifyResult> {
+/** One request's rows, ready to score. */
+interface Prepared { rows: Int32Array[]; shared: boolean; classes: string[]; fit: TextFit }
+
+function prepare(ctx: TaskContext, options: ClassifyOptions, code: Int32Array): Prepared {
   const { cfg } = ctx;
-  checkClassify(options);
   const o = applyDefaults(DEFAULTS, options);
   const rightTexts = o.classes.map((c) => formatTemplate(o.template, 'class template', c));
   const leftTexts = o.classes.map((c) => formatTemplate(o.leftTemplate, 'left template', c));
-  const [code] = await imageTokens(ctx, [o.image], 'image');
   const fit = new TextFit(o.truncate);
   const rows = o.classes.map((_, i) => concat(
     encodeSegment(ctx, leftTexts[i], cfg.l, '<LT_I2T>', fit, `leftTemplate (class ${i})`), code, encodeSegment(ctx, rightTexts[i], cfg.r, '<RT_I2T>', fit, `classes[${i}]`),
   ));
-  const T = cfg.totalLength;
-  const progress = new ProgressReporter(o, 'classify', 'scoring', rows.length);
-  // Every class shares [left | image] when the left template ignores the class: run it once.
-  const shared = new Set(leftTexts).size === 1;
-  let prefix;
-  if (shared) {
-    prefix = ctx.model.newCache(1, T);
-    await ctx.model.step(prefix, rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
-  }
-  const [ppl] = await spanPerplexities(ctx, rows, [{ from: T - cfg.r, to: T - 1, kind: 'text', ignoreZero: true }], progress, prefix);
-  const norm = Math.sqrt(ppl.reduce((s, v) => s + v * v, 0));
+  // every class shares [left | image] when the left template ignores the class: run it once
+  return { rows, shared: new Set(leftTexts).size === 1, classes: o.classes, fit };
+}
+
+function result(ppl: ArrayLike<number>, p: Prepared): ClassifyResult {
+  const norm = Math.sqrt(Array.from(ppl).reduce((s, v) => s + v * v, 0));
   const normed = Array.from(ppl, (v) => Math.fround(v / norm));
   const max = Math.max(...normed);
   const exps = normed.map((v) => Math.exp(v - max));
@@ -74,7 +71,91 @@ export async function classify(ctx: TaskContext, options: ClassifyOptions): Prom
   const scores = exps.map((e) => e / sum);
   let label = 0;
   for (let i = 1; i < scores.length; i++) if (scores[i] < scores[label]) label = i;
-  return { label, class: o.classes[label], scores, ppl: Array.from(ppl), ...fit.report() };
+  return { label, class: p.classes[label], scores, ppl: Array.from(ppl), ...p.fit.report() };
+}
+
+const textSpan = (cfg: TaskContext['cfg']): Span => ({ from: cfg.totalLength - cfg.r, to: cfg.totalLength - 1, kind: 'text', ignoreZero: true });
+
+export async function classify(ctx: TaskContext, options: ClassifyOptions): Promise<ClassifyResult> {
+  const { cfg } = ctx;
+  checkClassify(options);
+  const [code] = await imageTokens(ctx, [options.image], 'image');
+  const p = prepare(ctx, options, code);
+  const progress = new ProgressReporter(options, 'classify', 'scoring', p.rows.length);
+  let prefix;
+  if (p.shared) {
+    prefix = ctx.model.newCache(1, cfg.totalLength);
+    await ctx.model.step(prefix, p.rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
+  }
+  const [ppl] = await spanPerplexities(ctx, p.rows, [textSpan(cfg)], progress, prefix);
+  return result(ppl, p);
+}
+
+type Item = BatchItem<ClassifyOptions, ClassifyResult>;
+
+/**
+ * Several classify requests as one batch: their images encoded together, the shared
+ * [left | image] prefixes run as one model call, and every class row of every request scored
+ * in the same model calls. Each result equals `classify` alone.
+ */
+export function classifyMany(ctx: TaskContext, list: readonly ClassifyOptions[]): Promise<ClassifyResult>[] {
+  const { cfg } = ctx;
+  const all = items<ClassifyOptions, ClassifyResult>(list);
+  return runBatch(all, async () => {
+    for (const it of all) it.attempt(() => checkClassify(it.options));
+    // images together; when one of them is bad, one by one so only its request fails
+    const codes = new Map<Item, Int32Array>();
+    const live = all.filter((i) => i.live);
+    try {
+      const batch = await imageTokens(ctx, live.map((i) => i.options.image), 'image');
+      live.forEach((it, k) => codes.set(it, batch[k]));
+    } catch {
+      for (const it of live) {
+        try { codes.set(it, (await imageTokens(ctx, [it.options.image], 'image'))[0]); } catch (e) { it.fail(e); }
+      }
+    }
+    const prepared = new Map<Item, Prepared>();
+    for (const it of all) {
+      const p = it.attempt(() => prepare(ctx, it.options, codes.get(it)!));
+      if (!p) continue;
+      prepared.set(it, p);
+      it.attempt(() => { it.progress = new ProgressReporter(it.options, 'classify', 'scoring', p.rows.length); });
+    }
+    requireLive(all);
+    const ppl = new Map<Item, number[]>();
+    for (const shared of [true, false]) {
+      const group = all.filter((i) => i.live && prepared.get(i)!.shared === shared);
+      if (!group.length) continue;
+      const rows: Int32Array[] = [];
+      const owners: Item[] = [];
+      const prefixRows: number[] = [];
+      group.forEach((it, g) => {
+        for (const row of prepared.get(it)!.rows) { rows.push(row); owners.push(it); prefixRows.push(g); }
+      });
+      let prefix;
+      if (shared) {
+        const k = cfg.l + cfg.imageLength;
+        prefix = ctx.model.newCache(group.length, cfg.totalLength);
+        const ids = new Int32Array(group.length * k);
+        group.forEach((it, g) => ids.set(prepared.get(it)!.rows[0].subarray(0, k), g * k));
+        await ctx.model.step(prefix, ids, { logits: false });
+      }
+      const onRows = (first: number, count: number) => {
+        tickRows(owners, first, count, (it, n) => it.tick(n));
+        requireLive(group);
+      };
+      let values: Float64Array;
+      try {
+        [values] = await spanPerplexities(ctx, rows, [textSpan(cfg)], onRows, prefix, shared ? prefixRows : undefined);
+      } catch (e) {
+        // every request of this group was cancelled: the other group goes on
+        if (e instanceof BatchEmpty) continue;
+        throw e;
+      }
+      owners.forEach((it, r) => { (ppl.get(it) ?? ppl.set(it, []).get(it)!).push(values[r]); });
+    }
+    for (const it of all) if (it.live) it.attempt(() => it.resolve(result(ppl.get(it)!, prepared.get(it)!)));
+  });
 }
 
 export const classifyTask = defineTask<ClassifyOptions, ClassifyResult>({
@@ -89,6 +170,7 @@ export const classifyTask = defineTask<ClassifyOptions, ClassifyResult>({
   },
   required: ['image', 'classes'],
   run: classify,
+  runMany: classifyMany,
   check: checkClassify,
   output: {
     type: 'object', additionalProperties: false, required: ['label', 'class', 'scores', 'ppl'],

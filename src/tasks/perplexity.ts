@@ -28,12 +28,18 @@ function targetColumn(cfg: RudolphConfig, kind: Span['kind'], label: number, ign
   return label;
 }
 
+/** Where a batched run follows its rows: called after each model call with the rows it scored. */
+export type RowsDone = (first: number, count: number) => void;
+
 /**
  * Scores rows of ids (each of the same length T) over the spans; returns ppl[span][row].
- * With `prefix` (a cache holding one row's first positions), every row continues that shared
- * prefix: only the new tokens are run, and span positions stay absolute.
+ * With `prefix` (a cache holding the rows' first positions), every row continues a prefix row —
+ * row 0 for all, or `prefixRows[r]` for row r — only the new tokens are run, and span positions
+ * stay absolute. Progress is a reporter ticked by rows, or a RowsDone callback (batched runs).
  */
-export async function spanPerplexities(ctx: TaskContext, rows: Int32Array[], spans: Span[], progress?: ProgressReporter, prefix?: KVCache): Promise<Float64Array[]> {
+export async function spanPerplexities(
+  ctx: TaskContext, rows: Int32Array[], spans: Span[], progress?: ProgressReporter | RowsDone, prefix?: KVCache, prefixRows?: readonly number[],
+): Promise<Float64Array[]> {
   const { cfg } = ctx;
   const T = rows[0]?.length ?? 0;
   const start = prefix?.length ?? 0;
@@ -45,6 +51,7 @@ export async function spanPerplexities(ctx: TaskContext, rows: Int32Array[], spa
   // ce[span] holds rows × (its positions), row-major, 0 where ignored
   const ce: number[][] = spans.map(() => []);
 
+  let first = 0;
   for (const chunk of chunks(rows, ctx.batchSize)) {
     const B = chunk.length;
     const k = T - start;
@@ -62,7 +69,7 @@ export async function spanPerplexities(ctx: TaskContext, rows: Int32Array[], spa
     });
     const opts = { select: positions.map((p) => p - start), targets, logits: false };
     const res = prefix
-      ? await ctx.model.step(prefix.select(new Array(B).fill(0)), ids, opts)
+      ? await ctx.model.step(prefix.select(prefixRows ? prefixRows.slice(first, first + B) : new Array(B).fill(0)), ids, opts)
       : await ctx.model.forward(ids, B, opts);
     for (let b = 0; b < B; b++) {
       positions.forEach((p, j) => {
@@ -72,7 +79,9 @@ export async function spanPerplexities(ctx: TaskContext, rows: Int32Array[], spa
         ce[si].push(ignored[idx] ? 0 : Math.fround(lse[idx] - res.targetLogits![idx]));
       });
     }
-    progress?.tick(B);
+    if (typeof progress === 'function') progress(first, B);
+    else progress?.tick(B);
+    first += B;
   }
   return ce.map((values) => ceToPpl(values, rows.length));
 }

@@ -61,6 +61,11 @@ export interface TaskSpec<O = never, R = unknown> {
   /** the function, over options with run control */
   readonly run: (ctx: TaskContext, o: O) => Promise<R>;
   /**
+   * Several requests run as one batch on the model (tasks/batch.ts), each result equal to its
+   * `run` alone and settling on its own; absent when the task has no batched form.
+   */
+  readonly runMany?: (ctx: TaskContext, list: readonly O[]) => Promise<R>[];
+  /**
    * Set when the task needs no RUDOLPH model, only what it names: `run` then reads nothing of
    * the context but that (a `StandaloneContext`), and the CLI opens only that.
    */
