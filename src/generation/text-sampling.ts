@@ -24,7 +24,7 @@ export interface TextPicker {
 }
 
 /** Sample among `columns` of a logits row, then map. */
-function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
+export function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
   const sub = new Float32Array(picker.columns.length);
   for (let i = 0; i < sub.length; i++) sub[i] = row[picker.columns[i]];
   return picker.map(picker.columns[sampleLogits(sub, sampling, rng)]);
