@@ -41,6 +41,15 @@ export interface ModelSourceOptions {
    * `sberbank-ai/Real-ESRGAN`, each scale fetched on its first use (never at load).
    */
   upscaler?: string | false;
+  /**
+   * Per-request timeout for downloads: connect + response headers, then each gap between body
+   * chunks, in ms (default: $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s).
+   */
+  timeoutMs?: number;
+  /** Failed download attempts in a row that bring no new bytes before giving up (default 5). */
+  retries?: number;
+  /** Download retries of one file in all, progress or not (default 20). */
+  retryBudget?: number;
 }
 
 /** How a loaded model runs. */

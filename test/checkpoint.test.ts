@@ -9,12 +9,14 @@ import yazl from 'yazl';
 import { CheckpointError } from '../src/errors.js';
 import { iterateTensors, loadStateDict, openCheckpoint } from '../src/io/checkpoint.js';
 import { PickleWriter } from '../src/io/pickle-writer.js';
-import { PickleDict, PickleObject, unpickle } from '../src/io/pickle.js';
+import { MAX_LONG_BYTES, PickleDict, PickleObject, unpickle } from '../src/io/pickle.js';
 import { SafetensorsFile, saveSafetensors } from '../src/io/safetensors.js';
 import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import { TorchCheckpoint } from '../src/io/torch-zip.js';
 import type { HostTensor, StateDict } from '../src/tensor.js';
 import { GOLDEN_DIR } from './helpers.js';
+import { rawZip, zeroBomb } from '../fuzz/lib/zip.js';
+import { peakMemory } from '../fuzz/lib/memory.js';
 
 const TINY_BIN = path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin');
 const TINY_ST = path.join(GOLDEN_DIR, 'rudolph-tiny', 'model.safetensors');
@@ -371,6 +373,121 @@ describe('unsafe and malformed input', () => {
   });
 });
 
+/** Runs `fn` and reports how long it took and how far the process's memory peaked above its start. */
+async function measured<T>(fn: () => Promise<T>): Promise<{ ms: number; peakGrowthMB: number; result: PromiseSettledResult<T> }> {
+  const memory = peakMemory();
+  const t0 = performance.now();
+  const [result] = await Promise.allSettled([fn()]);
+  return { ms: performance.now() - t0, peakGrowthMB: memory.growthMB(), result };
+}
+
+function rejection(r: PromiseSettledResult<unknown>): Error {
+  assert.equal(r.status, 'rejected', 'expected an error');
+  return (r as PromiseRejectedResult).reason as Error;
+}
+
+describe('hostile sizes', () => {
+  it('a LONG4 of 512 KB is refused at once, naming its size; small LONGs still decode', () => {
+    const n = 512 * 1024;
+    const long4 = Buffer.concat([Buffer.from([0x80, 0x02, 0x8b]), Buffer.from(new Uint32Array([n]).buffer), Buffer.alloc(n, 0x7f), Buffer.from([0x2e])]);
+    const t0 = performance.now();
+    assert.throws(() => unpickle(long4, { source: 'big.pkl' }),
+      (e: unknown) => e instanceof CheckpointError && /big\.pkl: bad pickle at byte 2: an integer of 524288 bytes/.test(e.message));
+    assert.ok(performance.now() - t0 < 200, `took ${performance.now() - t0} ms`);
+    // the widest accepted LONG decodes (linearly), two's complement
+    const widest = Buffer.concat([Buffer.from([0x80, 0x02, 0x8a, MAX_LONG_BYTES]), Buffer.alloc(MAX_LONG_BYTES, 0xff), Buffer.from([0x2e])]);
+    assert.equal(unpickle(widest, { source: 'w.pkl' }), -1);
+    const big = Buffer.from([0x80, 0x02, 0x8a, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x2e]);
+    assert.equal(unpickle(big, { source: 'b.pkl' }), 1n << 64n);
+    assert.equal(unpickle(Buffer.from([0x80, 0x02, 0x8a, 0x02, 0x00, 0x80, 0x2e]), { source: 'n.pkl' }), -32768);
+  });
+
+  it('a data.pkl within its size cap that builds millions of objects is stopped by the work budget', { timeout: 30_000 }, async () => {
+    const n = 4 * 2 ** 20; // EMPTY_DICT × 4 Mi: 900 MB and 11 s before the budget
+    const pkl = new Uint8Array(n + 3);
+    pkl.set([0x80, 0x02]);
+    pkl.fill(0x7d, 2, n + 2);
+    pkl[n + 2] = 0x2e;
+    const file = path.join(tmp, 'dicts.pt');
+    await writeZip(file, [['archive/data.pkl', pkl]]);
+    const m = await measured(() => TorchCheckpoint.open(file));
+    const err = rejection(m.result);
+    assert.ok(err instanceof CheckpointError, String(err));
+    assert.match(err.message, /dicts\.pt \(archive\/data\.pkl\): bad pickle at byte \d+: more than 1048576 operations/);
+    assert.ok(m.peakGrowthMB < 150, `peak RSS grew by ${m.peakGrowthMB} MB`);
+  });
+
+  it('a 1 MB zip whose data.pkl inflates to 1 GiB fails fast with little memory', { timeout: 30_000 }, async () => {
+    const { stored, crc } = zeroBomb(2 ** 30);
+    const file = path.join(tmp, 'bomb.pt');
+    await writeFile(file, rawZip([{ name: 'archive/data.pkl', stored, method: 8, size: 2 ** 30, crc }]));
+    const m = await measured(() => TorchCheckpoint.open(file));
+    const err = rejection(m.result);
+    assert.ok(err instanceof CheckpointError, String(err));
+    assert.match(err.message, /bomb\.pt: archive\/data\.pkl claims 1073741824 bytes, more than the \d+ a state_dict of 1 entries can need/);
+    assert.ok(m.ms < 2000, `took ${m.ms} ms`);
+    assert.ok(m.peakGrowthMB < 100, `peak RSS grew by ${m.peakGrowthMB} MB`);
+  });
+
+  it('a data.pkl that records a small size but inflates to 1 GiB is cut off at the recorded size', { timeout: 30_000 }, async () => {
+    const { stored, crc } = zeroBomb(2 ** 30);
+    const file = path.join(tmp, 'liar.pt');
+    await writeFile(file, rawZip([{ name: 'archive/data.pkl', stored, method: 8, size: 1000, crc }]));
+    const m = await measured(() => TorchCheckpoint.open(file));
+    assert.ok(rejection(m.result) instanceof CheckpointError);
+    assert.ok(m.ms < 2000, `took ${m.ms} ms`);
+    assert.ok(m.peakGrowthMB < 100, `peak RSS grew by ${m.peakGrowthMB} MB`);
+  });
+
+  it('an entry claiming more than deflate can produce is refused before reading', async () => {
+    const w = new PickleWriter();
+    w.global('collections', 'OrderedDict').emptyTuple().reduce();
+    const file = path.join(tmp, 'forged.pt');
+    await writeFile(file, rawZip([
+      { name: 'archive/data.pkl', stored: w.finish() },
+      { name: 'archive/data/0', stored: Buffer.alloc(100), method: 8, size: 3 * 2 ** 30 },
+    ]));
+    await rejectsCheckpoint(TorchCheckpoint.open(file), /forged\.pt: archive\/data\/0 claims to inflate 100 bytes into 3221225472, more than deflate can/);
+  });
+
+  it('a storage is read for exactly the bytes its tensors need, however long its entry', async () => {
+    const w = new PickleWriter();
+    w.global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.dictItems(1, () => tensorItem(w, 'x', { cls: 'FloatStorage', key: '0', numel: 2 }, 0, [2], [1]));
+    const file = path.join(tmp, 'long-entry.pt');
+    await writeZip(file, [['archive/data.pkl', w.finish()], ['archive/data/0', Buffer.concat([f32Bytes([1, 2]), Buffer.alloc(1 << 20)])]]);
+    const sd = await loadStateDict(file);
+    const x = sd.get('x') as HostTensor;
+    assert.deepEqual([...(x.data as Float32Array)], [1, 2]);
+    assert.equal(x.data.buffer.byteLength, 8);
+  });
+
+  it('an expanded view (stride 0) larger than one tensor can be is refused by its declaration', async () => {
+    const w = new PickleWriter();
+    w.global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.dictItems(1, () => tensorItem(w, 'wide', { cls: 'FloatStorage', key: '0', numel: 1 }, 0, [2 ** 20, 2 ** 20], [0, 0]));
+    const file = path.join(tmp, 'expanded.pt');
+    await writeZip(file, [['archive/data.pkl', w.finish()], ['archive/data/0', f32Bytes([1])]]);
+    // before: an untyped RangeError (Invalid typed array length) on read
+    await rejectsCheckpoint(loadStateDict(file), /expanded\.pt: tensor "wide" \(size \[1048576, 1048576\]\) has 1099511627776 elements/);
+    // a modest expanded view still materialises
+    const ok = new PickleWriter();
+    ok.global('collections', 'OrderedDict').emptyTuple().reduce();
+    ok.dictItems(1, () => tensorItem(ok, 'row', { cls: 'FloatStorage', key: '0', numel: 1 }, 0, [3], [0]));
+    await writeZip(file, [['archive/data.pkl', ok.finish()], ['archive/data/0', f32Bytes([7])]]);
+    assert.deepEqual([...((await loadStateDict(file)).get('row') as HostTensor).data as Float32Array], [7, 7, 7]);
+  });
+
+  it('a storage larger than one tensor can be is refused by its declaration', async () => {
+    const w = new PickleWriter();
+    w.global('collections', 'OrderedDict').emptyTuple().reduce();
+    w.dictItems(1, () => tensorItem(w, 'huge', { cls: 'FloatStorage', key: '0', numel: 2 ** 40 }, 0, [2 ** 40], [1]));
+    const file = path.join(tmp, 'huge.pt');
+    await writeZip(file, [['archive/data.pkl', w.finish()], ['archive/data/0', f32Bytes([1])]]);
+    await rejectsCheckpoint(TorchCheckpoint.open(file), /huge\.pt: tensor "huge" declares a storage of 4398046511104 bytes/);
+  });
+});
+
 function allDtypes(): StateDict {
   return new Map<string, HostTensor>([
     ['f32', { dtype: 'float32', shape: [2, 3], data: new Float32Array([1, -2, 3.5, NaN, Infinity, -0]) }],
@@ -436,6 +553,32 @@ describe('safetensors', () => {
       await writeFile(file, Buffer.concat([len, json, Buffer.alloc(dataBytes)]));
       await rejectsCheckpoint(loadStateDict(file), pattern);
     }
+  });
+
+  it('refuses headers that would cost out of proportion to parse: too long, too deep, long arrays', { timeout: 30_000 }, async () => {
+    const write = async (name: string, json: Buffer, extra = 0): Promise<string> => {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(json.length));
+      const file = path.join(tmp, `${name}.safetensors`);
+      await writeFile(file, Buffer.concat([len, json, Buffer.alloc(extra)]));
+      return file;
+    };
+    // 16 MiB of nesting: JSON.parse alone took seconds and hundreds of MB
+    const depth = 2_500_000;
+    const deep = await write('deep', Buffer.from(`{"a":${'{"b":'.repeat(depth)}1${'}'.repeat(depth)}}`));
+    const m = await measured(() => loadStateDict(deep));
+    const err = rejection(m.result);
+    assert.ok(err instanceof CheckpointError);
+    assert.match(err.message, /deep\.safetensors: invalid safetensors file: header nests deeper than 3 levels/);
+    assert.ok(m.ms < 1000, `took ${m.ms} ms`);
+    assert.ok(m.peakGrowthMB < 100, `peak RSS grew by ${m.peakGrowthMB} MB`);
+    const longShape = await write('long-shape', Buffer.from(JSON.stringify({ a: { dtype: 'F32', shape: new Array(1000).fill(1), data_offsets: [0, 4] } })));
+    await rejectsCheckpoint(loadStateDict(longShape), /header has an array of more than 64 items/);
+    // brackets inside names and metadata strings are text, not structure
+    const quoted = await write('quoted', Buffer.from(JSON.stringify({ __metadata__: { note: '[[[[{{{{ \\" ,,,' }, 'a[0]{': { dtype: 'F32', shape: [1], data_offsets: [0, 4] } })), 4);
+    assert.deepEqual([...(await loadStateDict(quoted)).keys()], ['a[0]{']);
+    const big = await write('big-header', Buffer.concat([Buffer.from('{}'), Buffer.alloc(16 * 2 ** 20 - 1, 0x20)]));
+    await rejectsCheckpoint(loadStateDict(big), /header length 16777217 is too large/);
   });
 
   it('leaves no file behind when a tensor does not match its announced size', async () => {

@@ -116,6 +116,12 @@ describe('rudolph CLI', () => {
     const noModel = await rudolph(['dream', 'кот', '--model', path.join(dir, 'no-such-model')]);
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /no-such-model/);
+    const emptyDir = path.join(dir, 'empty-model');
+    await fsp.mkdir(emptyDir, { recursive: true });
+    const noConfig = await rudolph(['dream', 'кот', '--model', emptyDir]);
+    assert.equal(noConfig.code, 2);
+    assert.ok(noConfig.stderr.includes(`${emptyDir}: no config.json in this folder`), noConfig.stderr);
+    assert.match(noConfig.stderr, /pytorch_model\.bin or model\.safetensors/);
     const emptyNumber = await rudolph(['text', 'кот', '--allowed-tokens', '12,,57', ...model]);
     assert.equal(emptyNumber.code, 2);
     assert.match(emptyNumber.stderr, /--allowed-tokens must be an integer/);

@@ -6,6 +6,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { EXIT, exitCodeOf } from '../src/cli/output.js';
 import { formatCacheListing, formatVerifyReport } from '../src/cli/hub-format.js';
 import { downloadFile, downloadFileInfo, downloadFiles, type DownloadProgress, listCache, removeFromCache, resolveCachedFile, verifyCache } from '../src/hub/index.js';
 import { PRESETS } from '../src/presets.js';
@@ -246,6 +249,111 @@ describe('resume and integrity', () => {
   });
 });
 
+describe('timeouts and retries', () => {
+  /** Runs `fn` while forcing garbage collection, as a long-running process would now and then. */
+  async function withGc<T>(fn: () => Promise<T>): Promise<T> {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const timer = setInterval(gc, 50);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  it('a hub that accepts the connection and never answers times out (even with GC running)', { timeout: 15_000 }, async () => {
+    hub.setFault('config.json', { noAnswer: true, requests: 'head' });
+    const started = Date.now();
+    const err = await withGc(() =>
+      expectCode(downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint, timeoutMs: 300 }), 'OFFLINE', /no answer within 0\.3 s.*HF_HUB_DOWNLOAD_TIMEOUT/s),
+    );
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.equal(exitCodeOf(err), EXIT.network);
+  });
+
+  it('HF_HUB_DOWNLOAD_TIMEOUT (seconds) sets the timeout', { timeout: 15_000 }, async () => {
+    hub.setFault('config.json', { noAnswer: true, requests: 'head' });
+    process.env.HF_HUB_DOWNLOAD_TIMEOUT = '0.4';
+    try {
+      const started = Date.now();
+      await expectCode(downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint }), 'OFFLINE', /no answer within 0\.4 s/);
+      assert.ok(Date.now() - started < 5000);
+      process.env.HF_HUB_DOWNLOAD_TIMEOUT = 'soon';
+      await expectCode(downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint }), 'INPUT', /HF_HUB_DOWNLOAD_TIMEOUT/);
+    } finally {
+      delete process.env.HF_HUB_DOWNLOAD_TIMEOUT;
+    }
+  });
+
+  it('a body request that is never answered is retried, then gives up with a DOWNLOAD error', { timeout: 20_000 }, async () => {
+    hub.setFault('pytorch_model.bin', { noAnswer: true });
+    const err = await withGc(() =>
+      expectCode(downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, timeoutMs: 300, retries: 2 }), 'DOWNLOAD', /no response within 0\.3 s/),
+    );
+    assert.equal(hub.count({ server: 'lfs', method: 'GET' }), 3);
+    assert.equal(exitCodeOf(err), EXIT.network);
+  });
+
+  it('a server that sends a little, stalls and ignores Range is not retried forever', { timeout: 30_000 }, async () => {
+    hub.setFault('pytorch_model.bin', { stallAfterBytes: 100_000, ignoreRange: true });
+    const started = Date.now();
+    await expectCode(
+      downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, timeoutMs: 200, retries: 2 }),
+      'DOWNLOAD',
+      /no new bytes/,
+    );
+    assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+    assert.ok(hub.count({ server: 'lfs', method: 'GET' }) <= 8, `${hub.count({ server: 'lfs', method: 'GET' })} GETs`);
+  });
+
+  it('the total retry budget ends a transfer that keeps dropping, even while it progresses', { timeout: 30_000 }, async () => {
+    hub.setFault('pytorch_model.bin', { dropAfterBytes: 100_000 });
+    await expectCode(
+      downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, retries: 2, retryBudget: 3 }),
+      'DOWNLOAD',
+      /retry budget of 3/,
+    );
+    assert.equal(hub.count({ server: 'lfs', method: 'GET' }), 4);
+    // what arrived is kept: the next run resumes
+    hub.clearFaults();
+    const local = await downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint });
+    assert.ok(readFileSync(local).equals(WEIGHTS));
+    assert.match(hub.requests.filter((r) => r.server === 'lfs' && r.method === 'GET').at(-1)?.range ?? '', /^bytes=[1-9]\d*-$/);
+  });
+
+  it('429 on the body is retried after the Retry-After the server asks for', { timeout: 20_000 }, async () => {
+    hub.setFault('pytorch_model.bin', { status: 429, retryAfter: '1', times: 1 });
+    const local = await downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint });
+    assert.ok(readFileSync(local).equals(WEIGHTS));
+    const gets = hub.requests.filter((r) => r.server === 'lfs' && r.method === 'GET');
+    assert.deepEqual(gets.map((g) => g.status), [429, 200]);
+    assert.ok(gets[1].at - gets[0].at >= 950, `waited only ${gets[1].at - gets[0].at} ms`);
+  });
+
+  it('503 with Retry-After on the metadata request is retried', { timeout: 20_000 }, async () => {
+    hub.setFault('config.json', { status: 503, retryAfter: '1', times: 1, requests: 'head' });
+    const local = await downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint });
+    assert.ok(readFileSync(local).equals(CONFIG));
+    const heads = hub.requests.filter((r) => r.method === 'HEAD');
+    assert.deepEqual(heads.map((h) => h.status), [503, 200]);
+    assert.ok(heads[1].at - heads[0].at >= 950, `waited only ${heads[1].at - heads[0].at} ms`);
+  });
+
+  it('a Retry-After beyond the bound is not waited for', { timeout: 10_000 }, async () => {
+    hub.setFault('config.json', { status: 429, retryAfter: '3600', requests: 'head' });
+    const started = Date.now();
+    await expectCode(downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint }), 'DOWNLOAD', /HTTP 429.*retry after 3600 s/s);
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  it('keeps answering 503: gives up after the retries with the status named', { timeout: 20_000 }, async () => {
+    hub.setFault('config.json', { status: 503, requests: 'head' });
+    await expectCode(downloadFile({ repo: REPO, path: 'config.json', cacheDir, endpoint: hub.endpoint, retries: 2 }), 'DOWNLOAD', /HTTP 503/);
+    assert.equal(hub.count({ method: 'HEAD' }), 3);
+  });
+});
+
 describe('concurrency', () => {
   it('two concurrent downloads of one file fetch its body once', { timeout: 20_000 }, async () => {
     hub.setFault('pytorch_model.bin', { chunkSize: 64 * 1024, chunkDelayMs: 5 });
@@ -359,7 +467,7 @@ describe('hub errors', () => {
     const denied = await expectCode(
       downloadFile({ repo: PRIVATE_REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint }),
       'DOWNLOAD',
-      /HTTP 401.*HF_TOKEN/s,
+      /HTTP 401.*HF_TOKEN.*--token/s,
     );
     assert.equal((denied as unknown as { status: number }).status, 401);
     await expectCode(downloadFile({ repo: PRIVATE_REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, token: 'wrong' }), 'DOWNLOAD', /401/);
@@ -371,6 +479,25 @@ describe('hub errors', () => {
     const lfsReqs = hub.requests.filter((r) => r.server === 'lfs');
     assert.ok(hubReqs.length > 0 && hubReqs.every((r) => r.authorization === `Bearer ${TOKEN}`));
     assert.ok(lfsReqs.length > 0 && lfsReqs.every((r) => r.authorization === undefined));
+  });
+
+  it('the CLI takes --token, and its 401 message names HF_TOKEN and --token (exit 3)', { timeout: 60_000 }, async () => {
+    const cli = (args: string[]): Promise<{ code: number; stderr: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
+          env: { ...process.env, HF_ENDPOINT: hub.endpoint }, stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+      });
+    const denied = await cli(['download', PRIVATE_REPO, '--cache-dir', cacheDir, '-q']);
+    assert.equal(denied.code, 3, denied.stderr);
+    assert.match(denied.stderr, /HTTP 401.*HF_TOKEN.*--token/s);
+    // with the token the hub lets us in: the private repo then lacks config.json (a 404, not a 401)
+    const allowed = await cli(['download', PRIVATE_REPO, '--cache-dir', cacheDir, '-q', '--token', TOKEN]);
+    assert.equal(allowed.code, 3, allowed.stderr);
+    assert.match(allowed.stderr, /file config\.json does not exist in test-org\/private-model/);
   });
 
   it('HF_TOKEN from the environment is used', async () => {

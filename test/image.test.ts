@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { RudolphError } from '../src/errors.js';
+import { peakMemory } from '../fuzz/lib/memory.js';
 import { composeGrid, cropImage, fromFloatCHW, ImageError, preprocessImage, resizeBilinearPil, type RgbImage, squareCropBox, toFloatCHW } from '../src/image/index.js';
 import { encodePng, readImage, writePng } from '../src/runtime/node/index.js';
 
@@ -246,10 +247,49 @@ describe('readImage errors', () => {
     const png = await rawInput(texturedImage(100, 60, 4)).png().toBuffer();
     await expectImageError(readImage(png, { maxPixels: 5999, name: 'big.png' }), 'big.png', '100×60', 'maxPixels 5999');
     assert.equal((await readImage(png, { maxPixels: 6000 })).width, 100);
-    // A header claiming 30000×30000 over a tiny image: the default limit (100 MP) refuses it.
+    // A header claiming 30000×30000 over a tiny image: the default limit (8192 × 6144, 50 MP) refuses it.
     const bomb = withClaimedSize(png, 30000, 30000);
     assert.equal((await sharp(bomb, { limitInputPixels: false }).metadata()).width, 30000);
     await expectImageError(readImage(bomb, { name: 'bomb.png' }), 'bomb.png', '30000×30000', '900.0 megapixels');
+    await expectImageError(readImage(withClaimedSize(png, 8192, 6145), { name: 'b.png' }), 'b.png', '50.3 megapixels', 'maxPixels 50331648');
+    // found by the fuzzer: a 275-byte JPEG claiming 4944×13080 decoded (grey) at a 266 MB peak under the old 100 MP default
+    const jpeg = Buffer.from(await rawInput(texturedImage(16, 16, 3)).jpeg().toBuffer());
+    const sof = jpeg.findIndex((b, i) => b === 0xff && jpeg[i + 1] === 0xc0);
+    jpeg.writeUInt16BE(13080, sof + 5);
+    jpeg.writeUInt16BE(4944, sof + 7);
+    const memory = peakMemory();
+    await expectImageError(readImage(jpeg.subarray(0, 400), { name: 'tall.jpg' }), 'tall.jpg', '4944×13080', '64.7 megapixels');
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
+  });
+
+  test('formats whose decoders need more memory a pixel get proportionally fewer pixels', async () => {
+    const base = rawInput(texturedImage(100, 60, 4));
+    const png = await base.clone().png().toBuffer();
+    const webp = await base.clone().webp({ lossless: true }).toBuffer();
+    assert.equal((await readImage(png, { maxPixels: 6000 })).width, 100);
+    // WebP decodes at ~11 bytes a pixel (PNG ~3.6): counted at 16 against 4, a quarter of the pixels
+    await expectImageError(readImage(webp, { maxPixels: 6000, name: 'w.webp' }), 'w.webp', 'over the limit of 0.0', 'for WEBP', '16 bytes a pixel');
+    assert.equal((await readImage(webp, { maxPixels: 24000 })).width, 100);
+  });
+
+  test('a JPEG too small for the pixels its header claims is refused before decoding (the fuzzer: 508 bytes for 3119×14367 decoded at a 263 MB peak)', async () => {
+    const jpeg = Buffer.from(await rawInput(texturedImage(16, 16, 3)).jpeg().toBuffer());
+    const sof = jpeg.findIndex((b, i) => b === 0xff && jpeg[i + 1] === 0xc0);
+    jpeg.writeUInt16BE(14367, sof + 5);
+    jpeg.writeUInt16BE(3119, sof + 7);
+    const memory = peakMemory();
+    await expectImageError(readImage(jpeg, { name: 'lie.jpg' }), 'lie.jpg', `a ${jpeg.length}-byte JPEG cannot hold 3119×14367 pixels`);
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
+  });
+
+  test('a side over 32768 pixels is refused from the header (a 16777216×1 claim cost 336 MB and 4 s in the decoder)', async () => {
+    const png = await rawInput(texturedImage(16, 1, 3)).png().toBuffer();
+    const row = withClaimedSize(png, 16_777_216, 1);
+    const memory = peakMemory();
+    const t0 = performance.now();
+    await expectImageError(readImage(row, { name: 'row.png' }), 'row.png', '16777216×1', 'side over 32768');
+    assert.ok(performance.now() - t0 < 1000);
+    assert.ok(memory.growthMB() < 50, `grew ${memory.growthMB()} MB`);
   });
 });
 

@@ -9,8 +9,10 @@
  *     (with the hub's X-Error-Code: RepoNotFound / RevisionNotFound / EntryNotFound)
  * - lfs:  HEAD/GET /lfs/<sha256>?signature=... → 200 / 206 (Range) / 416
  * Faults (per repo file path) act on whichever server sends that file's bytes: drop the
- * connection after N bytes, flip one byte, slow chunks, delay the response.
- * Every request is logged in `requests` (server, method, url, Range, Authorization, status).
+ * connection after N bytes, flip one byte, slow chunks, delay the response, never answer,
+ * answer with an error status (and Retry-After), ignore Range. A fault hits body GETs unless
+ * `requests` says it hits the hub's HEAD (metadata) requests.
+ * Every request is logged in `requests` (server, method, url, Range, Authorization, status, time).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -44,7 +46,17 @@ export interface MockFault {
   chunkSize?: number;
   /** Wait this long before answering at all. */
   responseDelayMs?: number;
-  /** How many body responses the fault affects (default: all). */
+  /** Accept the request and never send anything back (not even headers). */
+  noAnswer?: boolean;
+  /** Answer with this status (and an empty body) instead of the file. */
+  status?: number;
+  /** Retry-After header value sent with `status`. */
+  retryAfter?: string;
+  /** Answer a Range request with 200 and the whole file, as servers without range support do. */
+  ignoreRange?: boolean;
+  /** Which requests the fault hits: body GETs (default) or the hub's HEAD requests. */
+  requests?: 'body' | 'head';
+  /** How many responses the fault affects (default: all). */
   times?: number;
 }
 
@@ -57,6 +69,8 @@ export interface MockRequest {
   status: number;
   /** Repo file path whose bytes this request was about (when known). */
   file: string | undefined;
+  /** Date.now() when the request was answered (or, without an answer, seen). */
+  at: number;
 }
 
 export interface MockHubOptions {
@@ -160,13 +174,39 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
       authorization: req.headers.authorization,
       status,
       file,
+      at: Date.now(),
     });
+  }
+
+  /** This file's fault for this kind of request, counted as used; undefined when none applies. */
+  function takeFault(file: string, kind: 'body' | 'head'): MockFault | undefined {
+    const stored = faults.get(file);
+    if (!stored || (stored.requests ?? 'body') !== kind || stored.used >= (stored.times ?? Infinity)) return undefined;
+    stored.used += 1;
+    return stored;
+  }
+
+  /** Applies the faults that replace an answer; true when the request was dealt with. */
+  async function answerFault(server: 'hub' | 'lfs', req: http.IncomingMessage, res: http.ServerResponse, fault: MockFault | undefined, file: string): Promise<boolean> {
+    if (fault?.responseDelayMs) await sleep(fault.responseDelayMs);
+    if (fault?.noAnswer) {
+      log(server, req, 0, file);
+      return true; // the socket stays open and silent until the client gives up (or close())
+    }
+    if (fault?.status !== undefined) {
+      res.writeHead(fault.status, fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {}).end();
+      log(server, req, fault.status, file);
+      return true;
+    }
+    return false;
   }
 
   /** Sends the file bytes (or the requested range), applying this file's fault if it has one left. */
   async function sendBody(server: 'hub' | 'lfs', req: http.IncomingMessage, res: http.ServerResponse, file: ResolvedFile, headers: Record<string, string>): Promise<void> {
     const size = file.content.length;
-    const range = parseRange(req.headers.range, size);
+    const fault = req.method === 'GET' ? takeFault(file.path, 'body') : undefined;
+    if (await answerFault(server, req, res, fault, file.path)) return;
+    const range = fault?.ignoreRange ? undefined : parseRange(req.headers.range, size);
     if (range === 'invalid') {
       res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
       log(server, req, 416, file.path);
@@ -177,11 +217,6 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
     const status = range ? 206 : 200;
     const all: Record<string, string> = { ...headers, 'Accept-Ranges': 'bytes', 'Content-Length': String(end - start + 1), 'Content-Type': 'application/octet-stream' };
     if (range) all['Content-Range'] = `bytes ${start}-${end}/${size}`;
-
-    const stored = faults.get(file.path);
-    const fault = req.method === 'GET' && stored && stored.used < (stored.times ?? Infinity) ? stored : undefined;
-    if (fault) fault.used += 1;
-    if (fault?.responseDelayMs) await sleep(fault.responseDelayMs);
     res.writeHead(status, all);
     log(server, req, status, file.path);
     if (req.method === 'HEAD') {
@@ -235,6 +270,7 @@ export async function startMockHub(options: MockHubOptions): Promise<MockHub> {
       if (!resolved) return send(404, { 'X-Error-Code': 'RevisionNotFound', 'X-Error-Message': 'Invalid rev id' });
       const file = fileOf(repo, filePath);
       if (!file) return send(404, { 'X-Error-Code': 'EntryNotFound', 'X-Error-Message': 'Entry not found' });
+      if (req.method === 'HEAD' && (await answerFault('hub', req, res, takeFault(file.path, 'head'), file.path))) return;
 
       const common = { 'X-Repo-Commit': resolved };
       if (!file.lfs) {

@@ -4,14 +4,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CheckpointError, ConfigError, InputError, WeightsError } from '../src/errors.js';
 import { loadStateDict } from '../src/io/checkpoint.js';
-import { configFromJson, makeConfig } from '../src/model/config.js';
+import { configFromJson, makeConfig, MAX_TOTAL_LENGTH, PARAM_BOUNDS } from '../src/model/config.js';
 import { leftPadId, prepareInputIds, segmentOf } from '../src/model/layout.js';
+import { fetchModelFiles } from '../src/pretrained/model-files.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
-import { presetConfig } from '../src/presets.js';
-import { loadRudolphDir } from '../src/pretrained/model-dir.js';
+import { presetConfig, PRESET_NAMES, PRESETS } from '../src/presets.js';
+import { loadRudolphDir, loadWeights } from '../src/pretrained/model-dir.js';
 import { SMALL_PARAMS, tempDir, writeSmallModel } from './fixtures.js';
 import { GOLDEN_DIR } from './helpers.js';
 
@@ -40,6 +41,52 @@ describe('config', () => {
     assert.throws(() => makeConfig({ ...SMALL_PARAMS, hidden_size: 65 }), (e: unknown) => e instanceof ConfigError && /divisible/.test(e.message));
     assert.throws(() => makeConfig({ ...SMALL_PARAMS, num_layers: 0 }), (e: unknown) => e instanceof ConfigError && /num_layers/.test(e.message));
     assert.throws(() => configFromJson([1, 2]), ConfigError);
+  });
+
+  it('bounds every numeric field, naming it; presets stay inside', () => {
+    for (const name of PRESET_NAMES) assert.doesNotThrow(() => presetConfig(name));
+    for (const [field, [min, max]] of Object.entries(PARAM_BOUNDS)) {
+      for (const bad of [max + 1, min - 1, 1e9, 1.5, '7', null, -Infinity]) {
+        assert.throws(() => configFromJson({ model_params: { ...SMALL_PARAMS, [field]: bad } }, 'c.json'),
+          (e: unknown) => e instanceof ConfigError && e.message.startsWith(`c.json: config: ${field} must be`), `${field} = ${String(bad)}`);
+      }
+    }
+    assert.throws(() => configFromJson({ model_params: { ...SMALL_PARAMS, vocab_size: 1e12 } }, 'c.json'),
+      (e: unknown) => e instanceof ConfigError && /c\.json: config: vocab_size must be an integer ≤ 1048576 and ≥ 2, got 1000000000000/.test(e.message));
+    assert.throws(() => makeConfig({ ...SMALL_PARAMS, l_text_seq_length: 2000, image_tokens_per_dim: 64, r_text_seq_length: 2000, vocab_size: 3000 }),
+      (e: unknown) => e instanceof ConfigError && new RegExp(`is 8096, over the ${MAX_TOTAL_LENGTH} tokens`).test(e.message));
+    assert.throws(() => makeConfig({ ...PRESETS['2.7B'].params, hidden_size: 16384, num_attention_heads: 128, num_layers: 256 }),
+      (e: unknown) => e instanceof ConfigError && /parameters .*over the 2e\+10/.test(e.message));
+    assert.throws(() => makeConfig({ ...SMALL_PARAMS, attention_dropout_prob: 2 }), (e: unknown) => e instanceof ConfigError && /attention_dropout_prob must be a probability/.test(e.message));
+    assert.throws(() => makeConfig({ ...SMALL_PARAMS, cogview_pb_relax: 'yes' as unknown as boolean }), (e: unknown) => e instanceof ConfigError && /cogview_pb_relax must be true or false/.test(e.message));
+    assert.throws(() => configFromJson({ model_params: SMALL_PARAMS, spc_tokens: 'abc' }), (e: unknown) => e instanceof ConfigError && /spc_tokens must map/.test(e.message));
+  });
+
+  it('a model folder whose config.json says num_layers 1e9 is refused at once, naming the field', { timeout: 10_000 }, async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      const src = path.join(GOLDEN_DIR, 'rudolph-tiny');
+      await fsp.copyFile(path.join(src, 'pytorch_model.bin'), path.join(dir, 'pytorch_model.bin'));
+      const json = JSON.parse(await fsp.readFile(path.join(src, 'config.json'), 'utf8')) as { model_params: Record<string, unknown> };
+      json.model_params.num_layers = 1e9;
+      await fsp.writeFile(path.join(dir, 'config.json'), JSON.stringify(json));
+      const t0 = performance.now();
+      await assert.rejects(fetchModelFiles(dir, { vqgan: false, tokenizer: path.join(src, 'config.json') }),
+        (e: unknown) => e instanceof ConfigError && e.message.includes(path.join(dir, 'config.json')) && /num_layers must be a positive integer ≤ 256, got 1000000000/.test(e.message));
+      assert.ok(performance.now() - t0 < 1000);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('a folder without config.json is named with what it should hold', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await assert.rejects(fetchModelFiles(dir, { vqgan: false }),
+        (e: unknown) => e instanceof ConfigError && e.message.startsWith(`${dir}: no config.json in this folder`) && /pytorch_model\.bin or model\.safetensors/.test(e.message));
+    } finally {
+      await cleanup();
+    }
   });
 });
 
@@ -110,6 +157,16 @@ describe('weights and checkpoints', () => {
     bad.set('to_logits.1.bias', { dtype: 'float32', shape: [7], data: new Float32Array(7) });
     assert.throws(() => weightsFromStateDict(cfg, bad), (e: unknown) => e instanceof WeightsError && /to_logits\.1\.bias has shape \[7\]/.test(e.message));
     assert.throws(() => weightsFromStateDict(small, sd), WeightsError);
+  });
+
+  it('checks a config against the checkpoint before reading it, naming the config fields', async () => {
+    const file = path.join(GOLDEN_DIR, 'rudolph-tiny', 'pytorch_model.bin');
+    const json = JSON.parse(await fsp.readFile(path.join(GOLDEN_DIR, 'rudolph-tiny', 'config.json'), 'utf8')) as { model_params: Record<string, number> };
+    const layers = configFromJson({ model_params: { ...json.model_params, num_layers: 4 } });
+    await assert.rejects(loadWeights(layers, file), (e: unknown) => e instanceof WeightsError && /has 5 transformer layers but the config's num_layers is 4/.test(e.message));
+    const vocab = configFromJson({ model_params: { ...json.model_params, vocab_size: 20000 } });
+    await assert.rejects(loadWeights(vocab, file),
+      (e: unknown) => e instanceof WeightsError && /text_embeddings\.weight has shape \[140, 64\], expected \[20004, 64\] for this config \(vocab_size \+ text_special_tokens/.test(e.message));
   });
 
   it('rejects a truncated checkpoint with a typed error naming the file', async () => {

@@ -8,6 +8,7 @@ import { encodeText, IdListTokenizer, prepareText } from '../src/tokenizer/text-
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { uniformSource } from '../src/util/random.js';
 import { TOKENIZER_DIR } from './helpers.js';
+import { peakMemory } from '../fuzz/lib/memory.js';
 
 const MODEL_16384 = path.join(TOKENIZER_DIR, 'bpe-16384.model');
 const MODEL_512 = path.join(TOKENIZER_DIR, 'bpe-512.model');
@@ -74,6 +75,28 @@ describe('loading bpe.model', () => {
     assert.match(loadError('3 2\n9601 3\n97 4\n97 5\n4 5 6\n3 4 7\n0 1 -1 2\n').message, /listed twice/);
     assert.match(loadError('3 2\n32 3\n97 4\n98 5\n4 5 6\n3 4 7\n0 1 -1 2\n').message, /U\+2581/);
     assert.match(loadError('3 2\n9601 3\n55296 4\n98 5\n4 5 6\n3 4 7\n0 1 -1 2\n').message, /not a Unicode scalar value/);
+  });
+
+  it('refuses rules that build ever longer tokens (doubling to a RangeError or gigabytes before)', () => {
+    // ▁=0, a=1; rule k merges the previous result with itself: token k+1 has 2^k characters
+    const doubling = ['2 40', '9601 0', '97 1', '1 1 2', ...Array.from({ length: 39 }, (_, k) => `${k + 2} ${k + 2} ${k + 3}`), '-1 -1 -1 -1'].join('\n');
+    const t0 = performance.now();
+    assert.match(loadError(doubling).message, /rule 12 builds a token of 4096 characters|rule 13 builds a token of 8192 characters/);
+    assert.ok(performance.now() - t0 < 500);
+    // a long chain (token k has k+1 characters): fine until the bound
+    const chain = (rules: number): string => ['2 ' + rules, '9601 0', '97 1', '1 1 2', ...Array.from({ length: rules - 1 }, (_, k) => `${k + 2} 1 ${k + 3}`), '-1 -1 -1 -1'].join('\n');
+    assert.equal(YttmTokenizer.fromBuffer(Buffer.from(chain(4000))).vocabSize, 4002);
+    assert.match(loadError(chain(5000)).message, /rule 4096 builds a token of 4097 characters; a BPE token is far shorter \(at most 4096\)/);
+  });
+
+  it('a model file of millions of numbers is parsed compactly; past 16 MiB it is refused unread', () => {
+    const numbers = Buffer.from('1\n'.repeat(8 * 2 ** 20)); // 16 MiB: 450 MB and 3.6 s as one object per number
+    const memory = peakMemory();
+    const t0 = performance.now();
+    assert.match(loadError(numbers.toString('latin1')).message, /line 1, column 1 \(byte 0\): the character table has no entry for U\+2581/);
+    assert.ok(memory.growthMB() < 150, `grew ${memory.growthMB()} MB`);
+    assert.ok(performance.now() - t0 < 5000);
+    assert.match(loadError(numbers.toString('latin1') + '1').message, /16777217 bytes, more than the 16777216 a tokenizer model may have/);
   });
 
   it('serves a model with an undefined special token', () => {

@@ -117,6 +117,39 @@ describe('config', () => {
     assert.throws(() => vqganConfigFromYaml(yaml(good + '      double_z: true\n')), (e: Error) => e instanceof ConfigError && /double_z/.test(e.message));
   });
 
+  it('bounds every field of the YAML config, naming it, before anything is sized from it', async () => {
+    const doc = (dd: Record<string, unknown>, params: Record<string, unknown> = {}): string =>
+      JSON.stringify({ model: { params: { embed_dim: 32, n_embed: 64, ...params, ddconfig: { ch: 32, ch_mult: [1, 1, 2], num_res_blocks: 1, attn_resolutions: [], resolution: 32, z_channels: 32, ...dd } } } });
+    assert.equal(vqganConfigFromYaml(doc({})).ch, 32);
+    const cases: Array<[Record<string, unknown>, Record<string, unknown>, RegExp]> = [
+      [{ ch: 1e9 }, {}, /ch must be a positive integer ≤ 1024, got 1000000000/],
+      [{ ch_mult: new Array(100).fill(1) }, {}, /ch_mult must be a non-empty list of at most 8/],
+      [{ ch_mult: [1, 1e6] }, {}, /ch_mult\[1\] must be a positive integer ≤ 16/],
+      [{ num_res_blocks: 1e9 }, {}, /num_res_blocks must be a positive integer ≤ 16/],
+      [{ attn_resolutions: new Array(1000).fill(16) }, {}, /attn_resolutions must be a list of at most 32/],
+      [{ resolution: 1e12 }, {}, /resolution must be a positive integer ≤ 8192/],
+      [{ z_channels: 1e6 }, { embed_dim: 1e6 }, /z_channels must be a positive integer ≤ 4096/],
+      [{}, { n_embed: 1e10 }, /n_embed must be a positive integer ≤ 1048576/],
+      [{ in_channels: 1000 }, {}, /in_channels must be a positive integer ≤ 16/],
+      [{ out_ch: 0 }, {}, /out_ch must be a positive integer/],
+      [{ ch: 1024, ch_mult: [1, 16] }, {}, /ch × max\(ch_mult\) is 16384 channels/],
+      [{ ch: 512, ch_mult: [1, 2, 4, 8, 8, 8, 8, 8], num_res_blocks: 16 }, {}, /describes about .* parameters .*over the 2e\+9/],
+    ];
+    for (const [dd, params, pattern] of cases) {
+      assert.throws(() => vqganConfigFromYaml(doc(dd, params), 'v.yaml'), (e: Error) => e instanceof ConfigError && e.message.startsWith('v.yaml: ') && pattern.test(e.message), pattern.source);
+    }
+    const huge = path.join(tmp, 'huge.yaml');
+    await writeFile(huge, `# ${'x'.repeat(2 << 20)}\n${doc({})}`);
+    await assert.rejects(readVqganConfigFile(huge), (e: Error) => e instanceof ConfigError && /huge\.yaml: cannot read the VQGAN config: \d+ bytes, more than the 65536 accepted/.test(e.message));
+    // deep flow nesting: 1 MB of it cost the YAML parser 5.5 s and 550 MB before the bound
+    const nested = `model: ${'['.repeat(500_000)}1${']'.repeat(500_000)}`;
+    const t0 = performance.now();
+    assert.throws(() => vqganConfigFromYaml(nested, 'n.yaml'), (e: Error) => e instanceof ConfigError && /n\.yaml: 1000008 characters, over the 65536 a VQGAN config may have/.test(e.message));
+    assert.ok(performance.now() - t0 < 100);
+    const nearCap = `model: ${'['.repeat(32_000)}1${']'.repeat(32_000)}`;
+    assert.throws(() => vqganConfigFromYaml(nearCap, 'c.yaml'), ConfigError);
+  });
+
   it('takes the YAML beside a checkpoint, else the Sber preset', async () => {
     assert.deepEqual(await configBeside(TINY_CKPT), cfg);
     const lone = path.join(tmp, 'lone');

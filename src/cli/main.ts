@@ -8,6 +8,7 @@ import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
 import { serveCommand } from './commands/serve.js';
 import { taskCommands } from './commands/tasks.js';
+import { workerCommand } from './commands/worker.js';
 import { errorMessage, EXIT, exitCodeOf } from './output.js';
 
 const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), finetuneCommand(), evalCommand()]) {
+  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand(), evalCommand()]) {
     program.addCommand(cmd.exitOverride());
     for (const sub of cmd.commands) sub.exitOverride();
   }

@@ -15,14 +15,21 @@ import {
   validateRevision,
 } from './cache-layout.js';
 import { DownloadError, IntegrityError, OfflineError, type HubFileRef } from './errors.js';
-import { abortErrorFor, describeNetworkError, fetchFileBody, fetchFileMetadata, hubStatusError, isUnreachable, type FileMetadata } from './http.js';
+import {
+  abortErrorFor, describeNetworkError, fetchFileBody, fetchFileMetadata, hubStatusError, isUnreachable, transientStatus, TransientError,
+  type FileMetadata,
+} from './http.js';
 import { verifyBlobFile } from './integrity.js';
 import { acquireLock, sleep } from './lock.js';
 import { cachedCommitFor, offlineError } from './offline.js';
 import { ProgressTracker, type ProgressCallback } from './progress.js';
-import { resolveHubSettings, type HubOptions, type HubSettings } from './settings.js';
+import { Deadline, seconds } from './deadline.js';
+import {
+  MAX_RETRY_AFTER_MS, resolveHubSettings, resolveNetworkSettings,
+  type HubOptions, type HubSettings, type NetworkOptions, type NetworkSettings,
+} from './settings.js';
 
-export interface DownloadOptions extends HubOptions {
+export interface DownloadOptions extends HubOptions, NetworkOptions {
   /** Branch, tag or commit (default "main"). */
   revision?: string;
   signal?: AbortSignal;
@@ -32,10 +39,6 @@ export interface DownloadOptions extends HubOptions {
    * (huggingface_hub's default). Off by default: a cached file is used without any network.
    */
   refresh?: boolean;
-  /** Consecutive failed attempts (dropped connection, stall, 5xx) before giving up (default 5). */
-  retries?: number;
-  /** Limit for the metadata request and for a body that stops sending data (default 10 s). */
-  timeoutMs?: number;
 }
 
 export interface DownloadFileRequest extends DownloadOptions {
@@ -57,9 +60,6 @@ export interface DownloadedFile extends HubFileRef {
   localPath: string;
   fromCache: boolean;
 }
-
-const DEFAULT_RETRIES = 5;
-const DEFAULT_TIMEOUT_MS = 10_000;
 
 function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
@@ -153,7 +153,6 @@ export async function downloadFiles(repo: string, paths: readonly string[], opti
 async function fetchToCache(ref: HubFileRef, settings: HubSettings, options: DownloadOptions, pinnedCommit: string | undefined): Promise<DownloadedFile> {
   const { cacheDir } = settings;
   const signal = options.signal;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const label = `${ref.path} of ${ref.repo}@${ref.revision}`;
   const lookup = pinnedCommit ?? ref.revision;
 
@@ -171,17 +170,20 @@ async function fetchToCache(ref: HubFileRef, settings: HubSettings, options: Dow
 
   const aborted = abortErrorFor(signal, `download of ${label}`);
   if (aborted) throw aborted;
+  const network = resolveNetworkSettings(options);
   let meta: FileMetadata;
   try {
-    const headSignal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(signal ? [signal] : [])]);
-    meta = await fetchFileMetadata({ ...ref, revision: lookup }, settings, headSignal);
+    meta = await fetchMetadata({ ...ref, revision: lookup }, settings, network, signal);
   } catch (err) {
     const abortErr = abortErrorFor(signal, `download of ${label}`);
     if (abortErr) throw abortErr;
     if (err instanceof RudolphError) throw err;
-    if (isUnreachable(err)) {
+    const silent = err instanceof TransientError && err.status === undefined;
+    if (silent || isUnreachable(err)) {
+      // huggingface_hub's fallback: a hub that cannot be used does not stop a cached file
       if (cached !== null) return fromCache(cached);
-      throw await offlineError([ref], cacheDir, `the hub at ${settings.endpoint} cannot be reached (${describeNetworkError(err)})`, err);
+      const why = silent ? err.message : `cannot be reached (${describeNetworkError(err)})`;
+      throw await offlineError([ref], cacheDir, `the hub at ${settings.endpoint} ${why}`, err);
     }
     throw new DownloadError(`could not get ${label} from ${settings.endpoint}: ${describeNetworkError(err)}`, { ...ref, cause: err });
   }
@@ -207,7 +209,7 @@ async function fetchToCache(ref: HubFileRef, settings: HubSettings, options: Dow
       try {
         // whoever held the lock may have just finished this blob
         if (!(await blobReady())) {
-          await downloadBlob(ref, meta, blob, settings, options, tracker);
+          await downloadBlob(ref, meta, blob, settings, network, options, tracker);
           transferred = true;
         }
       } finally {
@@ -226,12 +228,14 @@ async function fetchToCache(ref: HubFileRef, settings: HubSettings, options: Dow
  * and only then renames it to blobs/<etag>. A partial that was resumed and fails the hash is
  * thrown away and fetched once more from scratch: its bytes may come from a different run.
  */
-async function downloadBlob(ref: HubFileRef, meta: FileMetadata, blob: string, settings: HubSettings, options: DownloadOptions, tracker: ProgressTracker): Promise<void> {
+async function downloadBlob(
+  ref: HubFileRef, meta: FileMetadata, blob: string, settings: HubSettings, network: NetworkSettings, options: DownloadOptions, tracker: ProgressTracker,
+): Promise<void> {
   const part = incompletePath(blob);
   const label = `${ref.path} of ${ref.repo}@${ref.revision}`;
   for (let fromScratch = false; ; fromScratch = true) {
     const resumed = ((await sizeOf(part)) ?? 0) > 0;
-    await transfer(ref, meta, part, settings, options, tracker);
+    await transfer(ref, meta, part, settings, network, options, tracker);
     try {
       await verifyBlobFile(part, meta.etag, meta.size, label);
       break;
@@ -244,14 +248,79 @@ async function downloadBlob(ref: HubFileRef, meta: FileMetadata, blob: string, s
   await rename(part, blob);
 }
 
-/** A failure worth another attempt: the connection dropped, stalled, or the server had a 5xx moment. */
-class TransientError extends Error {}
+/** What to tell the user about a failed attempt, timeouts named with the setting that controls them. */
+function attemptFailure(err: unknown, deadline: Deadline): string {
+  const timeout = deadline.timeout;
+  if (timeout) return `${timeout.message} (HF_HUB_DOWNLOAD_TIMEOUT or timeoutMs sets the limit)`;
+  return err instanceof TransientError ? err.message : describeNetworkError(err);
+}
 
-async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, settings: HubSettings, options: DownloadOptions, tracker: ProgressTracker): Promise<void> {
-  const retries = options.retries ?? DEFAULT_RETRIES;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+/** The pause before the next attempt: what a 429/503 asked for (bounded), else exponential backoff. */
+function retryDelay(err: unknown, failures: number, label: string, ref: HubFileRef): number {
+  const asked = err instanceof TransientError ? err.retryAfterMs : undefined;
+  if (asked === undefined) return Math.min(4000, 250 * 2 ** (failures - 1));
+  if (asked > MAX_RETRY_AFTER_MS) {
+    throw new DownloadError(
+      `${label}: the server answered ${(err as TransientError).message} and asks to retry after ${seconds(asked)} s, longer than the ${seconds(MAX_RETRY_AFTER_MS)} s we wait; try again later`,
+      { ...ref, status: (err as TransientError).status, cause: err },
+    );
+  }
+  return asked;
+}
+
+/** Waits, then throws AbortError if the caller aborted meanwhile. */
+async function pause(ms: number, signal: AbortSignal | undefined, label: string): Promise<void> {
+  await sleep(ms, signal);
+  const aborted = abortErrorFor(signal, `download of ${label}`);
+  if (aborted) throw aborted;
+}
+
+/**
+ * The HEAD that resolves commit, etag and size, under its own timeout; 429 and 5xx answers are
+ * retried (honouring Retry-After). A silent hub ends in a TransientError without a status.
+ */
+async function fetchMetadata(ref: HubFileRef, settings: HubSettings, network: NetworkSettings, signal: AbortSignal | undefined): Promise<FileMetadata> {
+  const label = `${ref.path} of ${ref.repo}@${ref.revision}`;
+  for (let failures = 0; ; ) {
+    const deadline = new Deadline(network.metadataTimeoutMs, signal);
+    let failure: unknown;
+    try {
+      return await fetchFileMetadata(ref, settings, deadline.signal);
+    } catch (err) {
+      failure = err;
+    } finally {
+      deadline.dispose();
+    }
+    if (signal?.aborted) throw failure;
+    if (deadline.timeout) {
+      throw new TransientError(
+        `accepted the connection but gave no answer within ${seconds(network.metadataTimeoutMs)} s (set HF_HUB_DOWNLOAD_TIMEOUT, in seconds, or timeoutMs to wait longer)`,
+      );
+    }
+    if (!(failure instanceof TransientError)) throw failure;
+    failures += 1;
+    if (failures > network.retries) {
+      throw new DownloadError(`the hub at ${settings.endpoint} answered ${failure.message} for ${label} ${failures} times in a row; try again later`, {
+        ...ref, status: failure.status, cause: failure,
+      });
+    }
+    await pause(retryDelay(failure, failures, label, ref), signal, label);
+  }
+}
+
+/**
+ * Appends the missing bytes to `part`, resuming with Range. Every request runs under a Deadline
+ * (connect + headers, then idle between chunks). Attempts are bounded twice: `retries` failures
+ * in a row that bring no byte beyond the farthest point reached so far (a server that sends a
+ * little, stalls and ignores Range makes no such progress), and `retryBudget` retries in all.
+ */
+async function transfer(
+  ref: HubFileRef, meta: FileMetadata, part: string, settings: HubSettings, network: NetworkSettings, options: DownloadOptions, tracker: ProgressTracker,
+): Promise<void> {
   const label = `${ref.path} of ${ref.repo}@${ref.revision}`;
   let failures = 0;
+  let retried = 0;
+  let reached = (await sizeOf(part)) ?? 0;
   for (;;) {
     let offset = (await sizeOf(part)) ?? 0;
     if (meta.size !== undefined && offset > meta.size) {
@@ -260,13 +329,12 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
     }
     if (meta.size !== undefined && offset === meta.size) return;
 
-    const stall = new AbortController();
-    const timer = setTimeout(() => stall.abort(new Error(`no data for ${timeoutMs} ms`)), timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
+    const deadline = new Deadline(network.downloadTimeoutMs, options.signal);
     let handle: FileHandle | undefined;
     let received = 0;
     try {
-      const res = await fetchFileBody(meta.downloadUrl, offset, settings, signal);
+      const res = await fetchFileBody(meta.downloadUrl, offset, settings, deadline.signal);
+      deadline.touch();
       const rangeStart = Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1] ?? NaN);
       if (res.status === 416 || (offset > 0 && (res.status === 200 || (res.status === 206 && rangeStart !== offset)))) {
         // the server will not continue our partial: start over
@@ -274,10 +342,8 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
         await rm(part, { force: true });
         throw new TransientError(`the server did not resume at byte ${offset} (HTTP ${res.status})`);
       }
-      if (res.status >= 500 || res.status === 429) {
-        await res.body?.cancel();
-        throw new TransientError(`HTTP ${res.status} ${res.statusText}`);
-      }
+      const transient = await transientStatus(res);
+      if (transient) throw transient;
       if (res.status >= 300) {
         await res.body?.cancel();
         throw hubStatusError(res, ref, settings.endpoint);
@@ -288,7 +354,7 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          timer.refresh();
+          deadline.touch();
           await writeFully(handle, value).catch((err: unknown) => {
             throw new DownloadError(`cannot write ${part}: ${err instanceof Error ? err.message : String(err)}`, { ...ref, cause: err });
           });
@@ -302,21 +368,27 @@ async function transfer(ref: HubFileRef, meta: FileMetadata, part: string, setti
       const abortErr = abortErrorFor(options.signal, `download of ${label}`);
       if (abortErr) throw abortErr;
       if (err instanceof RudolphError) throw err;
-      if (received > 0) failures = 0; // it was making progress: only stalls in a row count
+      if (offset + received > reached) {
+        reached = offset + received;
+        failures = 0;
+      }
       failures += 1;
-      if (failures > retries) {
-        const have = (await sizeOf(part)) ?? 0;
+      retried += 1;
+      const last = attemptFailure(err, deadline);
+      const kept = async (): Promise<string> =>
+        `${(await sizeOf(part)) ?? 0} of ${meta.size ?? '?'} bytes are kept in ${part} and the next run resumes from there`;
+      if (failures > network.retries) {
+        throw new DownloadError(`download of ${label} failed ${failures} times in a row with no new bytes (last: ${last}); ${await kept()}`, { ...ref, cause: err });
+      }
+      if (retried > network.retryBudget) {
         throw new DownloadError(
-          `download of ${label} failed ${failures} times in a row (last: ${err instanceof TransientError ? err.message : describeNetworkError(err)}); ` +
-            `${have} of ${meta.size ?? '?'} bytes are kept in ${part} and the next run resumes from there`,
+          `download of ${label} failed ${retried} times, over its retry budget of ${network.retryBudget} retries (last: ${last}); ${await kept()}`,
           { ...ref, cause: err },
         );
       }
-      await sleep(Math.min(4000, 250 * 2 ** (failures - 1)), options.signal);
-      const abortAfterSleep = abortErrorFor(options.signal, `download of ${label}`);
-      if (abortAfterSleep) throw abortAfterSleep;
+      await pause(retryDelay(err, failures, label, ref), options.signal, label);
     } finally {
-      clearTimeout(timer);
+      deadline.dispose();
       await handle?.close();
     }
   }

@@ -15,6 +15,33 @@ export interface FileMetadata {
 
 const MAX_REDIRECTS = 5;
 
+/** Statuses that mean "try again" (rate limit, overload, gateway trouble), as huggingface_hub retries them. */
+const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+
+/** A failure worth another attempt: dropped, stalled or silent connection, or a retryable status. */
+export class TransientError extends Error {
+  constructor(message: string, readonly retryAfterMs?: number, readonly status?: number) {
+    super(message);
+    this.name = 'TransientError';
+  }
+}
+
+/** The wait a 429/503 asks for (Retry-After: seconds or an HTTP date), in ms; undefined when absent or unreadable. */
+export function retryAfterMs(res: Response, now = Date.now()): number | undefined {
+  const raw = res.headers.get('retry-after')?.trim();
+  if (!raw) return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  const at = Date.parse(raw);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** A TransientError for a retryable status, else undefined. The body is discarded. */
+export async function transientStatus(res: Response): Promise<TransientError | undefined> {
+  if (!RETRYABLE_STATUS.has(res.status)) return undefined;
+  await res.body?.cancel();
+  return new TransientError(`HTTP ${res.status} ${res.statusText}`.trim(), retryAfterMs(res), res.status);
+}
+
 function resolveUrl(endpoint: string, ref: HubFileRef): string {
   const file = ref.path.split('/').map(encodeURIComponent).join('/');
   return `${endpoint}/${ref.repo}/resolve/${encodeURIComponent(ref.revision)}/${file}`;
@@ -78,14 +105,14 @@ export function hubStatusError(res: Response, ref: HubFileRef, endpoint: string)
   if (res.status === 401 || res.status === 403 || code === 'GatedRepo') {
     return new DownloadError(
       `access denied (HTTP ${res.status}) to ${where}${detail}: the repo is private or gated (the hub also answers 401 for a repo that does not exist), or the token is wrong. ` +
-        `Set HF_TOKEN (or pass a token) for an account with access; for a gated repo accept its terms at ${endpoint}/${ref.repo} first.`,
+        `Give a token of an account with access: set HF_TOKEN, pass --token (CLI) or the \`token\` option (library), or log in once with \`huggingface-cli login\`; for a gated repo accept its terms at ${endpoint}/${ref.repo} first.`,
       details,
     );
   }
   if (res.status === 404) {
     if (code === 'EntryNotFound') return new DownloadError(`file ${ref.path} does not exist in ${ref.repo} at revision ${ref.revision}${detail}`, details);
     if (code === 'RevisionNotFound') return new DownloadError(`revision ${ref.revision} does not exist in ${ref.repo}${detail}`, details);
-    if (code === 'RepoNotFound') return new DownloadError(`repo ${ref.repo} does not exist on ${endpoint} (or is private: set HF_TOKEN)${detail}`, details);
+    if (code === 'RepoNotFound') return new DownloadError(`repo ${ref.repo} does not exist on ${endpoint} (or is private: set HF_TOKEN or pass --token)${detail}`, details);
     return new DownloadError(`not found (HTTP 404): ${where}${detail}`, details);
   }
   return new DownloadError(`the hub answered HTTP ${res.status} ${res.statusText} for ${where}${detail}`, details);
@@ -124,6 +151,8 @@ export async function fetchFileMetadata(
 ): Promise<FileMetadata> {
   const url = resolveUrl(settings.endpoint, ref);
   const { res, url: finalUrl } = await fetchHops(url, { method: 'HEAD', ...settings, signal, relativeOnly: true });
+  const transient = await transientStatus(res);
+  if (transient) throw transient;
   if (res.status >= 400) throw hubStatusError(res, ref, settings.endpoint);
 
   const commit = res.headers.get('x-repo-commit');

@@ -1,7 +1,7 @@
 /** Hugging Face hub downloads into the standard hub cache (shared with huggingface_hub). */
 export { DownloadError, IntegrityError, OfflineError, type HubFileRef } from './errors.js';
 export { offlineError } from './offline.js';
-export { resolveHubSettings, type HubOptions, type HubSettings } from './settings.js';
+export { resolveHubSettings, resolveNetworkSettings, type HubOptions, type HubSettings, type NetworkOptions, type NetworkSettings } from './settings.js';
 export {
   downloadFile,
   downloadFileInfo,

@@ -67,3 +67,60 @@ export function resolveHubSettings(options: HubOptions = {}): HubSettings {
 
   return { cacheDir, endpoint, token: token || undefined, offline: offlineReason !== undefined, offlineReason };
 }
+
+/** How long and how often the hub is tried (huggingface_hub's timeouts, plus our retry bounds). */
+export interface NetworkOptions {
+  /**
+   * Connect + response-headers timeout and idle timeout (no body data), per request, in ms
+   * (default: $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s; $HF_HUB_ETAG_TIMEOUT for the metadata request).
+   */
+  timeoutMs?: number;
+  /** Failed attempts in a row that bring no new bytes before giving up (default 5). */
+  retries?: number;
+  /** Retries of one file in all, progress or not, before giving up (default 20). */
+  retryBudget?: number;
+}
+
+export interface NetworkSettings {
+  /** For the HEAD that resolves a file's commit, etag and size. */
+  metadataTimeoutMs: number;
+  /** For each body request: until its headers arrive, then between chunks. */
+  downloadTimeoutMs: number;
+  retries: number;
+  retryBudget: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_RETRIES = 5;
+export const DEFAULT_RETRY_BUDGET = 20;
+/** The longest Retry-After (429/503) we wait for; a server asking for more gets an error instead. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** A timeout in seconds from the environment, as huggingface_hub reads it; undefined when unset. */
+function envSeconds(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new InputError(`${name} must be a positive number of seconds, got "${raw}"`);
+  return s * 1000;
+}
+
+function countOption(v: number | undefined, name: string, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < 0) throw new InputError(`${name} must be an integer ≥ 0, got ${v}`);
+  return v;
+}
+
+export function resolveNetworkSettings(options: NetworkOptions = {}): NetworkSettings {
+  if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+    throw new InputError(`timeoutMs must be a positive number, got ${options.timeoutMs}`);
+  }
+  const download = options.timeoutMs ?? envSeconds('HF_HUB_DOWNLOAD_TIMEOUT') ?? DEFAULT_TIMEOUT_MS;
+  const metadata = options.timeoutMs ?? envSeconds('HF_HUB_ETAG_TIMEOUT') ?? download;
+  return {
+    metadataTimeoutMs: metadata,
+    downloadTimeoutMs: download,
+    retries: countOption(options.retries, 'retries', DEFAULT_RETRIES),
+    retryBudget: countOption(options.retryBudget, 'retryBudget', DEFAULT_RETRY_BUDGET),
+  };
+}

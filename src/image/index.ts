@@ -1,6 +1,6 @@
 export { ImageError } from './errors.js';
 export { assertRgbImage, type RgbImage } from './rgb-image.js';
-export { DEFAULT_MAX_PIXELS } from './limits.js';
+export { decodeBytesPerPixel, DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE } from './limits.js';
 export { resizeBilinearPil } from './pil-resample.js';
 export { cropImage, preprocessImage, squareCropBox, type CropBox } from './preprocess.js';
 export { fromFloatCHW, toFloatCHW } from './tensor-convert.js';

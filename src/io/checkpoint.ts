@@ -2,8 +2,8 @@
  * One entry point for reading weights: the format is recognised from the file's first bytes
  * (zip → torch checkpoint incl. Lightning, pickle → legacy torch, refused; JSON header → safetensors).
  */
-import { open } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
+import { openRegularFile } from './files.js';
 import type { HostTensor, StateDict } from '../tensor.js';
 import { SafetensorsFile } from './safetensors.js';
 import { TorchCheckpoint, type OpenOptions } from './torch-zip.js';
@@ -49,7 +49,7 @@ async function detectFormat(path: string): Promise<CheckpointFormat> {
   const head = Buffer.alloc(9);
   let n: number;
   try {
-    const fh = await open(path, 'r');
+    const { fh } = await openRegularFile(path); // a device, FIFO or folder is no checkpoint
     try {
       n = (await fh.read(head, 0, head.length, 0)).bytesRead;
     } finally {

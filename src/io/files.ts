@@ -2,10 +2,11 @@
  * Writing files and folders so that nothing partial is ever visible: everything goes to a
  * temporary name in the same folder and is renamed into place only when complete. A process
  * killed mid-write leaves its temporary (`<name>.tmp-<pid>…`, `<name>.old-<pid>…`) behind; the
- * next writer in that folder removes the ones whose process is gone.
+ * next writer in that folder removes the ones whose process is gone. Reading a file a user
+ * named, bounded: only a regular file, and only up to a size.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
 import { mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -135,4 +136,43 @@ async function staleTemps(parent: string): Promise<{ path: string; kind: 'tmp' |
 /** Removes the stale temporaries of `parent` (best effort). */
 async function removeStaleTemps(parent: string): Promise<void> {
   for (const t of await staleTemps(parent)) await fsp.rm(t.path, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/**
+ * Opens `file` for reading only if it is a regular file: a path a user gives may name
+ * /dev/zero or /dev/urandom (endless), a FIFO (opening one blocks until a writer comes;
+ * O_NONBLOCK avoids that) or a folder. Errors are plain (code EISDIR for a folder, ENOTREG for
+ * anything else that is not a file, or the system's), for the caller to wrap in its typed error.
+ */
+export async function openRegularFile(file: string): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file';
+      throw Object.assign(new Error(`is ${kind}, not a regular file`), { code: st.isDirectory() ? 'EISDIR' : 'ENOTREG' });
+    }
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** The whole content of a regular file of at most `maxBytes` (see openRegularFile; EFBIG when larger). */
+export async function readBoundedFile(file: string, maxBytes: number): Promise<Buffer> {
+  const { fh, size } = await openRegularFile(file);
+  try {
+    if (size > maxBytes) throw Object.assign(new Error(`${size} bytes, more than the ${maxBytes} accepted here`), { code: 'EFBIG' });
+    const out = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await fh.read(out, done, out.length - done, done);
+      if (bytesRead === 0) break; // shrank while we read
+      done += bytesRead;
+    }
+    return out.subarray(0, done);
+  } finally {
+    await fh.close();
+  }
 }

@@ -62,7 +62,16 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: PickleValue) => PickleValue;
   /** Extra allow-listed callables by `module.name`, on top of the built-in ones. */
   callables?: Readonly<Record<string, PickleCallable>>;
+  /** Work the program may do, in opcodes (a dict costs 4): bounds time and memory (default MAX_PICKLE_OPS). */
+  maxOps?: number;
 }
+
+/**
+ * Opcodes a pickle may execute. A state_dict needs ~25 per tensor (a 2.7B RUDOLPH ~15k, a
+ * Lightning checkpoint with optimizer state ~100k); a stream of 4 MB could otherwise build 4 M
+ * dicts (~900 MB). A dict costs 4, so whatever the program, the VM holds ≲ 60 MB.
+ */
+export const MAX_PICKLE_OPS = 2 ** 20;
 
 /** Thrown by callables/loaders for malformed arguments; the VM adds file and offset. */
 export class PickleDataError extends Error {}
@@ -163,10 +172,19 @@ class Unpickler {
   private readonly memo = new Map<number, PickleValue>();
   private readonly view: DataView;
   private readonly callables: Readonly<Record<string, PickleCallable>>;
+  private budget: number;
 
   constructor(private readonly bytes: Uint8Array, private readonly opts: UnpickleOptions) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.callables = { ...BUILTIN_CALLABLES, ...opts.callables };
+    this.budget = opts.maxOps ?? MAX_PICKLE_OPS;
+  }
+
+  private spend(units: number): void {
+    this.budget -= units;
+    if (this.budget < 0) {
+      throw this.fail(`more than ${this.opts.maxOps ?? MAX_PICKLE_OPS} operations; a state_dict needs far fewer`);
+    }
   }
 
   run(): PickleValue {
@@ -175,6 +193,7 @@ class Unpickler {
         this.opStart = this.pos;
         const op = this.u8();
         if (op === OP.STOP) return this.pop();
+        this.spend(op === OP.EMPTY_DICT || op === OP.DICT || op === OP.REDUCE || op === OP.NEWOBJ ? 4 : 1);
         this.step(op);
       }
     } catch (e) {
@@ -207,8 +226,8 @@ class Unpickler {
       case OP.BININT: s.push(this.view.getInt32(this.advance(4), true)); return;
       case OP.BININT1: s.push(this.u8()); return;
       case OP.BININT2: s.push(this.view.getUint16(this.advance(2), true)); return;
-      case OP.LONG1: s.push(decodeLong(this.take(this.u8()))); return;
-      case OP.LONG4: s.push(decodeLong(this.take(this.len32(true)))); return;
+      case OP.LONG1: s.push(this.long(this.u8())); return;
+      case OP.LONG4: s.push(this.long(this.len32(true))); return;
       case OP.BINFLOAT: s.push(this.view.getFloat64(this.advance(8), false)); return;
       case OP.BINUNICODE: s.push(this.text(this.len32(false))); return;
       case OP.SHORT_BINUNICODE: s.push(this.text(this.u8())); return;
@@ -243,7 +262,7 @@ class Unpickler {
         const items = this.popMark();
         const target = this.top();
         if (!(target instanceof PickleSet)) throw this.fail(`ADDITEMS on ${describePickleValue(target)}`);
-        target.items.push(...items);
+        for (const item of items) target.items.push(item);
         return;
       }
       case OP.BINPUT: this.memo.set(this.u8(), this.peek()); return;
@@ -317,8 +336,9 @@ class Unpickler {
   }
 
   private append(target: PickleValue, items: PickleValue[]): void {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof PickleObject) target.listItems.push(...items);
+    // element by element: spreading a huge APPENDS into push() overflows the call stack
+    const into = Array.isArray(target) ? target : target instanceof PickleObject ? target.listItems : null;
+    if (into) for (const item of items) into.push(item);
     else throw this.fail(`APPEND on ${describePickleValue(target)}`);
   }
 
@@ -396,6 +416,14 @@ class Unpickler {
     return Number(n);
   }
 
+  /** A LONG1/LONG4 integer, refused beyond MAX_LONG_BYTES before any of it is decoded. */
+  private long(n: number): number | bigint {
+    if (n > MAX_LONG_BYTES) {
+      throw this.fail(`an integer of ${n} bytes; a state_dict holds nothing wider than ${MAX_LONG_BYTES} bytes`);
+    }
+    return decodeLong(this.take(n));
+  }
+
   private text(n: number): string {
     try {
       return utf8.decode(this.take(n));
@@ -420,11 +448,21 @@ function latin1(b: Uint8Array): string {
   return s;
 }
 
-/** Two's-complement little-endian integer; a number when it is exactly representable. */
+/**
+ * The widest LONG1/LONG4 accepted. A state_dict's integers (sizes, strides, offsets, element
+ * counts, versions, a Lightning checkpoint's step counters) fit in 8 bytes; 64 leaves room for
+ * odd hyper-parameters while keeping a hostile 512 KB integer from costing anything.
+ */
+export const MAX_LONG_BYTES = 64;
+
+/** Two's-complement little-endian integer; a number when it is exactly representable. Linear in the length. */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  let hex = '';
+  for (let i = b.length - 1; i >= 0; i--) hex += HEX_BYTE[b[i]];
+  let v = BigInt(`0x${hex}`);
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

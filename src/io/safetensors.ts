@@ -21,8 +21,16 @@ const DTYPE_OF_CODE: Readonly<Record<string, DType>> = {
 };
 const CODE_OF_DTYPE = Object.fromEntries(Object.entries(DTYPE_OF_CODE).map(([c, d]) => [d, c])) as Record<DType, string>;
 
-/** The reference implementation refuses larger headers; so do we (it also bounds our allocation). */
-const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * The header is read whole and parsed as JSON, so its size bounds our memory: 16 MiB is far
+ * beyond real headers (≈ 100 bytes a tensor, plus metadata strings) and well under the
+ * reference's 100 MB, which JSON.parse would turn into gigabytes.
+ */
+export const MAX_HEADER_BYTES = 16 * 2 ** 20;
+
+/** A header is {name: {dtype, shape: [...], data_offsets: [a, b]}}: three levels, short arrays. */
+const MAX_HEADER_DEPTH = 3;
+const MAX_HEADER_ARRAY = 64;
 
 interface Slot extends TensorInfo {
   begin: number;
@@ -108,6 +116,7 @@ function parseHeader(
   dataSize: number,
   fail: (msg: string) => CheckpointError,
 ): { metadata: SafetensorsMetadata | undefined; slots: Map<string, Slot> } {
+  checkHeaderShape(bytes, fail);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -141,6 +150,32 @@ function parseHeader(
       : `${dataSize - at} trailing data bytes belong to no tensor`);
   }
   return { metadata, slots: new Map(slots) };
+}
+
+/**
+ * One linear pass before JSON.parse: nesting deeper, or arrays longer, than a header can have
+ * would make the parse cost time and memory out of all proportion to the bytes (16 MiB of
+ * nested objects or of one long array take seconds and hundreds of MB).
+ */
+function checkHeaderShape(bytes: Uint8Array, fail: (msg: string) => CheckpointError): void {
+  const counts: number[] = []; // per open array: elements so far (-1 for an object)
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+      continue;
+    }
+    if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (counts.length === MAX_HEADER_DEPTH) throw fail(`header nests deeper than ${MAX_HEADER_DEPTH} levels (at byte ${8 + i})`);
+      counts.push(b === 0x5b ? 1 : -1);
+    } else if (b === 0x7d || b === 0x5d) counts.pop();
+    else if (b === 0x2c && counts.length > 0 && counts[counts.length - 1] > 0) {
+      if (++counts[counts.length - 1] > MAX_HEADER_ARRAY) throw fail(`header has an array of more than ${MAX_HEADER_ARRAY} items (at byte ${8 + i})`);
+    }
+  }
 }
 
 function parseSlot(key: string, value: unknown, fail: (msg: string) => CheckpointError): Slot {

@@ -27,6 +27,21 @@ export const STORAGE_DTYPES: Readonly<Record<string, DType>> = {
   ByteStorage: 'uint8', BoolStorage: 'bool',
 };
 
+/**
+ * data.pkl only describes the tensors (their bytes live in the other entries): about 150 bytes
+ * each in a torch.save state_dict. Its cap is far above that yet small next to a bomb: 4 MiB
+ * plus 16 KiB per entry of the archive (a Lightning checkpoint's other entries and extras fit).
+ */
+export function maxPickleBytes(entryCount: number): number {
+  return 4 * 2 ** 20 + 16 * 2 ** 10 * entryCount;
+}
+
+/** Deflate cannot expand data more than ~1032:1; an entry that claims more is forged. */
+const MAX_DEFLATE_RATIO = 1032;
+
+/** The largest single storage read (Node cannot hold more in one buffer anyway). */
+const MAX_STORAGE_BYTES = 2 ** 32 - 1;
+
 export interface OpenOptions {
   /**
    * Keys of the root dict tried in order: the first whose value is a dict is the state dict
@@ -86,18 +101,29 @@ export class TorchCheckpoint implements TensorSource {
     try {
       const entries = new Map<string, Entry>();
       try {
-        for await (const entry of zip.eachEntry()) entries.set(entry.fileName, entry);
+        for await (const entry of zip.eachEntry()) {
+          checkDeclaredSize(path, entry);
+          entries.set(entry.fileName, entry);
+        }
       } catch (e) {
+        if (e instanceof CheckpointError) throw e;
         throw new CheckpointError(`${path}: corrupt zip directory: ${errorText(e)}`, { cause: e });
       }
       const archiveName = findArchiveName(path, entries);
       const byteorder = entries.get(`${archiveName}/byteorder`);
       if (byteorder) {
-        const order = new TextDecoder().decode(await readEntry(path, zip, byteorder)).trim();
-        if (order !== 'little') throw new CheckpointError(`${path}: storages are ${order}-endian; only little-endian checkpoints are supported`);
+        const order = new TextDecoder().decode(await readEntry(path, zip, byteorder, 64)).trim();
+        if (order !== 'little') throw new CheckpointError(`${path}: storages are ${JSON.stringify(order.slice(0, 20))}-endian; only little-endian checkpoints are supported`);
       }
       const pklName = `${archiveName}/data.pkl`;
-      const pkl = await readEntry(path, zip, entries.get(pklName) as Entry);
+      const pklEntry = entries.get(pklName) as Entry;
+      const pklCap = maxPickleBytes(entries.size);
+      if (pklEntry.uncompressedSize > pklCap) {
+        throw new CheckpointError(
+          `${path}: ${pklName} claims ${pklEntry.uncompressedSize} bytes, more than the ${pklCap} a state_dict of ${entries.size} entries can need (a zip bomb?)`,
+        );
+      }
+      const pkl = await readEntry(path, zip, pklEntry, pklCap);
       const storages = new Map<string, StorageRef>();
       const root = unpickle(pkl, {
         source: `${path} (${pklName})`,
@@ -165,9 +191,11 @@ export class TorchCheckpoint implements TensorSource {
     return t;
   }
 
+  /** The storage's bytes: exactly what its element count needs, however long the entry claims to be. */
   private async readStorage(s: StorageRef): Promise<Buffer> {
     if (this.closed) throw new CheckpointError(`${this.path}: checkpoint already closed`);
-    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as Entry);
+    const need = s.numel * BYTES_PER_ELEMENT[s.dtype as DType];
+    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as Entry, need, true);
   }
 }
 
@@ -274,21 +302,52 @@ function validateTensor(path: string, archive: string, key: string, t: TensorRef
   const entry = entries.get(name);
   if (!entry) throw new CheckpointError(`${path}: tensor "${key}" needs ${name}, which the archive lacks`);
   const need = s.numel * BYTES_PER_ELEMENT[s.dtype];
+  if (need > MAX_STORAGE_BYTES) {
+    throw new CheckpointError(`${path}: tensor "${key}" declares a storage of ${need} bytes, more than one tensor can hold (${MAX_STORAGE_BYTES})`);
+  }
+  if (n * BYTES_PER_ELEMENT[s.dtype] > MAX_STORAGE_BYTES) {
+    // an expanded view (stride 0) may declare far more elements than its storage holds
+    throw new CheckpointError(`${path}: tensor "${key}" (size ${shapeToString(t.shape)}) has ${n} elements, more than one tensor can hold (${MAX_STORAGE_BYTES} bytes)`);
+  }
   if (entry.uncompressedSize < need) {
     throw new CheckpointError(`${path}: ${name} holds ${entry.uncompressedSize} bytes, tensor "${key}" needs ${need}`);
   }
 }
 
-/** Reads a whole entry into one fresh buffer (its own ArrayBuffer, so typed views need no copy). */
-async function readEntry(path: string, zip: ZipFile, entry: Entry): Promise<Buffer> {
-  const out = Buffer.allocUnsafeSlow(entry.uncompressedSize);
+/** Refuses an entry whose recorded size deflate could not produce from its stored bytes. */
+function checkDeclaredSize(path: string, entry: Entry): void {
+  if (entry.compressionMethod === 8 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+    throw new CheckpointError(
+      `${path}: ${entry.fileName} claims to inflate ${entry.compressedSize} bytes into ${entry.uncompressedSize}, more than deflate can (a forged or bomb zip)`,
+    );
+  }
+}
+
+/**
+ * Reads an entry into one fresh buffer (its own ArrayBuffer, so typed views need no copy),
+ * never more than `limit` bytes: the buffer is sized by the limit, not by what the entry
+ * claims, and inflation stops as soon as the limit is passed. `prefix` reads only the first
+ * `limit` bytes of a longer entry (a storage needs no more); otherwise a longer entry is an error.
+ */
+async function readEntry(path: string, zip: ZipFile, entry: Entry, limit: number, prefix = false): Promise<Buffer> {
+  if (!prefix && entry.uncompressedSize > limit) {
+    throw new CheckpointError(`${path}: ${entry.fileName} claims ${entry.uncompressedSize} bytes, more than the ${limit} it may hold`);
+  }
+  const want = Math.min(entry.uncompressedSize, limit);
+  const out = Buffer.allocUnsafeSlow(want);
   let at = 0;
   try {
     const stream = await zip.openReadStreamPromise(entry);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (at + chunk.length > out.length) throw new Error('entry longer than its recorded size');
-      chunk.copy(out, at);
-      at += chunk.length;
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        const take = Math.min(chunk.length, want - at);
+        if (take < chunk.length && !prefix) throw new Error('entry longer than its recorded size');
+        chunk.copy(out, at, 0, take);
+        at += take;
+        if (at === want) break;
+      }
+    } finally {
+      stream.destroy();
     }
   } catch (e) {
     throw new CheckpointError(`${path}: cannot read ${entry.fileName} (truncated or corrupt file?): ${errorText(e)}`, { cause: e });

@@ -84,27 +84,75 @@ export function defaultSpecialTokens(p: RudolphParams): SpecialTokens {
   return out;
 }
 
-const REQUIRED: (keyof RudolphParams)[] = [
-  'num_layers', 'hidden_size', 'num_attention_heads', 'l_text_seq_length', 'image_tokens_per_dim',
-  'r_text_seq_length', 'kernel_size', 'last_kernel_size', 'vocab_size', 'image_vocab_size',
-];
+/**
+ * Sane bounds for every numeric field, checked before anything is sized from them: several
+ * times the largest official model (2.7B: 32 layers, hidden 2560, 32 heads, l 384, n 24,
+ * r 128, vocab 16384 + 384, 1024 + 1024 specials) and far below what would exhaust memory.
+ */
+export const PARAM_BOUNDS: Readonly<Record<string, readonly [number, number]>> = {
+  num_layers: [1, 256],
+  hidden_size: [1, 16384],
+  num_attention_heads: [1, 256],
+  l_text_seq_length: [1, 2048],
+  image_tokens_per_dim: [1, 64],
+  r_text_seq_length: [1, 2048],
+  kernel_size: [1, 127],
+  last_kernel_size: [1, 127],
+  vocab_size: [2, 2 ** 20],
+  image_vocab_size: [1, 2 ** 20],
+  text_special_tokens: [0, 2 ** 16],
+  image_special_tokens: [0, 2 ** 16],
+};
+/** l + n² + r: the attention masks are [T, T]. */
+export const MAX_TOTAL_LENGTH = 4096;
+/** Parameters a config may describe (2.7B has 2.9·10⁹): a bound on the memory it asks for. */
+export const MAX_PARAMETERS = 2e10;
+
+const DROPOUTS = ['embedding_dropout_prob', 'attention_dropout_prob', 'output_dropout_prob'] as const;
+const FLAGS = ['cogview_sandwich_layernorm', 'cogview_pb_relax'] as const;
+
+/** Parameters the config describes (embeddings, positions, layers, logits), for the size bound. */
+export function parameterCount(p: RudolphParams): number {
+  const h = p.hidden_size;
+  const text = p.vocab_size + p.text_special_tokens;
+  const image = p.image_vocab_size + p.image_special_tokens;
+  const positions = p.l_text_seq_length + 1 + p.r_text_seq_length + 1 + 2 * p.image_tokens_per_dim;
+  const layer = 12 * h * h + 13 * h;
+  return (text + image + positions) * h + p.num_layers * layer + 2 * h + (text + image) * (h + 1) + 2 * h;
+}
 
 /** Validates params and derives the config. `specialTokens` overrides the official rule. */
 export function makeConfig(p: RudolphParams, specialTokens?: Partial<SpecialTokens>): RudolphConfig {
-  for (const k of REQUIRED) {
-    const v = p[k];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-      throw new ConfigError(`config: ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+  for (const [k, [min, max]] of Object.entries(PARAM_BOUNDS)) {
+    const v = (p as unknown as Record<string, unknown>)[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : 'an integer';
+      throw new ConfigError(`config: ${k} must be ${what} ≤ ${max}${min > 1 ? ` and ≥ ${min}` : ''}, got ${JSON.stringify(v)}`);
     }
   }
-  for (const k of ['text_special_tokens', 'image_special_tokens'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 0) throw new ConfigError(`config: ${k} must be a non-negative integer, got ${JSON.stringify(p[k])}`);
+  for (const k of DROPOUTS) {
+    const v: unknown = p[k];
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ConfigError(`config: ${k} must be a probability in [0, 1), got ${JSON.stringify(v)}`);
+  }
+  for (const k of FLAGS) {
+    if (typeof p[k] !== 'boolean') throw new ConfigError(`config: ${k} must be true or false, got ${JSON.stringify(p[k])}`);
   }
   if (p.hidden_size % p.num_attention_heads !== 0) {
     throw new ConfigError(`config: hidden_size ${p.hidden_size} is not divisible by num_attention_heads ${p.num_attention_heads}`);
   }
   if (p.vocab_size <= p.l_text_seq_length) {
     throw new ConfigError(`config: vocab_size ${p.vocab_size} must exceed l_text_seq_length ${p.l_text_seq_length} (it includes the l positional pad ids)`);
+  }
+  const total = p.l_text_seq_length + p.image_tokens_per_dim ** 2 + p.r_text_seq_length;
+  if (total > MAX_TOTAL_LENGTH) {
+    throw new ConfigError(`config: l_text_seq_length + image_tokens_per_dim² + r_text_seq_length is ${total}, over the ${MAX_TOTAL_LENGTH} tokens a sequence may have`);
+  }
+  const count = parameterCount(p);
+  if (count > MAX_PARAMETERS) {
+    throw new ConfigError(`config: describes ${count.toExponential(2)} parameters (hidden_size ${p.hidden_size}, num_layers ${p.num_layers}, vocabularies ${p.vocab_size} + ${p.image_vocab_size}), over the ${MAX_PARAMETERS.toExponential(0)} this library loads`);
+  }
+  if (specialTokens !== undefined && (typeof specialTokens !== 'object' || specialTokens === null || Array.isArray(specialTokens))) {
+    throw new ConfigError(`config: spc_tokens must map special token names to ids, got ${JSON.stringify(specialTokens)}`);
   }
   const l = p.l_text_seq_length;
   const n = p.image_tokens_per_dim;

@@ -57,11 +57,15 @@ export type RudolphWeights = Map<string, Float32Array>;
  */
 export function checkTensorInfos(cfg: RudolphConfig, infos: ReadonlyMap<string, TensorInfo>, source = 'checkpoint'): void {
   const missing: string[] = [];
+  const layersInCheckpoint = new Set([...infos.keys()].map((k) => /^transformer\.layers\.(\d+)\./.exec(k)?.[1]).filter((x) => x !== undefined)).size;
+  if (layersInCheckpoint > 0 && layersInCheckpoint !== cfg.numLayers) {
+    throw new WeightsError(`${source}: the checkpoint has ${layersInCheckpoint} transformer layers but the config's num_layers is ${cfg.numLayers}: the config does not belong to these weights`);
+  }
   for (const spec of parameterSpecs(cfg)) {
     const t = infos.get(spec.name);
     if (!t) { missing.push(spec.name); continue; }
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
-      throw new WeightsError(`${source}: tensor ${spec.name} has shape ${shapeToString(t.shape)}, expected ${shapeToString(spec.shape)} for this config`);
+      throw new WeightsError(`${source}: tensor ${spec.name} has shape ${shapeToString(t.shape)}, expected ${shapeToString(spec.shape)} for this config (${shapeOrigin(spec.name)}): the config does not belong to these weights`);
     }
     if (!['float32', 'float16', 'bfloat16', 'float64'].includes(t.dtype)) {
       throw new WeightsError(`${source}: tensor ${spec.name} has dtype ${t.dtype}, expected a floating type`);
@@ -76,6 +80,17 @@ export function checkTensorInfos(cfg: RudolphConfig, infos: ReadonlyMap<string, 
   if (extra.length > 0) {
     throw new WeightsError(`${source}: unexpected tensor(s) ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} — not a RUDOLPH model of this config`);
   }
+}
+
+/** Which config fields a parameter's shape comes from, for messages about a config that does not fit. */
+function shapeOrigin(name: string): string {
+  if (name === 'text_embeddings.weight') return 'vocab_size + text_special_tokens, hidden_size';
+  if (name === 'image_embeddings.weight') return 'image_vocab_size + image_special_tokens, hidden_size';
+  if (name === 'l_text_pos_embeddings.weight') return 'l_text_seq_length + 1, hidden_size';
+  if (name === 'r_text_pos_embeddings.weight') return 'r_text_seq_length + 1, hidden_size';
+  if (name.startsWith('image_row') || name.startsWith('image_col')) return 'image_tokens_per_dim, hidden_size';
+  if (name.startsWith('to_logits.1')) return 'vocab_size + text_special_tokens + image_vocab_size + image_special_tokens, hidden_size';
+  return 'hidden_size';
 }
 
 /** Checks a state dict against the config and converts every parameter to float32. */

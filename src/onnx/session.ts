@@ -31,7 +31,7 @@ export class Session {
     } catch (e) {
       const message = (e as Error).message;
       const hint = opts.executionProviders?.includes('cuda') && /shared library|providers_shared|cuda/i.test(message)
-        ? ' — the CUDA execution provider is not installed: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 (README, "GPU")'
+        ? ' — the CUDA execution provider is not installed: ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js (README, "GPU")'
         : '';
       throw new RudolphError('RUNTIME', `${name}: onnxruntime could not create the session: ${message}${hint}`, { cause: e });
     }

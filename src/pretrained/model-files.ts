@@ -14,7 +14,7 @@ import type { RudolphConfig } from '../model/config.js';
 import { isPresetName, presetConfig, presetList, PRESETS, TOKENIZER_FILE, VQGAN_FILE } from '../presets.js';
 import type { TextTokenizer } from '../tokenizer/text-encoding.js';
 import { YttmTokenizer } from '../tokenizer/yttm.js';
-import { findWeightsFile, readConfigFile, WEIGHT_FILES } from './model-dir.js';
+import { findWeightsFile, readConfigFile, readFolderConfig, WEIGHT_FILES } from './model-dir.js';
 
 /** The files of a model, downloaded or found (nothing loaded yet). */
 export interface ModelFileLocations {
@@ -48,6 +48,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     throwIfAborted(opts.signal);
     return downloadFile({
       cacheDir: hub.cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline, revision: shared ? undefined : opts.revision, signal: opts.signal, repo, path: file,
+      timeoutMs: opts.timeoutMs, retries: opts.retries, retryBudget: opts.retryBudget,
       onProgress: (p: DownloadProgress) => p.fromCache || opts.onProgress?.({ stage: 'download', file: `${p.repo}/${p.file}`, loaded: p.loaded, total: p.total, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds }),
     });
   };
@@ -74,7 +75,7 @@ export async function fetchModelFiles(source: string, opts: ModelSourceOptions =
     weightsFile = await attempt(() => download(checkpoint.repo, checkpoint.file));
   } else if (existsSync(source) && statSync(source).isDirectory()) {
     localDir = source;
-    cfg = await readConfigFile(path.join(source, 'config.json'));
+    cfg = await readFolderConfig(source);
     weightsFile = findWeightsFile(source);
   } else if (isRepoId(source)) {
     repo = source;

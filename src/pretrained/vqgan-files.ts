@@ -5,10 +5,11 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { loadStateDict } from '../io/checkpoint.js';
+import { openCheckpoint } from '../io/checkpoint.js';
+import type { StateDict } from '../tensor.js';
 import { readVqganConfigFile, SBER_VQGAN_CONFIG, validateVqganConfig, type VqganConfig } from '../vqgan/config.js';
 import { Vqgan, type VqganOptions } from '../vqgan/vqgan-model.js';
-import { vqganWeightsFromStateDict, type VqganWeights } from '../vqgan/weights.js';
+import { checkVqganTensorInfos, vqganParameterSpecs, vqganWeightsFromStateDict, type VqganWeights } from '../vqgan/weights.js';
 
 /** A config object, or the path of an official YAML config. */
 export type VqganConfigSource = VqganConfig | string;
@@ -40,10 +41,26 @@ export async function resolveVqganConfig(source: VqganConfigSource | undefined, 
   return validateVqganConfig(source);
 }
 
+/**
+ * The tensors a config needs from a checkpoint file: shapes are checked against the config
+ * before any tensor is read, and only the model's own tensors are read (a Lightning checkpoint's
+ * discriminator and LPIPS tensors are left on disk).
+ */
+async function readVqganStateDict(cfg: VqganConfig, file: string): Promise<StateDict> {
+  const reader = await openCheckpoint(file);
+  try {
+    checkVqganTensorInfos(cfg, new Map(reader.keys().map((k) => [k, reader.info(k)])), file);
+    const sd: StateDict = new Map();
+    for (const spec of vqganParameterSpecs(cfg)) sd.set(spec.name, await reader.read(spec.name, { toFloat32: true }));
+    return sd;
+  } finally {
+    await reader.close();
+  }
+}
+
 /** Reads and validates the weights a config needs from a checkpoint file. */
 export async function loadVqganWeights(cfg: VqganConfig, file: string): Promise<VqganWeights> {
-  const sd = await loadStateDict(file, { toFloat32: true });
-  return vqganWeightsFromStateDict(cfg, sd, file);
+  return vqganWeightsFromStateDict(cfg, await readVqganStateDict(cfg, file), file);
 }
 
 export interface VqganLoadOptions extends VqganOptions {
@@ -54,5 +71,5 @@ export interface VqganLoadOptions extends VqganOptions {
 /** Opens a VQGAN checkpoint file with its config (see `VqganLoadOptions.config`). */
 export async function loadVqgan(file: string, opts: VqganLoadOptions = {}): Promise<Vqgan> {
   const cfg = await resolveVqganConfig(opts.config, file);
-  return Vqgan.fromWeights(cfg, await loadStateDict(file, { toFloat32: true }), opts, file);
+  return Vqgan.fromWeights(cfg, await readVqganStateDict(validateVqganConfig(cfg), file), opts, file);
 }

@@ -17,19 +17,25 @@ export function runtime(): Runtime {
   return current;
 }
 
-/** The whole content of a file, through the runtime's byte source. */
-export async function readAllBytes(location: string): Promise<Uint8Array> {
+/**
+ * The whole content of a file, through the runtime's byte source; a file over `maxBytes` is
+ * refused before anything is read (an Error with code EFBIG, for the caller to wrap).
+ */
+export async function readAllBytes(location: string, maxBytes = Infinity): Promise<Uint8Array> {
   const source = await runtime().openBytes(location);
   try {
+    if (source.size > maxBytes) {
+      throw Object.assign(new Error(`${source.size} bytes, more than the ${maxBytes} accepted here`), { code: 'EFBIG' });
+    }
     return await source.read(0, source.size);
   } finally {
     await source.close();
   }
 }
 
-/** A file's content as UTF-8 text (a BOM is dropped). */
-export async function readText(location: string): Promise<string> {
-  return new TextDecoder('utf-8').decode(await readAllBytes(location));
+/** A file's content as UTF-8 text (a BOM is dropped), at most `maxBytes` (see readAllBytes). */
+export async function readText(location: string, maxBytes = Infinity): Promise<string> {
+  return new TextDecoder('utf-8').decode(await readAllBytes(location, maxBytes));
 }
 
 export type { ByteSource };

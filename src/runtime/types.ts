@@ -52,7 +52,7 @@ export interface Runtime {
   createSession(model: Uint8Array | string, opts: SessionOptions): Promise<InferenceSession>;
   /** a session on a graph built in memory (Node stages large graphs through a temporary folder) */
   sessionOnGraph(g: GraphBuilder, opts: SessionOptions): Promise<InferenceSession>;
-  /** random access to a file's bytes */
+  /** random access to a file's bytes; only a regular file (Node refuses devices, FIFOs and folders) */
   openBytes(location: string): Promise<ByteSource>;
   /** image file bytes → 8-bit RGB, as the official code's `PIL.Image.open(f).convert('RGB')` */
   decodeImage(bytes: Uint8Array, opts?: DecodeImageOptions): Promise<RgbImage>;

@@ -1,49 +1,25 @@
 /**
- * The job queue: one job runs at a time on the worker, at most `maxQueue` wait behind it.
- * Every request (synchronous or POST /v1/jobs) becomes a job; finished jobs are kept for a
- * while so their results can be fetched, then dropped so memory stays bounded.
+ * The in-process job backend: one job runs at a time on the inference thread, at most
+ * `maxQueue` wait behind it (higher priorities first). Every request (synchronous or POST
+ * /v1/jobs) becomes a job; finished jobs are kept for a while so their results can be fetched,
+ * then dropped so memory stays bounded.
  */
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
 import type { TextToken } from '../generation/streaming.js';
+import type { RudolphInfo } from '../rudolph.js';
 import type { Progress } from '../util/progress.js';
-import type { JobError, RunMessage, RunOutcome } from './protocol.js';
+import {
+  type BackendHealth, CANCEL_MESSAGES, cancelError, type CancelReason, type JobBackend, type JobEvent, type JobFailure, type JobState,
+  type JobView, type JobWatch, PRIORITIES, type Priority, type QueueStats, type SubmitOptions,
+} from './backend.js';
+import { HttpError } from './errors.js';
+import { requestHash } from './idempotency.js';
+import type { JobError, JobMessage, RunOutcome } from './protocol.js';
 import type { ApiInput, ApiOutput, TaskName } from './schemas.js';
 import type { TaskRunner } from './worker-client.js';
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
-export type CancelReason = 'request' | 'disconnect' | 'shutdown';
-
-export interface JobFailure { code: string; message: string }
-
-/** What GET /v1/jobs/:id returns. */
-export interface JobView {
-  id: string;
-  task: TaskName;
-  state: JobState;
-  sync: boolean;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  position?: number;
-  progress?: Progress;
-  result?: ApiOutput;
-  error?: JobFailure;
-  stepsAfterCancel?: number;
-}
-
-export type JobEvent =
-  | { type: 'state'; state: JobState; position?: number }
-  | { type: 'progress'; progress: Progress }
-  /** a streaming task's text token (not kept: only live listeners get it) */
-  | { type: 'token'; token: TextToken }
-  | { type: 'end'; job: JobView };
-
-const CANCEL_MESSAGES: Record<CancelReason, string> = {
-  request: 'the job was cancelled',
-  disconnect: 'the client disconnected',
-  shutdown: 'the server is shutting down',
-};
+export type { CancelReason, JobEvent, JobFailure, JobState, JobView };
 
 export class Job {
   readonly id = randomUUID();
@@ -65,7 +41,7 @@ export class Job {
   /** the request, held only until the worker has it (uploads can be large) */
   private input: ApiInput | null;
 
-  constructor(readonly task: TaskName, input: ApiInput, readonly sync: boolean) {
+  constructor(readonly task: TaskName, input: ApiInput, readonly sync: boolean, readonly priority: Priority = 'normal') {
     this.input = input;
     this.finished = new Promise((resolve) => { this.settle = resolve; });
   }
@@ -140,14 +116,23 @@ export class ShuttingDownError extends Error {
 export interface JobQueueOptions {
   /** jobs that may wait behind the running one */
   maxQueue: number;
+  /** the loaded model's description */
+  info?: () => Promise<RudolphInfo>;
+  /** how long DELETE waits for a running job to stop */
+  cancelWaitMs?: number;
   /** finished jobs kept for GET /v1/jobs/:id (oldest dropped first) */
   keepFinished?: number;
   /** how long a finished job is kept */
   keepMs?: number;
 }
 
-export class JobQueue {
+const CANCEL_WAIT_MS = 10_000;
+
+export class JobQueue implements JobBackend {
+  readonly mode = 'local';
   private readonly jobs = new Map<string, Job>();
+  /** idempotency key (scoped by client) → job id and request hash */
+  private readonly keys = new Map<string, { id: string; hash: string }>();
   private readonly waiting: Job[] = [];
   private running: Job | null = null;
   private accepting = true;
@@ -157,7 +142,7 @@ export class JobQueue {
   private readonly keepFinished: number;
   private readonly keepMs: number;
 
-  constructor(private readonly runner: TaskRunner, opts: JobQueueOptions) {
+  constructor(private readonly runner: TaskRunner, private readonly opts: JobQueueOptions) {
     if (!Number.isInteger(opts.maxQueue) || opts.maxQueue < 0) throw new InputError(`maxQueue must be a non-negative integer, got ${opts.maxQueue}`);
     this.maxQueue = opts.maxQueue;
     this.keepFinished = opts.keepFinished ?? 100;
@@ -165,18 +150,88 @@ export class JobQueue {
   }
 
   /** Queues a job; throws QueueFullError or ShuttingDownError. */
-  submit(task: TaskName, input: ApiInput, opts: { sync: boolean }): Job {
+  enqueue(task: TaskName, input: ApiInput, opts: { sync: boolean; priority?: Priority }): Job {
     if (!this.accepting) throw new ShuttingDownError();
     if (this.waiting.length >= this.maxQueue && this.running) throw new QueueFullError(this.retryAfterS(), this.maxQueue);
     this.prune();
-    const job = new Job(task, input, opts.sync);
+    const job = new Job(task, input, opts.sync, opts.priority);
     this.jobs.set(job.id, job);
-    this.waiting.push(job);
+    // behind every job of the same or a higher priority
+    const rank = PRIORITIES.indexOf(job.priority);
+    const at = this.waiting.findIndex((j) => PRIORITIES.indexOf(j.priority) > rank);
+    if (at < 0) this.waiting.push(job); else this.waiting.splice(at, 0, job);
     this.pump();
     return job;
   }
 
-  get(id: string): Job | undefined { return this.jobs.get(id); }
+  job(id: string): Job | undefined { return this.jobs.get(id); }
+
+  // ---- JobBackend ----
+
+  async info(): Promise<RudolphInfo> {
+    if (!this.opts.info) throw new HttpError(503, 'NO_MODEL', 'no model is loaded');
+    return this.opts.info();
+  }
+
+  async submit(task: TaskName, input: ApiInput, opts: SubmitOptions): Promise<JobView> {
+    let keyed: string | undefined;
+    let hash = '';
+    if (opts.idempotencyKey !== undefined) {
+      keyed = `${opts.client}\0${opts.idempotencyKey}`;
+      hash = requestHash(task, input, opts.sync);
+      const seen = this.keys.get(keyed);
+      const earlier = seen && this.jobs.get(seen.id);
+      if (seen && earlier) {
+        if (seen.hash !== hash) throw idempotencyConflict(opts.idempotencyKey);
+        return this.view(earlier);
+      }
+    }
+    try {
+      const job = this.enqueue(task, input, { sync: opts.sync, priority: opts.priority });
+      if (keyed) this.keys.set(keyed, { id: job.id, hash });
+      return this.view(job);
+    } catch (e) {
+      if (e instanceof QueueFullError) throw new HttpError(429, 'QUEUE_FULL', e.message, undefined, { 'retry-after': String(e.retryAfterS) });
+      if (e instanceof ShuttingDownError) throw new HttpError(503, 'SHUTTING_DOWN', e.message);
+      throw e;
+    }
+  }
+
+  async get(id: string): Promise<JobView | undefined> {
+    const job = this.jobs.get(id);
+    return job && this.view(job);
+  }
+
+  async cancel(id: string, reason: CancelReason): Promise<JobView | undefined> {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    this.cancelJob(job, reason);
+    const waitMs = this.opts.cancelWaitMs ?? CANCEL_WAIT_MS;
+    await Promise.race([job.finished, new Promise((resolve) => setTimeout(resolve, waitMs).unref())]);
+    return this.view(job);
+  }
+
+  async wait(id: string): Promise<JobView> {
+    const job = this.jobs.get(id);
+    if (!job) throw new HttpError(404, 'NOT_FOUND', `no job ${id}`);
+    await job.finished;
+    const view = this.view(job);
+    // a synchronous job's caller is its only reader: the result is not kept
+    job.takeResult();
+    return view;
+  }
+
+  async watch(id: string, listener: (e: JobEvent) => void): Promise<JobWatch | undefined> {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    const view = this.view(job);
+    const stop = job.isFinished ? () => {} : job.subscribe(listener);
+    return { view, stop: () => { stop(); } };
+  }
+
+  async health(): Promise<BackendHealth> {
+    return { status: this.accepting ? 'ok' : 'draining', queue: this.stats() };
+  }
 
   /** Jobs ahead of a queued one. */
   position(job: Job): number | undefined {
@@ -187,7 +242,7 @@ export class JobQueue {
   view(job: Job): JobView { return job.view(this.position(job)); }
 
   /** Every kept job, without results. */
-  list(): JobView[] {
+  async list(): Promise<JobView[]> {
     return [...this.jobs.values()].map((j) => {
       const { result: _, ...rest } = this.view(j);
       return rest;
@@ -195,13 +250,13 @@ export class JobQueue {
   }
 
   /** Cancels a queued job at once, or asks the worker to stop a running one. */
-  cancel(job: Job, reason: CancelReason): void {
+  cancelJob(job: Job, reason: CancelReason): void {
     if (job.isFinished) return;
     job.cancelReason ??= reason;
     const i = this.waiting.indexOf(job);
     if (i >= 0) {
       this.waiting.splice(i, 1);
-      job.error = { code: reason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[reason] };
+      job.error = cancelError(reason);
       job.takeInput();
       job.end('cancelled');
       this.announcePositions();
@@ -210,7 +265,7 @@ export class JobQueue {
     }
   }
 
-  stats(): { running: number; queued: number; maxQueue: number } {
+  stats(): QueueStats {
     return { running: this.running ? 1 : 0, queued: this.waiting.length, maxQueue: this.maxQueue };
   }
 
@@ -226,7 +281,7 @@ export class JobQueue {
   async close(): Promise<void> {
     this.accepting = false;
     const pending = [...this.waiting, ...(this.running ? [this.running] : [])];
-    for (const job of pending) this.cancel(job, 'shutdown');
+    for (const job of pending) this.cancelJob(job, 'shutdown');
     await Promise.all(pending.map((j) => j.finished));
   }
 
@@ -241,7 +296,7 @@ export class JobQueue {
     job.emit({ type: 'state', state: 'running' });
     const onProgress = (p: Progress) => { job.progress = p; job.emit({ type: 'progress', progress: p }); };
     const onToken = (token: TextToken) => job.emit({ type: 'token', token });
-    const message = { id: job.id, task: job.task, input: job.takeInput() } as Omit<RunMessage, 'type'>;
+    const message: JobMessage = { id: job.id, task: job.task, input: job.takeInput() };
     const outcome = this.runner.run(message, { onProgress, onToken, signal: job.controller.signal })
       .catch((e: unknown): RunOutcome => ({ ok: false, error: { code: 'INTERNAL', message: (e as Error).message } }));
     void outcome.then((outcome) => {
@@ -260,7 +315,7 @@ export class JobQueue {
 
   private fail(job: Job, error: JobError): void {
     if (error.code === 'ABORTED' && job.cancelReason) {
-      job.error = { code: job.cancelReason === 'shutdown' ? 'SHUTTING_DOWN' : 'ABORTED', message: CANCEL_MESSAGES[job.cancelReason] };
+      job.error = cancelError(job.cancelReason);
       job.stepsAfterCancel = error.stepsAfterCancel;
       job.end('cancelled');
     } else {
@@ -284,5 +339,10 @@ export class JobQueue {
         excess--;
       }
     }
+    for (const [key, { id }] of this.keys) if (!this.jobs.has(id)) this.keys.delete(key);
   }
+}
+
+export function idempotencyConflict(key: string): HttpError {
+  return new HttpError(422, 'IDEMPOTENCY_CONFLICT', `Idempotency-Key ${JSON.stringify(key)} was used for a different request`);
 }

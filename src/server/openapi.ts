@@ -16,9 +16,14 @@ const jobId = [{ name: 'id', in: 'path', required: true, schema: { type: 'string
 const QUEUED_ERRORS = {
   400: error('invalid request: the message and `field` name the problem'),
   413: error('request body over the size limit'),
-  429: error('the job queue is full', RETRY_AFTER),
-  503: error('the server is shutting down'),
+  422: error('IDEMPOTENCY_CONFLICT: the Idempotency-Key was used for another request'),
+  429: error('QUEUE_FULL (the job queue is full) or RATE_LIMITED (this client\'s request limit)', RETRY_AFTER),
+  503: error('SHUTTING_DOWN, or (cluster mode) REDIS_UNAVAILABLE: the job store is unreachable', RETRY_AFTER),
 };
+const SUBMIT_HEADERS: JsonSchema[] = [
+  { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 200 }, description: 'a retried request with the same key (per API key or IP) returns the same job' },
+  { name: 'X-Priority', in: 'header', required: false, schema: { type: 'string', enum: ['high', 'normal', 'low'] }, description: 'queue order (default normal)' },
+];
 
 export function buildOpenApi(version: string): JsonSchema {
   const paths: Record<string, JsonSchema> = {};
@@ -28,6 +33,7 @@ export function buildOpenApi(version: string): JsonSchema {
       post: {
         operationId: task.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()),
         summary,
+        parameters: SUBMIT_HEADERS,
         description: 'Runs synchronously: the response comes when the job is done. Closing the connection cancels the job. '
           + 'Images can also be uploaded as multipart/form-data file parts (other fields as form fields; numbers and objects as JSON text).',
         requestBody: {
@@ -42,6 +48,7 @@ export function buildOpenApi(version: string): JsonSchema {
     post: {
       operationId: 'submitJob',
       summary: 'Queue any task; follow it with GET /v1/jobs/{id}/events',
+      parameters: SUBMIT_HEADERS,
       requestBody: { required: true, content: json(JOB_REQUEST) },
       responses: { 202: { description: 'queued', content: json(JOB_SCHEMA) }, ...QUEUED_ERRORS },
     },
@@ -80,6 +87,15 @@ export function buildOpenApi(version: string): JsonSchema {
   };
   paths['/v1/health'] = {
     get: { operationId: 'health', summary: 'Liveness (answers while a job runs)', responses: { 200: { description: 'alive', content: json(HEALTH_SCHEMA) } } },
+  };
+  paths['/v1/ready'] = {
+    get: {
+      operationId: 'ready', summary: 'Readiness: 200 when jobs can be taken; 503 SHUTTING_DOWN, REDIS_UNAVAILABLE or NO_WORKERS',
+      responses: { 200: { description: 'ready', content: json({ type: 'object' }) }, 503: error('not ready') },
+    },
+  };
+  paths['/metrics'] = {
+    get: { operationId: 'metrics', summary: 'Prometheus metrics (text format)', responses: { 200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } },
   };
   paths['/v1/info'] = {
     get: { operationId: 'info', summary: 'Model, presets, queue, threads, limits', responses: { 200: { description: 'info', content: json({ type: 'object' }) } } },

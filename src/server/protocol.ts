@@ -43,7 +43,11 @@ export interface JobError {
 
 export type RunOutcome = { ok: true; result: ApiOutput } | { ok: false; error: JobError };
 
-export interface RunMessage { type: 'run'; id: string; task: TaskName; input: ApiInput }
+/** One job for the worker thread. */
+export interface JobMessage { id: string; task: TaskName; input: ApiInput }
+
+/** Jobs run together: one job, or compatible jobs of one task batched on the model. */
+export interface RunMessage { type: 'run'; jobs: JobMessage[] }
 
 export type ToWorker = RunMessage | { type: 'close' };
 

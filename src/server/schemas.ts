@@ -50,7 +50,7 @@ const num: JsonSchema = { type: 'number' };
 
 export const ERROR_SCHEMA = object(['statusCode', 'code', 'message'], {
   statusCode: { type: 'integer' },
-  code: { type: 'string', description: 'VALIDATION, INPUT, IMAGE, QUEUE_FULL, NOT_FOUND, ABORTED, SHUTTING_DOWN, ...' },
+  code: { type: 'string', description: 'VALIDATION, INPUT, IMAGE, QUEUE_FULL, RATE_LIMITED, NOT_FOUND, ABORTED, SHUTTING_DOWN, REDIS_UNAVAILABLE, NO_WORKERS, IDEMPOTENCY_CONFLICT, WORKER_LOST, ...' },
   message: { type: 'string' },
   field: { type: 'string', description: 'the request field at fault, when there is one' },
 });
@@ -74,10 +74,15 @@ export const JOB_SCHEMA = object(['id', 'task', 'state', 'createdAt'], {
   result: { type: 'object', description: 'the task response (finished jobs)' },
   error: ERROR_SCHEMA,
   stepsAfterCancel: { type: 'integer', description: 'decoding steps the worker ran after it received the cancel' },
+  attempts: { type: 'integer', description: 'times a worker started the job (cluster mode: more than 1 after a worker was lost mid-job)' },
 });
 
-export const HEALTH_SCHEMA = object(['status', 'uptimeS', 'queue'], {
-  status: { type: 'string', enum: ['ok', 'draining'] },
+export const HEALTH_SCHEMA = object(['status', 'uptimeS', 'mode'], {
+  status: { type: 'string', enum: ['ok', 'draining', 'degraded'], description: 'degraded: the job store (Redis) is unreachable (cluster mode)' },
+  mode: { type: 'string', enum: ['local', 'cluster'] },
+  redis: { type: 'string', enum: ['up', 'down'], description: 'cluster mode: whether Redis answers' },
   uptimeS: num,
-  queue: object(['running', 'queued', 'maxQueue'], { running: { type: 'integer' }, queued: { type: 'integer' }, maxQueue: { type: 'integer' } }),
+  queue: object(['running', 'queued', 'maxQueue'], {
+    running: { type: 'integer' }, queued: { type: 'integer' }, maxQueue: { type: 'integer' }, workers: { type: 'integer', description: 'live workers (cluster mode)' },
+  }),
 });

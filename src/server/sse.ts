@@ -4,14 +4,24 @@
  * tasks that stream text (caption, text), a `token` event per sampled token (`{candidate, token,
  * text, delta, done}`: `text` is the candidate's whole text so far, so a late subscriber loses
  * nothing it needs) — and ends with one `done`, `failed` or `cancelled` event carrying the job
- * (for text tasks: the reranked result), then closes.
+ * (for text tasks: the reranked result), then closes. Works the same on either backend (in
+ * cluster mode the events come from BullMQ's event stream, so any front can follow any job).
  */
 import type { FastifyReply } from 'fastify';
-import type { Job, JobQueue, JobView } from './jobs.js';
+import type { JobBackend, JobEvent, JobView } from './backend.js';
 
 const KEEP_ALIVE_MS = 15_000;
 
-export function streamJobEvents(queue: JobQueue, job: Job, reply: FastifyReply): void {
+const isFinished = (v: JobView) => v.state === 'done' || v.state === 'failed' || v.state === 'cancelled';
+
+/** Streams the job's events; false when there is no such job (nothing has been sent). */
+export async function streamJobEvents(backend: JobBackend, id: string, reply: FastifyReply): Promise<boolean> {
+  // events arriving before the stream is open are held, then sent in order
+  let handle: ((e: JobEvent) => void) | null = null;
+  const early: JobEvent[] = [];
+  const watch = await backend.watch(id, (e) => (handle ? handle(e) : early.push(e)));
+  if (!watch) return false;
+
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
@@ -21,26 +31,36 @@ export function streamJobEvents(queue: JobQueue, job: Job, reply: FastifyReply):
     'x-accel-buffering': 'no',
   });
   let seq = 0;
+  let ended = false;
   const open = () => !res.writableEnded && !res.destroyed;
   const send = (event: string, data: unknown) => {
     if (open()) res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
+  const keepAlive = setInterval(() => { if (open()) res.write(': keep-alive\n\n'); }, KEEP_ALIVE_MS);
+  const cleanup = () => { clearInterval(keepAlive); watch.stop(); };
   const finish = (view: JobView) => {
+    if (ended) return;
+    ended = true;
+    cleanup();
     send(view.state, view);
     if (open()) res.end();
   };
+  res.once('close', cleanup);
 
-  if (job.isFinished) return finish(queue.view(job));
-  send('state', { state: job.state, ...(job.state === 'queued' ? { position: queue.position(job) } : {}) });
-  if (job.progress) send('progress', job.progress);
-
-  const keepAlive = setInterval(() => { if (open()) res.write(': keep-alive\n\n'); }, KEEP_ALIVE_MS);
-  const unsubscribe = job.subscribe((e) => {
+  const { view } = watch;
+  if (isFinished(view)) {
+    finish(view);
+    return true;
+  }
+  send('state', { state: view.state, ...(view.position !== undefined ? { position: view.position } : {}) });
+  if (view.progress) send('progress', view.progress);
+  handle = (e) => {
+    if (ended) return;
     if (e.type === 'state') send('state', { state: e.state, ...(e.position !== undefined ? { position: e.position } : {}) });
     else if (e.type === 'progress') send('progress', e.progress);
     else if (e.type === 'token') send('token', e.token);
-    else { cleanup(); finish(e.job); }
-  });
-  const cleanup = () => { clearInterval(keepAlive); unsubscribe(); };
-  res.once('close', cleanup);
+    else finish(e.job);
+  };
+  for (const e of early.splice(0)) handle(e);
+  return true;
 }

@@ -1,14 +1,14 @@
 /**
- * The HTTP side of the inference worker: starts it, waits for the model, runs one job at a
- * time with progress and cancellation, and restarts the worker if it dies mid-job (the job
- * fails; the service keeps going).
+ * The HTTP side of the inference worker: starts it, waits for the model, runs one batch of jobs
+ * at a time (usually one job) with progress and cancellation per job, and restarts the worker
+ * if it dies mid-batch (its jobs fail with RUNTIME; the service keeps going).
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { RudolphError } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
 import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
-import type { CancelMessage, FromWorker, RunMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
+import type { CancelMessage, FromWorker, JobMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
 
 export interface JobControl {
   onProgress?: (p: Progress) => void;
@@ -19,18 +19,19 @@ export interface JobControl {
 
 /** Runs one task at a time; never rejects (failures are outcomes). */
 export interface TaskRunner {
-  run(job: Omit<RunMessage, 'type'>, control: JobControl): Promise<RunOutcome>;
+  run(job: JobMessage, control: JobControl): Promise<RunOutcome>;
 }
 
 const CLOSE_TIMEOUT_MS = 5000;
 
 interface Live { worker: Worker; control: MessagePort; info: RudolphInfo }
 
-interface Current { id: string; resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void; onToken?: (t: TextToken) => void }
+interface Current { resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void; onToken?: (t: TextToken) => void }
 
 export class WorkerClient implements TaskRunner {
   private live: Promise<Live>;
-  private current: Current | null = null;
+  /** the jobs of the batch in the worker, by id */
+  private readonly current = new Map<string, Current>();
   private closing = false;
 
   private constructor(private readonly options: WorkerOptions, private readonly onLoadProgress: (p: LoadProgress) => void, first: Live) {
@@ -47,24 +48,33 @@ export class WorkerClient implements TaskRunner {
   /** The loaded model's description (from the latest worker). */
   async info(): Promise<RudolphInfo> { return (await this.live).info; }
 
-  async run(job: Omit<RunMessage, 'type'>, control: JobControl): Promise<RunOutcome> {
-    if (this.current) return { ok: false, error: { code: 'INTERNAL', message: `job ${job.id} was sent while job ${this.current.id} still runs` } };
-    let live: Live;
-    try {
-      live = await this.live;
-    } catch (e) {
-      return { ok: false, error: { code: 'RUNTIME', message: `the inference worker could not be restarted: ${(e as Error).message}` } };
+  async run(job: JobMessage, control: JobControl): Promise<RunOutcome> {
+    return this.runBatch([job], [control])[0];
+  }
+
+  /** Runs jobs of one task together (compatible ones batched on the model); one outcome per job. */
+  runBatch(jobs: JobMessage[], controls: JobControl[]): Promise<RunOutcome>[] {
+    if (this.current.size) {
+      const busy = [...this.current.keys()].join(', ');
+      return jobs.map((j) => Promise.resolve<RunOutcome>({ ok: false, error: { code: 'INTERNAL', message: `job ${j.id} was sent while ${busy} still runs` } }));
     }
-    return new Promise<RunOutcome>((resolve) => {
-      const cancel = () => live.control.postMessage({ type: 'cancel', id: job.id } satisfies CancelMessage);
+    const outcomes = jobs.map((job, i) => new Promise<RunOutcome>((resolve) => {
+      const control = controls[i];
+      const cancel = () => void this.live.then((live) => live.control.postMessage({ type: 'cancel', id: job.id } satisfies CancelMessage), () => {});
       control.signal?.addEventListener('abort', cancel, { once: true });
-      this.current = {
-        id: job.id, onProgress: control.onProgress, onToken: control.onToken,
-        resolve: (o) => { control.signal?.removeEventListener('abort', cancel); this.current = null; resolve(o); },
-      };
-      live.worker.postMessage({ type: 'run', ...job } as ToWorker);
+      this.current.set(job.id, {
+        onProgress: control.onProgress, onToken: control.onToken,
+        resolve: (o) => { control.signal?.removeEventListener('abort', cancel); this.current.delete(job.id); resolve(o); },
+      });
       if (control.signal?.aborted) cancel();
-    });
+    }));
+    this.live.then(
+      (live) => live.worker.postMessage({ type: 'run', jobs } satisfies ToWorker),
+      (e: unknown) => {
+        for (const j of jobs) this.current.get(j.id)?.resolve({ ok: false, error: { code: 'RUNTIME', message: `the inference worker could not be restarted: ${(e as Error).message}` } });
+      },
+    );
+    return outcomes;
   }
 
   /** Lets the running job finish or stop (cancel it first), releases the model, ends the thread. */
@@ -81,15 +91,15 @@ export class WorkerClient implements TaskRunner {
 
   private watch(live: Live): void {
     live.worker.on('message', (m: FromWorker) => {
-      if (m.type === 'progress' && this.current?.id === m.id) this.current.onProgress?.(m.progress);
-      else if (m.type === 'token' && this.current?.id === m.id) this.current.onToken?.(m.token);
-      else if (m.type === 'done' && this.current?.id === m.id) this.current.resolve(m.outcome);
+      if (m.type === 'progress') this.current.get(m.id)?.onProgress?.(m.progress);
+      else if (m.type === 'token') this.current.get(m.id)?.onToken?.(m.token);
+      else if (m.type === 'done') this.current.get(m.id)?.resolve(m.outcome);
     });
     live.worker.on('error', () => { /* reported through 'exit' */ });
     live.worker.once('exit', (code) => {
       live.control.close();
       if (this.closing) return;
-      this.current?.resolve({ ok: false, error: { code: 'RUNTIME', message: `the inference worker stopped unexpectedly (exit code ${code}); it is being restarted` } });
+      for (const c of [...this.current.values()]) c.resolve({ ok: false, error: { code: 'RUNTIME', message: `the inference worker stopped unexpectedly (exit code ${code}); it is being restarted` } });
       this.live = spawn(this.options, this.onLoadProgress);
       this.live.then((next) => this.watch(next), () => { /* the next run reports it */ });
     });

@@ -1,6 +1,7 @@
 /**
- * The inference worker thread: loads one Rudolph and runs one job at a time, posting progress
- * and the outcome. Cancels arrive on the control port. Besides its 'message' event, the port
+ * The inference worker thread: loads one Rudolph and runs one batch of jobs at a time (one job,
+ * or compatible jobs of one task run together on the model), posting progress and the outcome
+ * per job. Cancels arrive on the control port. Besides its 'message' event, the port
  * is drained synchronously at every progress tick (tasks tick once per decoding step and check
  * their AbortSignal right after), so a cancelled job stops within one step whether or not the
  * model calls let this thread's event loop turn in between.
@@ -13,7 +14,7 @@ import '../runtime/node/index.js';
 import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
-import { runTask, type TaskLimits } from './task-api.js';
+import { runTaskBatch, type TaskLimits } from './task-api.js';
 
 /** Progress is forwarded at most this often (besides stage changes and the end of a stage). */
 const PROGRESS_INTERVAL_MS = 50;
@@ -33,14 +34,16 @@ const { options, control } = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 const limits: TaskLimits = { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS };
 
-let current: Running | null = null;
+/** the jobs of the batch being run */
+const current = new Map<string, Running>();
 /** cancels that arrived (on their own port) before their job's run message */
 const earlyCancels = new Set<string>();
 
 function onCancel(m: CancelMessage): void {
-  if (current && current.id === m.id) {
-    if (current.cancelledAt === null) current.cancelledAt = current.ticks;
-    current.controller.abort(new Error('cancelled'));
+  const job = current.get(m.id);
+  if (job) {
+    if (job.cancelledAt === null) job.cancelledAt = job.ticks;
+    job.controller.abort(new Error('cancelled'));
   } else {
     earlyCancels.add(m.id);
   }
@@ -69,28 +72,33 @@ function toJobError(e: unknown): JobError {
 }
 
 async function run(m: RunMessage, rudolph: Rudolph): Promise<void> {
-  const job: Running = { id: m.id, controller: new AbortController(), ticks: 0, cancelledAt: null };
-  current = job;
-  const early = earlyCancels.has(m.id);
+  const controls = m.jobs.map((j) => {
+    const job: Running = { id: j.id, controller: new AbortController(), ticks: 0, cancelledAt: null };
+    current.set(j.id, job);
+    const forward = throttled<Progress>((progress) => post({ type: 'progress', id: j.id, progress }), (p) => p.done >= p.total);
+    const onProgress = (p: Progress) => {
+      job.ticks++;
+      drainControl();
+      forward(p);
+    };
+    const onToken = (token: TextToken) => post({ type: 'token', id: j.id, token });
+    return { job, control: { signal: job.controller.signal, onProgress, onToken } };
+  });
+  for (const id of earlyCancels) if (current.has(id)) onCancel({ type: 'cancel', id });
   earlyCancels.clear();
-  if (early) onCancel({ type: 'cancel', id: m.id });
-  const forward = throttled<Progress>((progress) => post({ type: 'progress', id: m.id, progress }), (p) => p.done >= p.total);
-  const onProgress = (p: Progress) => {
-    job.ticks++;
-    drainControl();
-    forward(p);
-  };
-  try {
-    const onToken = (token: TextToken) => post({ type: 'token', id: m.id, token });
-    const result = await runTask(rudolph, m.task, m.input, { signal: job.controller.signal, onProgress, onToken }, limits);
-    post({ type: 'done', id: m.id, outcome: { ok: true, result } });
-  } catch (e) {
-    const error = toJobError(e);
-    if (error.code === 'ABORTED' && job.cancelledAt !== null) error.stepsAfterCancel = job.ticks - job.cancelledAt;
-    post({ type: 'done', id: m.id, outcome: { ok: false, error } });
-  } finally {
-    current = null;
-  }
+  const settled = runTaskBatch(rudolph, m.jobs[0].task, m.jobs.map((j) => j.input), controls.map((c) => c.control), limits);
+  await Promise.all(settled.map(async (result, i) => {
+    const { job } = controls[i];
+    try {
+      post({ type: 'done', id: job.id, outcome: { ok: true, result: await result } });
+    } catch (e) {
+      const error = toJobError(e);
+      if (error.code === 'ABORTED' && job.cancelledAt !== null) error.stepsAfterCancel = job.ticks - job.cancelledAt;
+      post({ type: 'done', id: job.id, outcome: { ok: false, error } });
+    } finally {
+      current.delete(job.id);
+    }
+  }));
 }
 
 async function main(): Promise<void> {
@@ -110,7 +118,7 @@ async function main(): Promise<void> {
     return;
   }
   control.on('message', onCancel);
-  // jobs run one after another: the client sends the next only after this one's 'done'
+  // batches run one after another: the client sends the next only after every job's 'done'
   port.on('message', (m: ToWorker) => {
     if (m.type === 'run') {
       void run(m, rudolph);

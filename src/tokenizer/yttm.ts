@@ -3,7 +3,7 @@ import { readAllBytes } from '../runtime/current.js';
 import { uniformSource } from '../util/random.js';
 import { MergeRules, WordMerger } from './bpe-merge.js';
 import { TokenIdError, TokenizerError } from './errors.js';
-import { parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
+import { MAX_MODEL_BYTES, parseYttmModel, WORD_START, type YttmModelData } from './model-file.js';
 import type { TextTokenizer } from './text-encoding.js';
 import { WordCache } from './word-cache.js';
 
@@ -95,7 +95,7 @@ export class YttmTokenizer {
   static async fromFile(path: string, options: YttmTokenizerOptions = {}): Promise<YttmTokenizer> {
     let bytes: Uint8Array;
     try {
-      bytes = await readAllBytes(path);
+      bytes = await readAllBytes(path, MAX_MODEL_BYTES);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       throw new TokenizerError(`cannot read tokenizer model ${path}: ${reason}`, { file: path }, { cause });

@@ -5,13 +5,12 @@
  * special tokens. Bad lines are reported with their line number and rejected (default) or skipped.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
-import { preprocessImage } from '../image/index.js';
-import { writeFileAtomic } from '../io/files.js';
+import { ImageError, preprocessImage } from '../image/index.js';
+import { readBoundedFile, writeFileAtomic } from '../io/files.js';
 import { type RudolphConfig, specialId, type SpecialTokenName } from '../model/config.js';
-import { readImage } from '../runtime/node/image-files.js';
+import { readImage, readImageFile } from '../runtime/node/image-files.js';
 import { encodeText, prepareText, segmentTokenCount, type TextTokenizer, wasCut } from '../tokenizer/text-encoding.js';
 import { chunks } from '../util/arrays.js';
 import { Rng } from '../util/random.js';
@@ -31,14 +30,18 @@ export class ManifestError extends RudolphError {
 
 export type BadLinePolicy = 'reject' | 'skip';
 
+/** A million-line manifest is ~100 MB; a bound keeps a device path or a runaway file from being read whole. */
+const MAX_MANIFEST_BYTES = 512 * 2 ** 20;
+
 /** Parses a manifest; returns the good lines and the bad ones (with reasons). */
 export async function readManifest(file: string): Promise<{ lines: ManifestLine[]; bad: BadLine[] }> {
   let text: string;
   try {
-    text = await fsp.readFile(file, 'utf8');
+    text = (await readBoundedFile(file, MAX_MANIFEST_BYTES)).toString('utf8');
   } catch (e) {
     throw new TrainingError(`${file}: cannot read the data manifest: ${(e as Error).message}`);
   }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a UTF-8 BOM, as Windows editors write
   const dir = path.dirname(file);
   const lines: ManifestLine[] = [];
   const bad: BadLine[] = [];
@@ -104,13 +107,14 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   const toEncode: { line: ManifestLine; key: string; pixels: ReturnType<typeof preprocessImage> }[] = [];
   for (const line of withImage) {
     try {
-      const bytes = await fsp.readFile(line.image!);
+      const bytes = await readImageFile(line.image!);
       const key = createHash('sha256').update(bytes).update(`|${8 * cfg.n}|${o.vqganId ?? ''}`).digest('hex');
-      const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength) : null;
+      const cached = o.cacheDir ? await readCachedIds(o.cacheDir, key, cfg.imageLength, cfg.imageVocab) : null;
       if (cached) { images.set(line.line, cached); continue; }
       toEncode.push({ line, key, pixels: preprocessImage(await readImage(bytes, { name: line.image }), 8 * cfg.n) });
     } catch (e) {
-      problems.push({ file, line: line.line, reason: `image ${line.image}: ${(e as Error).message}` });
+      // an ImageError names the file itself
+      problems.push({ file, line: line.line, reason: e instanceof ImageError ? `image ${e.message}` : `image ${line.image}: ${(e as Error).message}` });
     }
   }
   for (const part of chunks(toEncode, o.batchSize ?? 8)) {
@@ -149,18 +153,30 @@ export async function loadDataset(file: string, o: DatasetOptions): Promise<{ sa
   return { samples, skipped: problems };
 }
 
-async function readCachedIds(dir: string, key: string, length: number): Promise<Int32Array | null> {
+/**
+ * A cache entry is `<sha256 of the ids>` (32 bytes) then the ids (int32 LE). An entry that does
+ * not verify (torn write, disk error, an older format, tampering) or holds an id outside the
+ * codebook is treated as absent: the image is encoded again and the entry rewritten.
+ */
+const CHECKSUM_BYTES = 32;
+
+async function readCachedIds(dir: string, key: string, length: number, vocab: number): Promise<Int32Array | null> {
+  let buf: Buffer;
   try {
-    const buf = await fsp.readFile(path.join(dir, `${key}.ids`));
-    if (buf.length !== length * 4) return null;
-    return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    buf = await readBoundedFile(path.join(dir, `${key}.ids`), CHECKSUM_BYTES + length * 4);
   } catch {
     return null;
   }
+  if (buf.length !== CHECKSUM_BYTES + length * 4) return null;
+  const body = buf.subarray(CHECKSUM_BYTES);
+  if (!createHash('sha256').update(body).digest().equals(buf.subarray(0, CHECKSUM_BYTES))) return null;
+  const ids = new Int32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length));
+  return ids.every((id) => id >= 0 && id < vocab) ? ids : null;
 }
 
 async function writeCachedIds(dir: string, key: string, ids: Int32Array): Promise<void> {
-  await writeFileAtomic(path.join(dir, `${key}.ids`), new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength));
+  const body = new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength);
+  await writeFileAtomic(path.join(dir, `${key}.ids`), Buffer.concat([createHash('sha256').update(body).digest(), body]));
 }
 
 /**

@@ -103,34 +103,72 @@ export function bottleneckChannels(cfg: VqganConfig): number {
   return cfg.ch * cfg.chMult[cfg.chMult.length - 1];
 }
 
-function positiveInt(v: unknown, key: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new ConfigError(`${key} must be a positive integer, got ${JSON.stringify(v)}`);
+/**
+ * Sane bounds per field, checked before anything is sized from them (Sber-VQGAN: ch 128,
+ * ch_mult [1, 1, 2, 4], 2 res blocks, resolution 256, z 256, 8192 codes): room for larger
+ * models, none for configs that would ask for gigabytes.
+ */
+export const VQGAN_BOUNDS = {
+  ch: 1024,
+  chMultLength: 8,
+  chMult: 16,
+  numResBlocks: 16,
+  attnResolutions: 32,
+  resolution: 8192,
+  zChannels: 4096,
+  nEmbed: 2 ** 20,
+  channels: 16,
+  /** widest feature map: ch × max(ch_mult) */
+  width: 4096,
+  parameters: 2e9,
+} as const;
+
+function positiveInt(v: unknown, key: string, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0 || v > max) {
+    throw new ConfigError(`${key} must be a positive integer ≤ ${max}, got ${JSON.stringify(v)}`);
   }
   return v;
 }
 
-function intList(v: unknown, key: string, allowEmpty: boolean): number[] {
-  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) {
-    throw new ConfigError(`${key} must be a${allowEmpty ? '' : ' non-empty'} list of positive integers, got ${JSON.stringify(v)}`);
+function intList(v: unknown, key: string, allowEmpty: boolean, maxLength: number, max: number): number[] {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0) || v.length > maxLength) {
+    throw new ConfigError(`${key} must be a${allowEmpty ? '' : ' non-empty'} list of at most ${maxLength} positive integers, got ${JSON.stringify(v)?.slice(0, 80)}`);
   }
-  return v.map((x, i) => positiveInt(x, `${key}[${i}]`));
+  return v.map((x, i) => positiveInt(x, `${key}[${i}]`, max));
 }
 
-/** Checks every field; returns a normalised copy. */
+/** Parameters of the encoder, decoder and quantizer convs (weights only): what loading it would cost. */
+export function approxParameterCount(cfg: VqganConfig): number {
+  let n = 0;
+  const resnet = (inp: number, out: number): number => 9 * inp * out + 9 * out * out + (inp !== out ? inp * out : 0);
+  for (const lv of [...encoderLevels(cfg), ...decoderLevels(cfg)]) {
+    n += resnet(lv.inChannels, lv.outChannels) + (lv.blocks - 1) * resnet(lv.outChannels, lv.outChannels);
+    if (lv.attn) n += lv.blocks * 4 * lv.outChannels ** 2;
+    if (lv.resample) n += 9 * lv.outChannels ** 2;
+  }
+  const bottom = bottleneckChannels(cfg);
+  n += 2 * (2 * resnet(bottom, bottom) + 4 * bottom ** 2);
+  n += 9 * cfg.ch * (cfg.inChannels + cfg.outCh) + 18 * bottom * cfg.zChannels;
+  n += cfg.nEmbed * (cfg.zChannels + cfg.embedDim) + 2 * cfg.zChannels * cfg.embedDim;
+  return n;
+}
+
+/** Checks every field against its bounds and the model's constraints; returns a normalised copy. */
 export function validateVqganConfig(cfg: VqganConfig, source = 'vqgan config'): VqganConfig {
+  const B = VQGAN_BOUNDS;
   try {
+    if (typeof cfg !== 'object' || cfg === null) throw new ConfigError('expected a config object');
     const out: VqganConfig = {
-      ch: positiveInt(cfg.ch, 'ch'),
-      chMult: intList(cfg.chMult, 'ch_mult', false),
-      numResBlocks: positiveInt(cfg.numResBlocks, 'num_res_blocks'),
-      attnResolutions: intList(cfg.attnResolutions, 'attn_resolutions', true),
-      resolution: positiveInt(cfg.resolution, 'resolution'),
-      zChannels: positiveInt(cfg.zChannels, 'z_channels'),
-      embedDim: positiveInt(cfg.embedDim, 'embed_dim'),
-      nEmbed: positiveInt(cfg.nEmbed, 'n_embed'),
-      inChannels: positiveInt(cfg.inChannels, 'in_channels'),
-      outCh: positiveInt(cfg.outCh, 'out_ch'),
+      ch: positiveInt(cfg.ch, 'ch', B.ch),
+      chMult: intList(cfg.chMult, 'ch_mult', false, B.chMultLength, B.chMult),
+      numResBlocks: positiveInt(cfg.numResBlocks, 'num_res_blocks', B.numResBlocks),
+      attnResolutions: intList(cfg.attnResolutions, 'attn_resolutions', true, B.attnResolutions, B.resolution),
+      resolution: positiveInt(cfg.resolution, 'resolution', B.resolution),
+      zChannels: positiveInt(cfg.zChannels, 'z_channels', B.zChannels),
+      embedDim: positiveInt(cfg.embedDim, 'embed_dim', B.zChannels),
+      nEmbed: positiveInt(cfg.nEmbed, 'n_embed', B.nEmbed),
+      inChannels: positiveInt(cfg.inChannels, 'in_channels', B.channels),
+      outCh: positiveInt(cfg.outCh, 'out_ch', B.channels),
       doubleZ: cfg.doubleZ,
     };
     if (typeof out.doubleZ !== 'boolean') throw new ConfigError(`double_z must be true or false, got ${JSON.stringify(out.doubleZ)}`);
@@ -142,6 +180,12 @@ export function validateVqganConfig(cfg: VqganConfig, source = 'vqgan config'): 
     }
     // Every normalised feature map has ch·mult channels, split into 32 groups.
     if (out.ch % 32 !== 0) throw new ConfigError(`ch (${out.ch}) must be a multiple of 32: GroupNorm uses 32 groups`);
+    const width = out.ch * Math.max(...out.chMult);
+    if (width > B.width) throw new ConfigError(`ch × max(ch_mult) is ${width} channels, over the ${B.width} a feature map may have`);
+    const params = approxParameterCount(out);
+    if (params > B.parameters) {
+      throw new ConfigError(`describes about ${params.toExponential(2)} parameters (ch ${out.ch}, ch_mult ${JSON.stringify(out.chMult)}, num_res_blocks ${out.numResBlocks}), over the ${B.parameters.toExponential(0)} this library loads`);
+    }
     return out;
   } catch (e) {
     if (e instanceof ConfigError) throw new ConfigError(`${source}: ${e.message}`);
@@ -177,20 +221,30 @@ export function vqganConfigFromObject(obj: unknown, source = 'vqgan config'): Vq
   }, source);
 }
 
+/**
+ * The official taming YAML is about a kilobyte. The YAML parser's cost grows steeply with
+ * nesting (1 MB of `[[[…` took 5.5 s and 550 MB before failing), so the text is bounded first.
+ */
+export const MAX_YAML_BYTES = 64 * 1024;
+
 export function vqganConfigFromYaml(text: string, source = 'vqgan config'): VqganConfig {
+  if (text.length > MAX_YAML_BYTES) {
+    throw new ConfigError(`${source}: ${text.length} characters, over the ${MAX_YAML_BYTES} a VQGAN config may have (the official one is about 1 KB)`);
+  }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYaml(text, { logLevel: 'error' }); // warnings (e.g. an ambiguous alias) would go to process warnings
   } catch (e) {
     throw new ConfigError(`${source}: not valid YAML: ${(e as Error).message}`);
   }
   return vqganConfigFromObject(doc, source);
 }
 
+
 export async function readVqganConfigFile(file: string): Promise<VqganConfig> {
   let text: string;
   try {
-    text = await readText(file);
+    text = await readText(file, MAX_YAML_BYTES);
   } catch (e) {
     throw new ConfigError(`${file}: cannot read the VQGAN config: ${(e as Error).message}`);
   }

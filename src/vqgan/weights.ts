@@ -81,12 +81,15 @@ export function vqganParameterSpecs(cfg: VqganConfig): ParamSpec[] {
   return specs;
 }
 
-/** Checks a state dict against the config and converts every needed tensor to float32. */
-export function vqganWeightsFromStateDict(cfg: VqganConfig, sd: StateDict, source = 'checkpoint'): VqganWeights {
-  const out: VqganWeights = new Map();
+/**
+ * Checks tensor names, shapes and dtypes against the config without reading any data (loss.*
+ * and other non-model tensors are ignored; an unknown model tensor means another config).
+ */
+export function checkVqganTensorInfos(cfg: VqganConfig, infos: ReadonlyMap<string, { dtype: string; shape: readonly number[] }>, source = 'checkpoint'): void {
+  const specs = vqganParameterSpecs(cfg);
   const missing: string[] = [];
-  for (const spec of vqganParameterSpecs(cfg)) {
-    const t = sd.get(spec.name);
+  for (const spec of specs) {
+    const t = infos.get(spec.name);
     if (!t) { missing.push(spec.name); continue; }
     if (t.shape.length !== spec.shape.length || t.shape.some((d, i) => d !== spec.shape[i])) {
       throw new WeightsError(`${source}: tensor ${spec.name} has shape ${shapeToString(t.shape)}, expected ${shapeToString(spec.shape)} for this VQGAN config`);
@@ -94,16 +97,25 @@ export function vqganWeightsFromStateDict(cfg: VqganConfig, sd: StateDict, sourc
     if (!['float32', 'float16', 'bfloat16', 'float64'].includes(t.dtype)) {
       throw new WeightsError(`${source}: tensor ${spec.name} has dtype ${t.dtype}, expected a floating type`);
     }
-    const data = toFloat32(t);
-    if (data.length !== numel(spec.shape)) throw new WeightsError(`${source}: tensor ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)}`);
-    out.set(spec.name, { shape: spec.shape, data });
   }
   if (missing.length > 0) {
     throw new WeightsError(`${source}: ${missing.length} VQGAN tensor(s) missing for this config: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
   }
-  const extra = [...sd.keys()].filter((k) => !out.has(k) && MODEL_PREFIXES.some((p) => k.startsWith(p)));
+  const known = new Set(specs.map((s) => s.name));
+  const extra = [...infos.keys()].filter((k) => !known.has(k) && MODEL_PREFIXES.some((p) => k.startsWith(p)));
   if (extra.length > 0) {
     throw new WeightsError(`${source}: unexpected tensor(s) ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', …' : ''} — not a VQGAN of this config`);
+  }
+}
+
+/** Checks a state dict against the config and converts every needed tensor to float32. */
+export function vqganWeightsFromStateDict(cfg: VqganConfig, sd: StateDict, source = 'checkpoint'): VqganWeights {
+  checkVqganTensorInfos(cfg, sd, source);
+  const out: VqganWeights = new Map();
+  for (const spec of vqganParameterSpecs(cfg)) {
+    const data = toFloat32(sd.get(spec.name)!);
+    if (data.length !== numel(spec.shape)) throw new WeightsError(`${source}: tensor ${spec.name} holds ${data.length} values, expected ${numel(spec.shape)}`);
+    out.set(spec.name, { shape: spec.shape, data });
   }
   return out;
 }

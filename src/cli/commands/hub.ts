@@ -16,16 +16,17 @@ export function hubCommands(): Command[] {
     .option('--revision <rev>', 'branch, tag or commit of the model repo')
     .option('--cache-dir <dir>', 'hub cache folder')
     .option('--offline', 'only check the cache: name what is missing')
+    .option('--token <token>', 'Hugging Face access token for private or gated repos (default: HF_TOKEN)')
     .option('--json', 'machine-readable JSON on stdout')
     .option('-q, --quiet', 'no progress on stderr')
     .addHelpText('after', '\nПримеры:\n  $ rudolph download            # RUDOLPH-350M-v2, токенизатор и VQGAN (~1.7 ГБ)\n  $ rudolph download 1.3B --cache-dir /data/hf\n  $ rudolph download моя-организация/моя-модель --revision v1')
-    .action(async (model: string, o: { revision?: string; cacheDir?: string; offline?: boolean; json?: boolean; quiet?: boolean }) => {
+    .action(async (model: string, o: { revision?: string; cacheDir?: string; token?: string; offline?: boolean; json?: boolean; quiet?: boolean }) => {
       const display = new ProgressDisplay(o.quiet || false);
       const controller = new AbortController();
       const onSigint = () => controller.abort(new Error('interrupted (Ctrl-C)'));
       process.once('SIGINT', onSigint);
       try {
-        const files = await fetchModelFiles(model, { revision: o.revision, cacheDir: o.cacheDir, offline: o.offline, signal: controller.signal, onProgress: loadProgress(display) });
+        const files = await fetchModelFiles(model, { revision: o.revision, cacheDir: o.cacheDir, token: o.token, offline: o.offline, signal: controller.signal, onProgress: loadProgress(display) });
         display.stop();
         const out = { weights: files.weightsFile, tokenizer: files.tokenizer, vqgan: files.vqganFile, cacheDir: files.cacheDir };
         if (o.json) printJson(out);

@@ -1,19 +1,11 @@
 /** Files on disk as ByteSources: positional reads through one file handle. */
-import { open } from 'node:fs/promises';
 import { RudolphError } from '../../errors.js';
+import { openRegularFile } from '../../io/files.js';
 import type { ByteSource } from '../types.js';
 
 export async function openFileBytes(file: string): Promise<ByteSource> {
-  const fh = await open(file, 'r');
-  let size: number;
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error(`EISDIR: ${file} is a directory`), { code: 'EISDIR' });
-    size = st.size;
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
+  // regular files only: a device never ends, a FIFO blocks, a folder has no bytes
+  const { fh, size } = await openRegularFile(file);
   return {
     name: file,
     size,

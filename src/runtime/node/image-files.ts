@@ -16,13 +16,13 @@
  *   we scale them like colour ones instead. CMYK images go through libvips' default CMYK
  *   profile rather than PIL's naive formula.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InputError } from '../../errors.js';
 import { ImageError } from '../../image/errors.js';
-import { DEFAULT_MAX_PIXELS } from '../../image/limits.js';
+import { decodeBytesPerPixel, DEFAULT_MAX_PIXELS, MAX_IMAGE_SIDE, REFERENCE_BYTES_PER_PIXEL } from '../../image/limits.js';
 import { assertRgbImage, type RgbImage } from '../../image/rgb-image.js';
-import { writeAtomically } from '../../io/files.js';
+import { readBoundedFile, writeAtomically } from '../../io/files.js';
 import type { DecodeImageOptions } from '../types.js';
 
 export type ReadImageOptions = DecodeImageOptions;
@@ -33,28 +33,42 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
   if (!Number.isInteger(maxPixels) || maxPixels <= 0) {
     throw new InputError(`maxPixels must be a positive integer, got ${maxPixels}`);
   }
-  const bytes = typeof input === 'string' ? await readImageFile(input, opts.name) : input;
+  const bytes = typeof input === 'string' ? await readImageFile(input, { name: opts.name, maxPixels }) : input;
   const name = opts.name
     ?? (typeof input === 'string' ? input : `image data (${bytes.length} bytes)`);
   if (bytes.length === 0) throw new ImageError(`${name}: empty input (0 bytes), not an image`);
 
   let width: number | undefined;
   let height: number | undefined;
+  let format: string | undefined;
+  let depth: string | undefined;
   try {
-    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+    ({ width, height, format, depth } = await sharp(bytes, { limitInputPixels: false }).metadata());
   } catch (err) {
     throw new ImageError(`${name}: not a readable image (${errorText(err)})`, { cause: err });
   }
   if (!width || !height) throw new ImageError(`${name}: the image header gives no size`);
-  if (width * height > maxPixels) {
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new ImageError(`${name}: ${width}×${height} has a side over ${MAX_IMAGE_SIDE} pixels, the longest accepted`);
+  }
+  // maxPixels counts JPEG/PNG pixels; a format whose decoder needs more memory a pixel gets fewer
+  const cost = decodeBytesPerPixel(format, depth);
+  const limit = Math.max(1, Math.floor((maxPixels * REFERENCE_BYTES_PER_PIXEL) / cost));
+  if (width * height > limit) {
+    const kind = cost === REFERENCE_BYTES_PER_PIXEL ? '' : ` for ${depth === 'uchar' || !depth ? '' : `${depth} `}${(format ?? 'this format').toUpperCase()}, whose decoder needs ${cost} bytes a pixel`;
     throw new ImageError(
       `${name}: ${width}×${height} is ${megapixels(width * height)} megapixels, over the limit of ` +
-      `${megapixels(maxPixels)} (maxPixels ${maxPixels})`);
+      `${megapixels(limit)}${kind} (maxPixels ${maxPixels})`);
+  }
+  // Every 8×8 block of a JPEG costs at least a bit, so it needs over pixels/512 bytes: a smaller
+  // one is truncated or its header lies, and libjpeg would fill the missing rows at full cost.
+  if (format === 'jpeg' && bytes.length < (width * height) / 1024) {
+    throw new ImageError(`${name}: a ${bytes.length}-byte JPEG cannot hold ${width}×${height} pixels (truncated, or the header lies)`);
   }
 
   let decoded;
   try {
-    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels, ignoreIcc: true })
+    decoded = await sharp(bytes, { failOn: 'error', limitInputPixels: limit, ignoreIcc: true })
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
@@ -70,14 +84,21 @@ export async function readImage(input: string | Uint8Array, opts: ReadImageOptio
   return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
 }
 
-async function readImageFile(file: string, name: string | undefined): Promise<Uint8Array> {
+/**
+ * The bytes of an image file: a regular file of at most 4 bytes a pixel of `maxPixels` plus
+ * 16 MiB of metadata (an uncompressed RGBA image), so a path to /dev/zero, a FIFO or a huge
+ * file is refused before anything is read.
+ */
+export async function readImageFile(file: string, opts: { name?: string; maxPixels?: number } = {}): Promise<Uint8Array> {
+  const label = opts.name ?? file;
+  const maxBytes = 4 * (opts.maxPixels ?? DEFAULT_MAX_PIXELS) + 16 * 2 ** 20;
   try {
-    return await readFile(file);
+    return await readBoundedFile(file, maxBytes);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const label = name ?? file;
     if (code === 'ENOENT') throw new ImageError(`${label}: image file not found`, { cause: err });
-    if (code === 'EISDIR') throw new ImageError(`${label}: is a directory, not an image file`, { cause: err });
+    if (code === 'EISDIR' || code === 'ENOTREG') throw new ImageError(`${label}: ${errorText(err)} (not an image file)`, { cause: err });
+    if (code === 'EFBIG') throw new ImageError(`${label}: image file is too large (${errorText(err)})`, { cause: err });
     throw new ImageError(`${label}: cannot read image file (${errorText(err)})`, { cause: err });
   }
 }
