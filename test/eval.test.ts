@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { AbortError } from '../src/errors.js';
 import { evalCaptions } from '../src/eval/caption.js';
 import { evalClassify } from '../src/eval/classify.js';
-import { CIFAR10_RUSSIAN, DataError, readCaptionData, readClassificationData, readQaData } from '../src/eval/datasets.js';
+import { CIFAR10_RUSSIAN, DATA_LIMITS, DataError, readCaptionData, readClassificationData, readQaData } from '../src/eval/datasets.js';
 import { confusionHeatmap } from '../src/eval/heatmap.js';
 import { classificationReport, confusionMatrix, formatReport } from '../src/eval/metrics.js';
 import { evalQa } from '../src/eval/qa.js';
@@ -219,6 +219,26 @@ describe('data layouts', () => {
     assert.deepEqual(items.map((i) => [i.id, i.captions]), [['a.png', ['кот']]]);
     await fsp.writeFile(path.join(dir, 'captions.jsonl'), `${JSON.stringify({ image: 'a.png', captions: ['кот', 'кошка'] })}\n{"image": "b.png", "caption": "x"}\n{"image": "a.png"}\nnope\n`);
     await rejects(readCaptionData(dir), /captions\.jsonl:2: no image file b\.png[\s\S]*captions\.jsonl:3: needs "caption"[\s\S]*captions\.jsonl:4: not valid JSON/);
+  });
+
+  it('data files are read bounded: devices, FIFOs, folders and oversized files refused by name, quickly', async () => {
+    const t0 = performance.now();
+    // /dev/zero never ends: read whole it would exhaust memory
+    await rejects(readClassificationData('/dev/zero'), /\/dev\/zero: not a folder/);
+    await rejects(readQaData('/dev/zero'), /\/dev\/zero: cannot read \(is a device, not a regular file\)/);
+    await rejects(readCaptionData('/dev/urandom'), /\/dev\/urandom: cannot read \(is a device, not a regular file\)/);
+    const fifoDir = path.join(tmp.dir, 'fifo');
+    await fsp.mkdir(fifoDir, { recursive: true });
+    const fifo = path.join(fifoDir, 'squad.json');
+    await promisify(execFile)('mkfifo', [fifo]);
+    // opening a FIFO without a writer would block forever
+    await rejects(readQaData(fifo), /squad\.json: cannot read \(is a FIFO, not a regular file\)/);
+    await rejects(readQaData(tmp.dir), /cannot read \(is a directory, not a regular file\)/);
+    const big = path.join(tmp.dir, 'cifar-big');
+    await writeCifar(big, 1);
+    await fsp.truncate(path.join(big, 'test_batch.bin'), DATA_LIMITS.cifarBatch + 3073);
+    await rejects(readClassificationData(big), /test_batch\.bin: cannot read \(too large: 614603073 bytes, more than the 614600000 accepted here\)/);
+    assert.ok(performance.now() - t0 < 5000, 'bounded reads took too long');
   });
 
   it('the results log: header checked, a cut last line dropped, damage named', async () => {

@@ -14,6 +14,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { RudolphError } from '../errors.js';
 import type { RgbImage } from '../image/index.js';
+import { readBoundedFile } from '../io/files.js';
 import { readImage } from '../runtime/node/image-files.js';
 
 /** Problems in an evaluation data set, each naming where it is. */
@@ -49,8 +50,42 @@ export interface ClassificationData {
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 const CIFAR_RECORD = 1 + 32 * 32 * 3;
 
+/**
+ * Bounds on the files a data set names (a path may be /dev/urandom, a FIFO or a runaway file):
+ * a CIFAR-10 batch is 10 000 records (30.7 MB), so 20 batches' worth; sberQuAD's train split is
+ * ~50 MB of JSON and a million-line JSONL file ~100 MB; meta files are a few lines.
+ */
+export const DATA_LIMITS = { cifarBatch: 20 * 10_000 * CIFAR_RECORD, text: 512 * 2 ** 20, meta: 64 * 1024 } as const;
+
 async function statOrNull(p: string) {
   try { return await fsp.stat(p); } catch { return null; }
+}
+
+/** A data file read whole within `maxBytes` (regular files only); failures name the file. */
+export async function readDataFile(file: string, maxBytes: number, missing?: string): Promise<Buffer> {
+  try {
+    return await readBoundedFile(file, maxBytes);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && missing) throw new DataError([`${file}: missing (${missing})`]);
+    const why = code === 'EFBIG' ? `too large: ${(e as Error).message}` : code === 'ENOENT' ? 'no such file' : (code === 'EISDIR' || code === 'ENOTREG') ? (e as Error).message : (code ?? (e as Error).message);
+    throw new DataError([`${file}: cannot read (${why})`]);
+  }
+}
+
+/** A UTF-8 text data file (a BOM, as Windows editors write, dropped). */
+async function readDataText(file: string, maxBytes: number, missing?: string): Promise<string> {
+  const text = (await readDataFile(file, maxBytes, missing)).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+async function readFolder(dir: string) {
+  try {
+    return (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DataError([`${dir}: ${code === 'ENOTDIR' ? 'not a folder (expected class folders, CIFAR-10\'s test_batch.bin or a .bin file)' : `cannot list (${code ?? (e as Error).message})`}`]);
+  }
 }
 
 /**
@@ -79,7 +114,7 @@ export async function readClassificationData(data: string, opts: { classes?: str
 }
 
 async function readImageFolder(dir: string): Promise<ClassificationData> {
-  const entries = (await fsp.readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+  const entries = await readFolder(dir);
   const problems: string[] = [];
   const loose = entries.filter((e) => e.isFile()).map((e) => e.name);
   if (loose.length) problems.push(`${path.join(dir, loose[0])}: files belong in class folders (<data>/<class>/<image>), not in the data folder itself${loose.length > 1 ? ` (${loose.length} such files)` : ''}`);
@@ -87,7 +122,7 @@ async function readImageFolder(dir: string): Promise<ClassificationData> {
   if (classes.length === 0) problems.push(`${dir}: no class folders (expected <data>/<class>/*.png|jpg|jpeg|webp, or CIFAR-10's test_batch.bin)`);
   const items: LabelledImage[] = [];
   for (const [label, cls] of classes.entries()) {
-    const files = (await fsp.readdir(path.join(dir, cls), { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).map((e) => e.name).sort();
+    const files = (await readFolder(path.join(dir, cls))).map((e) => e.name).sort();
     let count = 0;
     for (const name of files) {
       const file = path.join(dir, cls, name);
@@ -106,15 +141,10 @@ async function readImageFolder(dir: string): Promise<ClassificationData> {
 
 async function readCifarBinary(file: string): Promise<ClassificationData> {
   const metaFile = path.join(path.dirname(file), 'batches.meta.txt');
-  let meta: string;
-  try {
-    meta = await fsp.readFile(metaFile, 'utf8');
-  } catch {
-    throw new DataError([`${metaFile}: missing (CIFAR-10 binary data comes with batches.meta.txt, one class name a line)`]);
-  }
+  const meta = await readDataText(metaFile, DATA_LIMITS.meta, 'CIFAR-10 binary data comes with batches.meta.txt, one class name a line');
   const english = meta.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
   if (english.length < 2) throw new DataError([`${metaFile}: expected one class name a line, found ${english.length}`]);
-  const bytes = await fsp.readFile(file);
+  const bytes = await readDataFile(file, DATA_LIMITS.cifarBatch);
   const name = path.basename(file);
   if (bytes.length === 0 || bytes.length % CIFAR_RECORD !== 0) {
     const whole = Math.floor(bytes.length / CIFAR_RECORD);
@@ -170,12 +200,7 @@ const isText = (v: unknown): v is string => typeof v === 'string' && v.trim() !=
 
 /** SQuAD JSON, or one sberquad record a line (Hugging Face export). */
 export async function readQaData(file: string): Promise<QaItem[]> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (e) {
-    throw new DataError([`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
-  }
+  const text = await readDataText(file, DATA_LIMITS.text);
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{') && /^\{\s*"(data|version)"/.test(trimmed)) return readSquadJson(file, text);
   return readQaLines(file, text);
@@ -261,12 +286,7 @@ export async function readCaptionData(data: string): Promise<CaptionItem[]> {
   if (!st) throw new DataError([`${data}: no such file or folder`]);
   const file = st.isDirectory() ? path.join(data, CAPTIONS_FILE) : data;
   const dir = path.dirname(file);
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch {
-    throw new DataError([`${file}: missing (a caption data folder holds ${CAPTIONS_FILE}: {"image": "file", "caption": "text"} a line)`]);
-  }
+  const text = await readDataText(file, DATA_LIMITS.text, `a caption data folder holds ${CAPTIONS_FILE}: {"image": "file", "caption": "text"} a line`);
   const items: CaptionItem[] = [];
   const problems: string[] = [];
   const lines = text.split(/\r?\n/);

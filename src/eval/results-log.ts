@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { DataError } from './datasets.js';
+import { DATA_LIMITS, DataError, readDataFile } from './datasets.js';
 
 export type Settings = Record<string, unknown>;
 
@@ -22,7 +22,7 @@ export class ResultsLog<L extends ItemLine> {
   static async open<L extends ItemLine>(file: string, settings: Settings, opts: { restart?: boolean } = {}): Promise<ResultsLog<L>> {
     let text = '';
     if (!opts.restart) {
-      try { text = await fsp.readFile(file, 'utf8'); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+      if (await fsp.stat(file).then(() => true, () => false)) text = (await readDataFile(file, DATA_LIMITS.text)).toString('utf8');
     }
     const done = new Map<string, L>();
     let keep = 0;
