@@ -32,7 +32,7 @@ export { startServer } from './server/serve.js';
 export { SuperResolution, Upscaler, UPSCALE_SCALES, type SuperResolutionOptions, type TilingOptions, type UpscaleRequest, type UpscaleScale, type UpscalerOptions } from './upscale/index.js';
 export { fetchRealEsrganWeights, hubUpscalerWeights, realEsrganFile, REALESRGAN_REPO, type UpscalerSourceOptions } from './pretrained/upscaler-files.js';
 export { evalClassify, OFFICIAL_CLASSIFY_TEMPLATE, type ClassifyEvalOptions, type ClassifyEvalReport } from './eval/classify.js';
-export { evalQa, generateAnswers, QA_SAMPLING, type QaEvalOptions, type QaEvalReport } from './eval/qa.js';
+export { evalQa, type GeneratedAnswer, generateAnswers, QA_SAMPLING, type QaEvalOptions, type QaEvalReport } from './eval/qa.js';
 export { evalCaptions, type CaptionEvalOptions, type CaptionEvalReport } from './eval/caption.js';
 export { CIFAR10_RUSSIAN, DataError, readCaptionData, readClassificationData, readQaData, type ClassificationData, type QaItem, type CaptionItem } from './eval/datasets.js';
 export { classificationReport, confusionMatrix, formatReport, type ClassificationReport } from './eval/metrics.js';

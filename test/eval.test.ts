@@ -326,6 +326,15 @@ describe('evaluation runs with the small model', () => {
     assert.deepEqual(one, three);
     const other = await evalQa(r, data, { seed: 6, batch: 3, resultsFile: path.join(tmp.dir, 'qa6.jsonl') });
     assert.equal(other.seed, 6);
+    // the small model's left text is 16 tokens (bos, <LT_TQA>, 13 BPE tokens, eos): these three
+    // questions with their contexts are 17, 17 and 14 BPE tokens, so all are cut — and reported
+    assert.equal(one.truncated, 3);
+    assert.ok(a.every((l) => (l as { truncated?: boolean }).truncated === true));
+    const short = [{ id: 's', context: 'кот', question: 'кто?', answers: ['кот'] }, data[2]];
+    const cut = await evalQa(r, short, { seed: 5, batch: 2, resultsFile: path.join(tmp.dir, 'qa-short.jsonl') });
+    assert.equal(cut.truncated, 1);
+    const cutLines = (await fsp.readFile(path.join(tmp.dir, 'qa-short.jsonl'), 'utf8')).trim().split('\n').slice(1).map((l) => JSON.parse(l) as { id: string; truncated?: boolean });
+    assert.deepEqual(cutLines.map((l) => [l.id, l.truncated ?? false]), [['s', false], ['c', true]]);
   });
 
   it('caption: each caption\'s perplexity as the classify task scores it', async () => {

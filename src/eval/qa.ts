@@ -3,7 +3,8 @@
  * fine-tuning notebook's `generate_text_answers`), scored by the official `f1_score.py`:
  * - left text: `context + ' ' + question`, lower-cased and stripped, with `<LT_TQA>` (the 7th
  *   text special token: id vocab_size − l + 6, 16390 on the official models) — cut to the left
- *   segment like every text (the question can fall off a long context on models with a short l);
+ *   segment like every text, and reported (`truncated`: the question can fall off a long context
+ *   on models with a short l);
  * - image: n² zero tokens; right text: bos + `<RT_UNK>` (what the notebook's inference passes),
  *   then the answer sampled among the BPE tokens with top-k 32, top-p 0.8, temperature 1, until eos;
  * - one answer a question, from sample stream i for question i (same seed → same answers, in
@@ -18,7 +19,7 @@ import { pickText, textPicker } from '../generation/text-sampling.js';
 import { specialId } from '../model/config.js';
 import type { Rudolph } from '../rudolph.js';
 import { templateSize } from '../tasks/inputs.js';
-import { encodeText, prepareText } from '../tokenizer/text-encoding.js';
+import { encodeText, prepareText, wasCut } from '../tokenizer/text-encoding.js';
 import { concat } from '../util/arrays.js';
 import { Rng, resolveSeed } from '../util/random.js';
 import type { QaItem } from './datasets.js';
@@ -37,18 +38,25 @@ export function qaLeftToken(ctx: ModelContext): number | null {
   return p.text_special_tokens > 0 ? p.vocab_size - p.l_text_seq_length + (LT_TQA_SLOT % p.text_special_tokens) : null;
 }
 
+export interface GeneratedAnswer {
+  text: string;
+  /** context + question did not fit the left text and were cut (the question may be lost) */
+  truncated: boolean;
+}
+
 /** One sampled answer per question (`index` picks the question's sample stream). */
 export async function generateAnswers(
   ctx: ModelContext, questions: readonly { index: number; context: string; question: string }[],
   o: { seed: number; sampling?: Partial<SamplingOptions>; signal?: AbortSignal },
-): Promise<string[]> {
+): Promise<GeneratedAnswer[]> {
   const { cfg, tokenizer } = ctx;
   const sampling = resolveSampling(o.sampling ?? {}, QA_SAMPLING, 'qa sampling');
   const right = encodeText(tokenizer, '', cfg.r, specialId(cfg, '<RT_UNK>'));
   const size = templateSize(right);
   const image = new Int32Array(cfg.imageLength);
   const left = qaLeftToken(ctx);
-  const prefix = questions.map((q) => concat(encodeText(tokenizer, prepareText(`${q.context} ${q.question}`), cfg.l, left), image, right.subarray(0, size)));
+  const lefts = questions.map((q) => encodeText(tokenizer, prepareText(`${q.context} ${q.question}`), cfg.l, left));
+  const prefix = lefts.map((l) => concat(l, image, right.subarray(0, size)));
   const picker = textPicker(cfg, {});
   const rngs = questions.map((q) => new Rng(o.seed, q.index));
   const rows = await autoregress(ctx, {
@@ -58,7 +66,7 @@ export async function generateAnswers(
       return rngs.map((rng, b) => pickText(logits.subarray(b * width, (b + 1) * width), picker, sampling, rng));
     },
   });
-  return rows.map((row) => decodeUntilEos(tokenizer, cfg, row));
+  return rows.map((row, b) => ({ text: decodeUntilEos(tokenizer, cfg, row), truncated: wasCut(lefts[b]) }));
 }
 
 export interface QaEvalOptions extends EvalControl {
@@ -71,7 +79,7 @@ export interface QaEvalOptions extends EvalControl {
   restart?: boolean;
 }
 
-export interface QaLine { id: string; prediction: string; f1: number; em: number }
+export interface QaLine { id: string; prediction: string; f1: number; em: number; truncated?: true }
 
 export interface QaEvalReport {
   task: 'qa';
@@ -83,6 +91,8 @@ export interface QaEvalReport {
   seed: number;
   allAnswers: boolean;
   resumed: number;
+  /** questions whose context + question were cut to the left text */
+  truncated: number;
 }
 
 export async function evalQa(r: Rudolph, data: readonly QaItem[], o: QaEvalOptions): Promise<QaEvalReport> {
@@ -97,12 +107,16 @@ export async function evalQa(r: Rudolph, data: readonly QaItem[], o: QaEvalOptio
   try {
     await runItems(items, log, async (batch) => {
       const answers = await generateAnswers(ctx, batch, { seed, sampling, signal: o.signal });
-      return batch.map((it, k) => ({ id: it.id, prediction: answers[k], ...scoreAnswer(it.answers, answers[k], allAnswers) }));
+      return batch.map((it, k) => ({
+        id: it.id, prediction: answers[k].text, ...scoreAnswer(it.answers, answers[k].text, allAnswers), ...(answers[k].truncated ? { truncated: true as const } : {}),
+      }));
     }, { ...o, onProgress: (p) => { resumed = p.resumed; o.onProgress?.(p); } });
   } finally {
     await log.close();
   }
   const lines = resultsOf(items, log);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  return { task: 'qa', count: lines.length, f1: mean(lines.map((l) => l.f1)), exactMatch: mean(lines.map((l) => l.em)), seed, allAnswers, resumed };
+  return { task: 'qa', count: lines.length, f1: mean(lines.map((l) => l.f1)), exactMatch: mean(lines.map((l) => l.em)), seed, allAnswers, resumed,
+    truncated: lines.filter((l) => l.truncated).length,
+  };
 }

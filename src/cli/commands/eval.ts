@@ -133,6 +133,7 @@ function qaCommand(): Command {
       if (o.json) return printJson(report);
       console.log(`F1 ${f3(report.f1)} · exact match ${f3(report.exactMatch)} · ${report.count} questions (seed ${report.seed})`);
       console.log(`answers: ${evalFiles(o.out ?? 'eval-qa').results}`);
+      if (report.truncated) process.stderr.write(`rudolph: warning: ${report.truncated} of ${report.count} questions were cut with their context to fit the left text (lines marked "truncated" in the results)\n`);
     });
 }
 
