@@ -4,6 +4,7 @@
  * throughput of classify jobs with two workers (one onnxruntime thread each) against one.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Queue } from 'bullmq';
@@ -47,6 +48,26 @@ function runClients(job: { fronts: string[]; bodies: unknown[]; clients: number;
     worker.once('message', (m: LoadOutcome) => { resolve(m); void worker.terminate(); });
     worker.once('error', reject);
   });
+}
+
+/** Speed-up of two processes each running the same fixed CPU loop at once over one running it alone. */
+async function parallelSpeedup(): Promise<number> {
+  const loop = 'let x = 0; for (let i = 0; i < 1.5e8; i++) x = (x + i * 7) % 1000003; if (x < 0) console.log(x);';
+  const run = (n: number) => new Promise<number>((resolve, reject) => {
+    const t0 = performance.now();
+    let left = n;
+    for (let i = 0; i < n; i++) {
+      const p = spawn(process.execPath, ['-e', loop], { stdio: 'ignore' });
+      p.once('error', reject);
+      p.once('exit', (code) => {
+        if (code !== 0) reject(new Error(`calibration process exited with ${code}`));
+        else if (--left === 0) resolve(performance.now() - t0);
+      });
+    }
+  });
+  const alone = await run(1);
+  const both = await run(2);
+  return (2 * alone) / both;
 }
 
 describe('cluster under load', () => {
@@ -115,13 +136,14 @@ describe('cluster under load', () => {
       + `health p50 ${healthTimes[healthTimes.length >> 1].toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, max ${healthTimes.at(-1)!.toFixed(1)} ms`);
   });
 
-  it('two workers (one thread each) run a batch of classify jobs at least 1.6× as fast as one', async (t) => {
+  it('two workers (one thread each) scale a batch of classify jobs as far as the machine\'s two cores do', async (t) => {
     const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     const info = (await request<{ queue: { workers: number } }>(`${fronts[0].url}/v1/health`)).body;
     assert.equal(info.queue.workers, 1);
     const queueName = (workers[0].lines.find((l) => l.msg === 'worker ready') as { queue: string }).queue;
     const queue = new Queue(queueName, { connection: client, prefix: PREFIX });
-    const classes = Array.from({ length: 96 }, (_, i) => `к${i}`);
+    // 256 classes: a job of a few hundred ms, so queue overhead (a few Redis round trips) is small beside it
+    const classes = Array.from({ length: 256 }, (_, i) => `к${i}`);
     /** makespan of `n` jobs submitted at once: first start to last end, from the jobs' own timestamps */
     const makespan = async (n: number): Promise<number> => {
       const ids: string[] = [];
@@ -135,26 +157,33 @@ describe('cluster under load', () => {
         await sleep(250);
         const all = await Promise.all(ids.map((id) => queue.getJob(id)));
         return all.every((j) => j?.finishedOn) ? all : undefined;
-      }, 120_000, 'the batch');
+      }, 180_000, 'the batch');
       assert.deepEqual(jobs.filter((j) => !j!.returnvalue).map((j) => j!.failedReason), [], 'a job failed');
       return Math.max(...jobs.map((j) => j!.finishedOn!)) - Math.min(...jobs.map((j) => j!.processedOn!));
     };
+    const machineBefore = await parallelSpeedup();
     let one: number, two: number;
     try {
       // one worker, no batching (so the comparison is of workers, not batches)
       await Promise.all(workers.splice(0).map((w) => w.stop()));
       workers.push(await startWorkerProcess(redis.url, model, [], 'solo worker'));
-      await makespan(4);
-      one = await makespan(24);
+      await makespan(2);
+      one = await makespan(12);
       workers.push(await startWorkerProcess(redis.url, model, [], 'second worker'));
       await waitFor(async () => ((await request<{ queue: { workers: number } }>(`${fronts[0].url}/v1/health`)).body.queue.workers === 2 ? true : undefined), 10_000, 'two workers');
-      await makespan(4);
-      two = await makespan(24);
+      await makespan(2);
+      two = await makespan(12);
     } finally {
       await queue.close();
       client.disconnect();
     }
-    t.diagnostic(`24 classify jobs (96 classes): one worker ${one} ms, two workers ${two} ms, speed-up ${(one / two).toFixed(2)}×`);
-    assert.ok(one / two >= 1.6, `two workers only ${(one / two).toFixed(2)}× one (${one} ms vs ${two} ms)`);
+    // What two single-threaded processes gain on this machine around the measurement (shared CI runners may
+    // give two hyper-threads of one core, or be busy): the cluster must get most of that gain.
+    const machine = (machineBefore + await parallelSpeedup()) / 2;
+    const want = Math.min(1.6, 0.8 * machine);
+    t.diagnostic(`12 classify jobs (256 classes): one worker ${one} ms, two workers ${two} ms, speed-up ${(one / two).toFixed(2)}×; `
+      + `two busy processes on this machine ${machine.toFixed(2)}× one; required ${want.toFixed(2)}×`);
+    assert.ok(machine >= 1.05 || one / two >= 1.6, `the machine gives two processes only ${machine.toFixed(2)}× one: two workers cannot be judged (${(one / two).toFixed(2)}×)`);
+    assert.ok(one / two >= want, `two workers only ${(one / two).toFixed(2)}× one (${one} ms vs ${two} ms), the machine gives ${machine.toFixed(2)}×`);
   });
 });
