@@ -19,9 +19,9 @@ export const FLOORS: string[][] = [
   ['tasks/'],
   ['presets.ts', 'load-options.ts', 'rudolph.ts'],
   ['hub/'],
-  ['pretrained/', 'runtime/node/'],
+  ['pretrained/', 'runtime/node/', 'runtime/web/'],
   ['train/', 'eval/'],
-  ['server/', 'cli/', 'index.ts'],
+  ['server/', 'cli/', 'index.ts', 'web.ts'],
 ];
 
 function floorOf(file: string): number {

@@ -1,5 +1,7 @@
-// The RUDOLPH page: plain browser JavaScript over the HTTP API (POST /v1/jobs + Server-Sent
-// Events for progress). No build step: this file is served as-is.
+// The RUDOLPH page: plain browser JavaScript in two modes. Server mode talks to the HTTP API
+// (POST /v1/jobs + Server-Sent Events for progress); local mode runs the library itself in a Web
+// Worker (dist/local-worker.js, built by `npm run build:web`) on onnxruntime-web, with the model
+// fetched from the hub and cached by the browser. This file is served as-is.
 
 const STRINGS = {
   ru: {
@@ -45,6 +47,21 @@ const STRINGS = {
     times: '×{n}',
     upscale: 'Увеличить ×{n}',
     upscaling: 'Увеличение…',
+    modeLocal: 'Локально',
+    modeServer: 'Сервер',
+    localModel: 'Модель',
+    localEndpoint: 'Хаб',
+    localDevice: 'Устройство',
+    localPrecision: 'Точность',
+    localLoad: 'Загрузить',
+    localNotLoaded: 'Локально: модель не загружена',
+    localLoading: 'Локально: загрузка…',
+    localReady: 'Готово · локально',
+    needModel: 'Сначала загрузите модель.',
+    deviceLine: 'Устройство: {device} · {precision} · потоков: {threads} · onnxruntime-web {ort}',
+    'stage:download': 'загрузка',
+    'stage:convert': 'сборка',
+    'stage:load': 'запуск',
   },
   en: {
     tagline: 'Text ↔ image ↔ text',
@@ -89,6 +106,21 @@ const STRINGS = {
     times: '×{n}',
     upscale: 'Upscale ×{n}',
     upscaling: 'Upscaling…',
+    modeLocal: 'Local',
+    modeServer: 'Server',
+    localModel: 'Model',
+    localEndpoint: 'Hub',
+    localDevice: 'Device',
+    localPrecision: 'Precision',
+    localLoad: 'Load',
+    localNotLoaded: 'Local: no model loaded',
+    localLoading: 'Local: loading…',
+    localReady: 'Ready · local',
+    needModel: 'Load a model first.',
+    deviceLine: 'Device: {device} · {precision} · threads: {threads} · onnxruntime-web {ort}',
+    'stage:download': 'downloading',
+    'stage:convert': 'building',
+    'stage:load': 'starting',
   },
 };
 
@@ -134,12 +166,24 @@ async function api(path, init = {}) {
   return body;
 }
 
+// ---- modes: server (HTTP API) or local (the library in a worker) -----------------------------
+
+const params = new URLSearchParams(location.search);
+/** chosen by the URL or earlier by the user; otherwise a page without a server (a static host) goes local */
+const chosenMode = params.get('mode') ?? localStorage.getItem('rudolph-mode');
+let mode = chosenMode ?? 'server';
+
+/** Runs a task in the current mode. Returns {result, cancel}. Text tokens stream (`onToken`) from the server only. */
+function runJob(task, input, onProgress, onToken) {
+  return mode === 'local' ? local.run(task, input, onProgress) : runServerJob(task, input, onProgress, onToken);
+}
+
 /**
  * Queues a job and follows it over SSE. Returns {result, cancel}: result resolves with the
  * task's response, rejects on failure or cancel. `onToken` gets the `token` events of the
  * tasks that stream text.
  */
-function runJob(task, input, onProgress, onToken) {
+function runServerJob(task, input, onProgress, onToken) {
   let jobId = null;
   let cancelled = false;
   const result = (async () => {
@@ -183,9 +227,12 @@ function progressView(rowId, barId, stageId) {
     start() { row.hidden = false; bar.removeAttribute('value'); stage.textContent = ''; },
     update(p) {
       if (p.waiting !== undefined) { bar.removeAttribute('value'); stage.textContent = t('waiting', { n: p.waiting }); return; }
-      bar.max = Math.max(1, p.total);
-      bar.value = Math.min(p.done, p.total);
-      stage.textContent = `${STRINGS[lang][`stage:${p.stage}`] ?? p.stage} ${Math.round((100 * p.done) / Math.max(1, p.total))}%`;
+      const done = p.done ?? p.loaded ?? 0, total = p.total ?? 0;
+      if (!total) { bar.removeAttribute('value'); stage.textContent = `${t(`stage:${p.stage}`)} ${p.file ?? ''}`; return; }
+      bar.max = Math.max(1, total);
+      bar.value = Math.min(done, total);
+      const rate = p.bytesPerSecond ? ` · ${(p.bytesPerSecond / 1e6).toFixed(1)} MB/s${p.etaSeconds != null ? ` · ${Math.ceil(p.etaSeconds)} s` : ''}` : '';
+      stage.textContent = `${t(`stage:${p.stage}`)} ${Math.round((100 * done) / Math.max(1, total))}%${rate}`;
     },
     stop() { row.hidden = true; },
   };
@@ -214,8 +261,13 @@ function el(tag, props = {}, ...children) {
 const OWN_FIELDS = { dream: ['text'], caption: ['image'], classify: ['image', 'classes'], text: ['template'] };
 const catalog = new Map(); // task name → its fields
 
+let formsBuilt = false;
 async function buildOptionForms() {
-  const { tasks } = await api('/v1/tasks');
+  if (formsBuilt) return;
+  // local mode: the registry bundled with the library; server mode: the server's
+  const { tasks } = mode === 'local' ? await local.call({ type: 'catalog' }).result : await api('/v1/tasks');
+  if (formsBuilt) return;
+  formsBuilt = true;
   for (const task of tasks) {
     catalog.set(task.name, task.fields);
     const box = document.querySelector(`[data-task-options="${task.name}"]`);
@@ -493,6 +545,12 @@ let health = null; // the last /v1/health answer; false when the server did not 
 
 function renderStatus() {
   const status = $('status');
+  $('mode').textContent = mode === 'local' ? t('modeServer') : t('modeLocal');
+  if (mode === 'local') {
+    status.className = local.ready ? 'status ok' : 'status';
+    status.textContent = local.ready ? t('localReady') : local.loading ? t('localLoading') : t('localNotLoaded');
+    return;
+  }
   if (health === null) { status.className = 'status'; status.textContent = t('connecting'); return; }
   if (health === false) { status.className = 'status bad'; status.textContent = t('offline'); return; }
   const waiting = health.queue.running + health.queue.queued;
@@ -502,15 +560,18 @@ function renderStatus() {
 rerenders.set('status', renderStatus);
 
 async function refreshStatus() {
+  if (mode === 'local') { renderStatus(); return; }
   try {
     health = await api('/v1/health');
   } catch {
     health = false;
+    if (!chosenMode && !local.worker) { enterMode('local', false); return; }
   }
   renderStatus();
 }
 
 async function loadInfo() {
+  if (mode === 'local') return;
   try {
     const info = await api('/v1/info');
     const c = info.model.config;
@@ -518,8 +579,119 @@ async function loadInfo() {
   } catch { /* the status line reports it */ }
 }
 
+// ---- local mode ------------------------------------------------------------------------------
+
+/** The worker running the library, its calls by id, and the loaded model's state. */
+const local = {
+  worker: null,
+  nextId: 1,
+  calls: new Map(),
+  ready: false,
+  loading: false,
+  start() {
+    if (this.worker) return;
+    this.worker = new Worker(new URL('dist/local-worker.js', location.href), { type: 'module' });
+    this.worker.onmessage = (e) => {
+      const m = e.data;
+      const call = this.calls.get(m.id);
+      if (!call) return;
+      if (m.type === 'progress') call.onProgress(m.progress);
+      else {
+        this.calls.delete(m.id);
+        if (m.type === 'done') call.resolve(m.result);
+        else call.reject(Object.assign(new Error(m.error.message), { code: m.error.code, cancelled: m.error.code === 'ABORTED' }));
+      }
+    };
+    this.worker.onerror = (e) => {
+      for (const call of this.calls.values()) call.reject(new Error(e.message || 'the local worker failed to start (run npm run build:web)'));
+      this.calls.clear();
+    };
+  },
+  call(message, onProgress = () => {}) {
+    this.start();
+    const id = this.nextId++;
+    const result = new Promise((resolve, reject) => this.calls.set(id, { resolve, reject, onProgress }));
+    // a busy worker reads messages only between tasks: a shared flag reaches it mid-task (isolated pages)
+    const cancelFlag = globalThis.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    this.worker.postMessage({ ...message, id, cancelFlag });
+    return {
+      result,
+      cancel: () => {
+        if (cancelFlag) Atomics.store(cancelFlag, 0, 1);
+        this.worker.postMessage({ type: 'cancel', id });
+      },
+    };
+  },
+  run(task, input, onProgress) {
+    if (!this.ready) return { result: Promise.reject(new Error(t('needModel'))), cancel() {} };
+    return this.call({ type: 'run', task, input }, onProgress);
+  },
+};
+
+const localProgress = progressView('local-progress-row', 'local-progress', 'local-stage');
+let localLoad = null;
+
+async function loadLocalModel() {
+  if (localLoad) return;
+  const precision = $('local-precision').value;
+  const options = { endpoint: $('local-endpoint').value.trim() || undefined, device: $('local-device').value, precision: precision || undefined };
+  // a VQGAN checkpoint URL other than the hub's (e.g. a small one for tests), from ?vqgan=
+  if (params.has('vqgan')) options.vqgan = params.get('vqgan');
+  showError('local-error', null);
+  $('local-note').hidden = true;
+  $('local-load').disabled = true;
+  $('local-cancel').hidden = false;
+  local.ready = false;
+  local.loading = true;
+  renderStatus();
+  localProgress.start();
+  localLoad = local.call({ type: 'load', source: $('local-model').value.trim(), options }, localProgress.update);
+  try {
+    const out = await localLoad.result;
+    local.ready = true;
+    const r = out.info.runtime;
+    const render = () => {
+      $('local-device-line').textContent = t('deviceLine', { device: out.device === 'webgpu' ? 'WebGPU' : 'WASM', precision: r.precision, threads: r.threads, ort: out.onnxruntime });
+      $('local-device-line').dataset.device = out.device;
+      const c = out.info.config;
+      $('model-info').textContent = `${out.info.source} · ${c.num_layers}×${c.hidden_size} · ${out.device} · ${r.precision}`;
+    };
+    rerenders.set('local-device', render);
+    render();
+    if (out.note) { $('local-note').hidden = false; $('local-note').textContent = out.note; }
+  } catch (err) {
+    showError('local-error', err);
+  } finally {
+    localLoad = null;
+    local.loading = false;
+    localProgress.stop();
+    $('local-load').disabled = false;
+    $('local-cancel').hidden = true;
+    renderStatus();
+  }
+}
+
+$('local-form').addEventListener('submit', (e) => { e.preventDefault(); void loadLocalModel(); });
+$('local-cancel').addEventListener('click', () => localLoad?.cancel());
+
+function enterMode(next, remember = true) {
+  mode = next;
+  if (remember) localStorage.setItem('rudolph-mode', mode);
+  $('local-bar').hidden = mode !== 'local';
+  formsBuilt = false;
+  for (const box of document.querySelectorAll('[data-task-options]')) box.replaceChildren();
+  void buildOptionForms().catch(() => { /* the status line reports an unreachable server */ });
+  void loadInfo();
+  void refreshStatus();
+}
+
+$('mode').addEventListener('click', () => enterMode(mode === 'local' ? 'server' : 'local'));
+
+for (const [param, id] of [['model', 'local-model'], ['endpoint', 'local-endpoint'], ['device', 'local-device'], ['precision', 'local-precision']]) {
+  if (params.has(param)) $(id).value = params.get(param);
+}
+
 applyLanguage();
-void buildOptionForms().catch(() => { /* the status line reports an unreachable server */ });
-void loadInfo();
-void refreshStatus();
+enterMode(mode);
+if (mode === 'local' && params.get('autoload') === '1') void loadLocalModel();
 setInterval(refreshStatus, 10_000);

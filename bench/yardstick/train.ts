@@ -18,7 +18,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { saveSafetensors } from '../../src/io/safetensors.js';
+import { saveSafetensors } from '../../src/io/safetensors-writer.js';
 import { configToJson, makeConfig, type RudolphParams } from '../../src/model/config.js';
 import { parameterSpecs, randomWeights } from '../../src/model/weights.js';
 import { loadWeights } from '../../src/pretrained/model-dir.js';

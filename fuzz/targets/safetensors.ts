@@ -2,7 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openCheckpoint } from '../../src/io/checkpoint.js';
-import { saveSafetensors } from '../../src/io/safetensors.js';
+import { saveSafetensors } from '../../src/io/safetensors-writer.js';
 import { mutate, mutateOnce } from '../lib/mutate.js';
 import { FuzzRng } from '../lib/rng.js';
 import { mutateTree, randomStateDict } from '../lib/seeds.js';

@@ -1,9 +1,12 @@
 /**
  * One entry point for reading weights: the format is recognised from the file's first bytes
  * (zip → torch checkpoint incl. Lightning, pickle → legacy torch, refused; JSON header → safetensors).
+ * Locations are opened through the runtime: a path on Node (regular files only), a URL read by
+ * Range requests in a browser; an open ByteSource works too.
  */
 import { CheckpointError } from '../errors.js';
-import { openRegularFile } from './files.js';
+import { runtime } from '../runtime/current.js';
+import type { ByteSource } from '../runtime/types.js';
 import type { HostTensor, StateDict } from '../tensor.js';
 import { SafetensorsFile } from './safetensors.js';
 import { TorchCheckpoint, type OpenOptions } from './torch-zip.js';
@@ -21,22 +24,29 @@ export interface CheckpointReader extends TensorSource {
   close(): Promise<void>;
 }
 
-/** Opens a checkpoint for streaming access; close it when done. */
-export async function openCheckpoint(path: string, opts: OpenOptions = {}): Promise<CheckpointReader> {
-  const format = await detectFormat(path);
-  return format === 'safetensors' ? SafetensorsFile.open(path) : TorchCheckpoint.open(path, opts);
+/** Opens a checkpoint for streaming access; close it when done (a given ByteSource is closed with it). */
+export async function openCheckpoint(location: string | ByteSource, opts: OpenOptions = {}): Promise<CheckpointReader> {
+  const source = typeof location === 'string' ? await openLocation(location) : location;
+  let format: CheckpointFormat;
+  try {
+    format = await detectFormat(source);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+  return format === 'safetensors' ? SafetensorsFile.open(source) : TorchCheckpoint.open(source, opts);
 }
 
 /** Reads every tensor of a checkpoint (a Lightning checkpoint's `state_dict`) into memory. */
-export async function loadStateDict(path: string, opts: ReadOptions & OpenOptions = {}): Promise<StateDict> {
+export async function loadStateDict(location: string | ByteSource, opts: ReadOptions & OpenOptions = {}): Promise<StateDict> {
   const sd: StateDict = new Map();
-  for await (const [key, t] of iterateTensors(path, opts)) sd.set(key, t);
+  for await (const [key, t] of iterateTensors(location, opts)) sd.set(key, t);
   return sd;
 }
 
 /** Yields a checkpoint's tensors one by one (file order), holding at most one storage besides the one yielded. */
-export async function* iterateTensors(path: string, opts: ReadOptions & OpenOptions = {}): AsyncGenerator<[string, HostTensor]> {
-  const reader = await openCheckpoint(path, opts);
+export async function* iterateTensors(location: string | ByteSource, opts: ReadOptions & OpenOptions = {}): AsyncGenerator<[string, HostTensor]> {
+  const reader = await openCheckpoint(location, opts);
   try {
     yield* reader.iterate(opts);
   } finally {
@@ -44,23 +54,23 @@ export async function* iterateTensors(path: string, opts: ReadOptions & OpenOpti
   }
 }
 
-/** Sniffs the format; legacy torch and raw pickles go to the torch reader, which explains the refusal. */
-async function detectFormat(path: string): Promise<CheckpointFormat> {
-  const head = Buffer.alloc(9);
-  let n: number;
+async function openLocation(location: string): Promise<ByteSource> {
   try {
-    const { fh } = await openRegularFile(path); // a device, FIFO or folder is no checkpoint
-    try {
-      n = (await fh.read(head, 0, head.length, 0)).bytesRead;
-    } finally {
-      await fh.close();
-    }
+    return await runtime().openBytes(location);
   } catch (e) {
-    throw new CheckpointError(`${path}: cannot open: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${location}: cannot open: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  if (n >= 4 && head.readUInt32LE(0) === 0x04034b50) return 'torch-zip'; // "PK\x03\x04"
+}
+
+/** Sniffs the format; legacy torch and raw pickles go to the torch reader, which explains the refusal. */
+async function detectFormat(source: ByteSource): Promise<CheckpointFormat> {
+  const head = await source.read(0, Math.min(9, source.size));
+  const n = head.length;
+  const u32 = n >= 4 ? new DataView(head.buffer, head.byteOffset, n).getUint32(0, true) : 0;
+  if (n >= 4 && u32 === 0x04034b50) return 'torch-zip'; // "PK\x03\x04"
   // Before the pickle check: a header length's low byte may well be 0x80.
   if (n === 9 && head[8] === 0x7b) return 'safetensors'; // u64 length then '{'
   if (n >= 1 && head[0] === 0x80) return 'torch-zip';
-  throw new CheckpointError(`${path}: unrecognised checkpoint format (expected a torch zip checkpoint or safetensors)`);
+  throw new CheckpointError(`${source.name}: unrecognised checkpoint format (expected a torch zip checkpoint or safetensors)`);
 }

@@ -2,24 +2,25 @@
  * safetensors: u64 little-endian header length, a JSON header {name: {dtype, shape, data_offsets}},
  * then the raw little-endian data. The header is validated as strictly as the reference
  * implementation (known dtypes, sizes matching shapes, buffers tiling the data section exactly).
+ * Reads go through a ByteSource (a file on Node, a URL by Range requests in a browser); the
+ * writer is Node-only and lives in safetensors-writer.ts.
  */
-import { open } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
+import { runtime } from '../runtime/current.js';
+import type { ByteSource } from '../runtime/types.js';
 import { BYTES_PER_ELEMENT, numel } from '../tensor.js';
-import type { DType, HostTensor, StateDict } from '../tensor.js';
-import { writeAtomically, writeFully } from './files.js';
-import { applyReadOptions, asTensorSource, tensorBytes, typedView } from './tensor-source.js';
+import type { DType, HostTensor } from '../tensor.js';
+import { applyReadOptions, typedView } from './tensor-source.js';
 import type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
 
 /** `__metadata__`: free-form string → string pairs. */
 export type SafetensorsMetadata = Readonly<Record<string, string>>;
 
-const DTYPE_OF_CODE: Readonly<Record<string, DType>> = {
+export const DTYPE_OF_CODE: Readonly<Record<string, DType>> = {
   F32: 'float32', F16: 'float16', BF16: 'bfloat16', F64: 'float64',
   I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
 };
-const CODE_OF_DTYPE = Object.fromEntries(Object.entries(DTYPE_OF_CODE).map(([c, d]) => [d, c])) as Record<DType, string>;
+export const CODE_OF_DTYPE = Object.fromEntries(Object.entries(DTYPE_OF_CODE).map(([c, d]) => [d, c])) as Record<DType, string>;
 
 /**
  * The header is read whole and parsed as JSON, so its size bounds our memory: 16 MiB is far
@@ -43,35 +44,38 @@ export class SafetensorsFile implements TensorSource {
   private constructor(
     readonly path: string,
     readonly metadata: SafetensorsMetadata | undefined,
-    private readonly fh: FileHandle,
+    private readonly source: ByteSource,
     private readonly dataStart: number,
     private readonly slots: ReadonlyMap<string, Slot>,
   ) {}
 
-  /** Opens and validates the header; tensor data is read on demand. */
-  static async open(path: string): Promise<SafetensorsFile> {
-    let fh: FileHandle;
+  /**
+   * Opens and validates the header; tensor data is read on demand. `location` is opened through
+   * the runtime (a path on Node, a URL in a browser); a ByteSource is read as given and closed with the file.
+   */
+  static async open(location: string | ByteSource): Promise<SafetensorsFile> {
+    let source: ByteSource;
     try {
-      fh = await open(path, 'r');
+      source = typeof location === 'string' ? await runtime().openBytes(location) : location;
     } catch (e) {
-      throw new CheckpointError(`${path}: cannot open: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      if (e instanceof CheckpointError) throw e;
+      throw new CheckpointError(`${location}: cannot open: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
+    const path = source.name;
     try {
-      const size = (await fh.stat()).size;
+      const size = source.size;
       const fail = (msg: string): CheckpointError => new CheckpointError(`${path}: invalid safetensors file: ${msg}`);
       if (size < 8) throw fail(`only ${size} bytes`);
-      const lenBuf = Buffer.alloc(8);
-      await readFully(fh, lenBuf, 0, path);
-      const headerLen = lenBuf.readBigUInt64LE(0);
+      const lenBuf = await source.read(0, 8);
+      const headerLen = new DataView(lenBuf.buffer, lenBuf.byteOffset, 8).getBigUint64(0, true);
       if (headerLen > BigInt(MAX_HEADER_BYTES)) throw fail(`header length ${headerLen} is too large`);
       if (8n + headerLen > BigInt(size)) throw fail(`header length ${headerLen} exceeds the file size ${size} (truncated?)`);
-      const headerBuf = Buffer.alloc(Number(headerLen));
-      await readFully(fh, headerBuf, 8, path);
+      const headerBuf = await source.read(8, Number(headerLen));
       const dataStart = 8 + headerBuf.length;
       const { metadata, slots } = parseHeader(headerBuf, size - dataStart, fail);
-      return new SafetensorsFile(path, metadata, fh, dataStart, slots);
+      return new SafetensorsFile(path, metadata, source, dataStart, slots);
     } catch (e) {
-      await fh.close();
+      await source.close();
       throw e;
     }
   }
@@ -89,8 +93,8 @@ export class SafetensorsFile implements TensorSource {
   async read(key: string, opts: ReadOptions = {}): Promise<HostTensor> {
     const s = this.slot(key);
     if (this.closed) throw new CheckpointError(`${this.path}: file already closed`);
-    const buf = Buffer.allocUnsafeSlow(s.end - s.begin);
-    await readFully(this.fh, buf, this.dataStart + s.begin, this.path);
+    // a fresh buffer starting at offset 0 (both runtimes' ByteSources): typed views need no copy
+    const buf = await this.source.read(this.dataStart + s.begin, s.end - s.begin);
     return applyReadOptions({ dtype: s.dtype, shape: [...s.shape], data: typedView(s.dtype, buf, numel(s.shape)) }, opts);
   }
 
@@ -101,7 +105,7 @@ export class SafetensorsFile implements TensorSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.source.close();
   }
 
   private slot(key: string): Slot {
@@ -112,7 +116,7 @@ export class SafetensorsFile implements TensorSource {
 }
 
 function parseHeader(
-  bytes: Buffer,
+  bytes: Uint8Array,
   dataSize: number,
   fail: (msg: string) => CheckpointError,
 ): { metadata: SafetensorsMetadata | undefined; slots: Map<string, Slot> } {
@@ -201,60 +205,4 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-async function readFully(fh: FileHandle, buf: Uint8Array, position: number, path: string): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new CheckpointError(`${path}: unexpected end of file at byte ${position + done} (truncated?)`);
-    done += bytesRead;
-  }
-}
-
-export interface SaveSafetensorsOptions {
-  metadata?: SafetensorsMetadata;
-}
-
-/**
- * Writes a safetensors file atomically. With a TensorSource the tensors are read and written one at a
- * time, so the whole state dict never has to be in memory.
- */
-export async function saveSafetensors(
-  path: string,
-  tensors: StateDict | TensorSource,
-  opts: SaveSafetensorsOptions = {},
-): Promise<void> {
-  const source = asTensorSource(tensors);
-  const keys = source.keys();
-  const infos = keys.map((k) => source.info(k));
-  const header: Record<string, unknown> = {};
-  if (opts.metadata) header.__metadata__ = { ...opts.metadata };
-  let offset = 0;
-  keys.forEach((key, i) => {
-    if (key === '__metadata__') throw new CheckpointError(`${path}: "__metadata__" cannot be a tensor name`);
-    const { dtype, shape } = infos[i];
-    const size = numel(shape) * BYTES_PER_ELEMENT[dtype];
-    header[key] = { dtype: CODE_OF_DTYPE[dtype], shape, data_offsets: [offset, offset + size] };
-    offset += size;
-  });
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  // Pad with spaces so the data section starts 8-byte aligned (as the reference writer does).
-  const padded = Math.ceil(json.length / 8) * 8;
-  if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  await writeAtomically(path, async (tmp) => {
-    const fh = await open(tmp, 'wx');
-    try {
-      const len = Buffer.alloc(8);
-      len.writeBigUInt64LE(BigInt(json.length));
-      await writeFully(fh, len);
-      await writeFully(fh, json);
-      for (let i = 0; i < keys.length; i++) {
-        const t = await source.read(keys[i]);
-        await writeFully(fh, tensorBytes(path, keys[i], t, infos[i]));
-      }
-    } finally {
-      await fh.close();
-    }
-  });
 }

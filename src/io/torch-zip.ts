@@ -1,16 +1,17 @@
 /**
  * Reader for torch's zip checkpoint format (torch.save since 1.6): `<prefix>/data.pkl` describes the
  * object tree, `<prefix>/data/<key>` hold raw little-endian storages. Storages are read on demand,
- * one at a time, so a converter can stream a multi-GB file tensor by tensor.
+ * one at a time, so a converter can stream a multi-GB file tensor by tensor. Reads go through a
+ * ByteSource (a file on Node, a URL by Range requests in a browser): one read per storage.
  */
-import { open as openFile } from 'node:fs/promises';
-import yauzl from 'yauzl';
-import type { Entry, ZipFile } from 'yauzl';
 import { CheckpointError } from '../errors.js';
+import { runtime } from '../runtime/current.js';
+import type { ByteSource } from '../runtime/types.js';
 import { BYTES_PER_ELEMENT, numel, shapeToString } from '../tensor.js';
 import type { DType, HostTensor } from '../tensor.js';
 import { applyReadOptions, typedView } from './tensor-source.js';
 import type { ReadOptions, TensorInfo, TensorSource } from './tensor-source.js';
+import { ZipArchive, type ZipEntry } from './zip.js';
 import {
   PickleDict, PickleGlobal, PickleHostValue, PickleTuple, PickleDataError,
   describePickleValue, unpickle,
@@ -36,8 +37,6 @@ export function maxPickleBytes(entryCount: number): number {
   return 4 * 2 ** 20 + 16 * 2 ** 10 * entryCount;
 }
 
-/** Deflate cannot expand data more than ~1032:1; an entry that claims more is forged. */
-const MAX_DEFLATE_RATIO = 1032;
 
 /** The largest single storage read (Node cannot hold more in one buffer anyway). */
 const MAX_STORAGE_BYTES = 2 ** 32 - 1;
@@ -81,34 +80,31 @@ export class TorchCheckpoint implements TensorSource {
     readonly archiveName: string,
     /** The state_dict's `_metadata`, when the file has a well-formed one. */
     readonly metadata: ModuleMetadata | undefined,
-    private readonly zip: ZipFile,
-    private readonly entries: ReadonlyMap<string, Entry>,
+    private readonly zip: ZipArchive,
+    private readonly entries: ReadonlyMap<string, ZipEntry>,
     private readonly tensors: ReadonlyMap<string, TensorRef>,
   ) {}
 
   /**
    * Opens a torch zip checkpoint and parses its data.pkl (no tensor data is read yet). A Lightning
    * checkpoint's `state_dict` (or the dict under `opts.stateDictKeys`) is taken and everything
-   * else in it ignored.
+   * else in it ignored. `location` is opened
+   * through the runtime (a path on Node, a URL in a browser); a ByteSource is read as given and
+   * closed with the checkpoint.
    */
-  static async open(path: string, opts: OpenOptions = {}): Promise<TorchCheckpoint> {
-    let zip: ZipFile;
+  static async open(location: string | ByteSource, opts: OpenOptions = {}): Promise<TorchCheckpoint> {
+    const source = typeof location === 'string' ? await openSource(location) : location;
+    const path = source.name;
+    let zip: ZipArchive;
     try {
-      zip = await yauzl.openPromise(path, { lazyEntries: true, autoClose: false });
+      zip = await ZipArchive.open(source);
     } catch (e) {
-      throw await notAZipError(path, e);
+      const err = await notAZipError(source, e);
+      await source.close();
+      throw err;
     }
     try {
-      const entries = new Map<string, Entry>();
-      try {
-        for await (const entry of zip.eachEntry()) {
-          checkDeclaredSize(path, entry);
-          entries.set(entry.fileName, entry);
-        }
-      } catch (e) {
-        if (e instanceof CheckpointError) throw e;
-        throw new CheckpointError(`${path}: corrupt zip directory: ${errorText(e)}`, { cause: e });
-      }
+      const entries = zip.entries;
       const archiveName = findArchiveName(path, entries);
       const byteorder = entries.get(`${archiveName}/byteorder`);
       if (byteorder) {
@@ -116,7 +112,7 @@ export class TorchCheckpoint implements TensorSource {
         if (order !== 'little') throw new CheckpointError(`${path}: storages are ${JSON.stringify(order.slice(0, 20))}-endian; only little-endian checkpoints are supported`);
       }
       const pklName = `${archiveName}/data.pkl`;
-      const pklEntry = entries.get(pklName) as Entry;
+      const pklEntry = entries.get(pklName) as ZipEntry;
       const pklCap = maxPickleBytes(entries.size);
       if (pklEntry.uncompressedSize > pklCap) {
         throw new CheckpointError(
@@ -140,7 +136,7 @@ export class TorchCheckpoint implements TensorSource {
       }
       return new TorchCheckpoint(path, archiveName, metadataOf(dict), zip, entries, tensors);
     } catch (e) {
-      zip.close();
+      await source.close();
       throw e;
     }
   }
@@ -168,7 +164,7 @@ export class TorchCheckpoint implements TensorSource {
   async *iterate(opts: ReadOptions = {}): AsyncGenerator<[string, HostTensor]> {
     const users = new Map<string, number>();
     for (const t of this.tensors.values()) users.set(t.storage.key, (users.get(t.storage.key) ?? 0) + 1);
-    const cache = new Map<string, Buffer>();
+    const cache = new Map<string, Uint8Array>();
     for (const [key, t] of this.tensors) {
       const sk = t.storage.key;
       const bytes = cache.get(sk) ?? await this.readStorage(t.storage);
@@ -182,7 +178,7 @@ export class TorchCheckpoint implements TensorSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.zip.close();
+    await this.zip.source.close();
   }
 
   private ref(key: string): TensorRef {
@@ -192,10 +188,10 @@ export class TorchCheckpoint implements TensorSource {
   }
 
   /** The storage's bytes: exactly what its element count needs, however long the entry claims to be. */
-  private async readStorage(s: StorageRef): Promise<Buffer> {
+  private async readStorage(s: StorageRef): Promise<Uint8Array> {
     if (this.closed) throw new CheckpointError(`${this.path}: checkpoint already closed`);
     const need = s.numel * BYTES_PER_ELEMENT[s.dtype as DType];
-    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as Entry, need, true);
+    return readEntry(this.path, this.zip, this.entries.get(`${this.archiveName}/data/${s.key}`) as ZipEntry, need, true);
   }
 }
 
@@ -247,7 +243,7 @@ function intTuple(v: PickleValue | undefined, what: string): number[] {
   return items as number[];
 }
 
-function findArchiveName(path: string, entries: ReadonlyMap<string, Entry>): string {
+function findArchiveName(path: string, entries: ReadonlyMap<string, ZipEntry>): string {
   const names = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (names.length !== 1) {
     throw new CheckpointError(names.length === 0
@@ -286,7 +282,7 @@ function metadataOf(dict: PickleDict): ModuleMetadata | undefined {
   return out;
 }
 
-function validateTensor(path: string, archive: string, key: string, t: TensorRef, entries: ReadonlyMap<string, Entry>): void {
+function validateTensor(path: string, archive: string, key: string, t: TensorRef, entries: ReadonlyMap<string, ZipEntry>): void {
   const s = t.storage;
   if (s.dtype === null) throw new CheckpointError(`${path}: tensor "${key}" uses unsupported storage type ${s.typeName}`);
   if (t.shape.length !== t.stride.length) {
@@ -314,61 +310,36 @@ function validateTensor(path: string, archive: string, key: string, t: TensorRef
   }
 }
 
-/** Refuses an entry whose recorded size deflate could not produce from its stored bytes. */
-function checkDeclaredSize(path: string, entry: Entry): void {
-  if (entry.compressionMethod === 8 && entry.uncompressedSize > entry.compressedSize * MAX_DEFLATE_RATIO + 1024) {
-    throw new CheckpointError(
-      `${path}: ${entry.fileName} claims to inflate ${entry.compressedSize} bytes into ${entry.uncompressedSize}, more than deflate can (a forged or bomb zip)`,
-    );
+/** Opens a location through the runtime, naming it in the error when it cannot be opened. */
+async function openSource(location: string): Promise<ByteSource> {
+  try {
+    return await runtime().openBytes(location);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${location}: cannot open: ${errorText(e)}`, { cause: e });
   }
 }
 
 /**
- * Reads an entry into one fresh buffer (its own ArrayBuffer, so typed views need no copy),
- * never more than `limit` bytes: the buffer is sized by the limit, not by what the entry
- * claims, and inflation stops as soon as the limit is passed. `prefix` reads only the first
- * `limit` bytes of a longer entry (a storage needs no more); otherwise a longer entry is an error.
+ * An entry's bytes, never more than `limit` (zip.ts: sized by the limit, not by what the entry
+ * claims; inflation stops at the limit); `prefix` reads only the first `limit` bytes of a longer entry.
  */
-async function readEntry(path: string, zip: ZipFile, entry: Entry, limit: number, prefix = false): Promise<Buffer> {
-  if (!prefix && entry.uncompressedSize > limit) {
-    throw new CheckpointError(`${path}: ${entry.fileName} claims ${entry.uncompressedSize} bytes, more than the ${limit} it may hold`);
-  }
-  const want = Math.min(entry.uncompressedSize, limit);
-  const out = Buffer.allocUnsafeSlow(want);
-  let at = 0;
+async function readEntry(path: string, zip: ZipArchive, entry: ZipEntry, limit: number, prefix = false): Promise<Uint8Array> {
   try {
-    const stream = await zip.openReadStreamPromise(entry);
-    try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        const take = Math.min(chunk.length, want - at);
-        if (take < chunk.length && !prefix) throw new Error('entry longer than its recorded size');
-        chunk.copy(out, at, 0, take);
-        at += take;
-        if (at === want) break;
-      }
-    } finally {
-      stream.destroy();
-    }
+    return await zip.read(entry, limit, prefix);
   } catch (e) {
-    throw new CheckpointError(`${path}: cannot read ${entry.fileName} (truncated or corrupt file?): ${errorText(e)}`, { cause: e });
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError(`${path}: cannot read ${entry.name} (truncated or corrupt file?): ${errorText(e)}`, { cause: e });
   }
-  if (at !== out.length) throw new CheckpointError(`${path}: ${entry.fileName} is truncated (${at} of ${out.length} bytes)`);
-  return out;
 }
 
-async function notAZipError(path: string, cause: unknown): Promise<CheckpointError> {
-  let head: Uint8Array = new Uint8Array(0);
+async function notAZipError(source: ByteSource, cause: unknown): Promise<CheckpointError> {
+  const path = source.name;
+  let head: Uint8Array;
   try {
-    const fh = await openFile(path, 'r');
-    try {
-      const buf = Buffer.alloc(32);
-      const { bytesRead } = await fh.read(buf, 0, 32, 0);
-      head = buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
+    head = await source.read(0, Math.min(32, source.size));
   } catch (e) {
-    return new CheckpointError(`${path}: cannot open: ${errorText(e)}`, { cause: e });
+    return new CheckpointError(`${path}: cannot read: ${errorText(e)}`, { cause: e });
   }
   if (isLegacyTorchHeader(head)) {
     return new CheckpointError(`${path}: legacy torch format (torch.save before 1.6 or _use_new_zipfile_serialization=False) is not supported: re-save it with torch>=1.6, e.g. torch.save(torch.load(p), p2)`);
@@ -392,7 +363,7 @@ function errorText(e: unknown): string {
 }
 
 /** Builds the contiguous tensor a view describes; the storage buffer is reused when the view is all of it. */
-function materialise(t: TensorRef, storage: Buffer, opts: ReadOptions): HostTensor {
+function materialise(t: TensorRef, storage: Uint8Array, opts: ReadOptions): HostTensor {
   const dtype = t.storage.dtype as DType;
   const el = BYTES_PER_ELEMENT[dtype];
   const n = numel(t.shape);
@@ -400,7 +371,7 @@ function materialise(t: TensorRef, storage: Buffer, opts: ReadOptions): HostTens
   if (isContiguous(t.shape, t.stride)) {
     const start = t.offset * el;
     const whole = start === 0 && n * el === storage.byteLength;
-    // Uint8Array#slice copies (Buffer#slice would not), so a partial view does not pin the storage.
+    // Uint8Array#slice copies, so a partial view does not pin the storage.
     bytes = whole ? storage : new Uint8Array(storage.buffer, storage.byteOffset + start, n * el).slice();
   } else {
     bytes = stridedCopy(storage, el, t.shape, t.stride, t.offset, n);
@@ -421,7 +392,7 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
  * Gathers a strided view into a new contiguous buffer. Elements are moved as raw 1/2/4-byte words
  * (8-byte elements as two 4-byte words) so float bit patterns, NaN payloads included, survive.
  */
-function stridedCopy(storage: Buffer, el: number, shape: number[], stride: number[], offset: number, n: number): Uint8Array {
+function stridedCopy(storage: Uint8Array, el: number, shape: number[], stride: number[], offset: number, n: number): Uint8Array {
   const out = new Uint8Array(n * el);
   if (n === 0) return out;
   const words = el === 8 ? 2 : 1;

@@ -4,6 +4,7 @@
  * positions asked for, so sampling loops never pay for logits they don't use.
  */
 import { InputError } from '../errors.js';
+import type { GraphBuilder } from '../onnx/graph.js';
 import { f32, type Feeds, i64, i64From, Session, type SessionOptions } from '../onnx/session.js';
 import type { RudolphConfig } from './config.js';
 import { tokenFeeds } from './feeds.js';
@@ -59,6 +60,11 @@ export class RudolphModel {
       return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph (live weights)', opts), 'fp32', feeds);
     }
     const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs });
+    return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
+  }
+
+  /** Opens a graph built elsewhere (a browser builds it from lazily read checkpoint tensors). */
+  static async fromGraph(cfg: RudolphConfig, g: GraphBuilder, opts: ModelOptions = {}): Promise<RudolphModel> {
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 

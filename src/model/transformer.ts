@@ -25,9 +25,11 @@ export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
       g.op('GreaterOrEqual', [positions, g.scalarInt64(l)]),
       g.op('Less', [positions, g.scalarInt64(l + img)]),
     ]);
-    const zero = g.scalarInt64(0);
-    const textRows = embeddingRows(ctx, 'text_embeddings.weight', g.op('Where', [isImage, zero, ids]));
-    const imageRows = embeddingRows(ctx, 'image_embeddings.weight', g.op('Where', [isImage, ids, zero]));
+    // each table looked up with the ids clipped into its rows, the rows then chosen by position:
+    // no integer Where (onnxruntime-web's WebGPU EP picked the wrong side of one)
+    const clipTo = (rows: number) => g.op('Clip', [ids, g.scalarInt64(0), g.scalarInt64(rows - 1)]);
+    const textRows = embeddingRows(ctx, 'text_embeddings.weight', clipTo(cfg.textVocab));
+    const imageRows = embeddingRows(ctx, 'image_embeddings.weight', clipTo(cfg.imageVocabTotal));
     const isImage3 = g.op('Unsqueeze', [isImage, g.int64s([1])]);
     const tokens = g.op('Where', [isImage3, imageRows, textRows]);   // [B, k, h]
 

@@ -212,6 +212,11 @@ export class GraphBuilder {
     return this.initializers.reduce((n, t) => n + t.data.byteLength, 0);
   }
 
+  /** An upper bound of the external data `serialize` writes: the weights plus one alignment pad per tensor. */
+  get serializedBytesBound(): number {
+    return this.weightBytes + 4096 * this.initializers.length;
+  }
+
   /** Drops references to weight data once serialized, so the JS heap can release them. */
   releaseWeights(): void {
     this.initializers = [];

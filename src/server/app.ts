@@ -74,6 +74,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifyMultipart, {
     limits: { fileSize: bodyLimit, fieldSize: bodyLimit, files: 300, fields: 300, parts: 600 },
   });
+  // Cross-origin isolation: the page's local mode runs onnxruntime-web with WASM threads, which
+  // need SharedArrayBuffer, which browsers only give isolated pages (README, "In the browser")
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.header('cross-origin-opener-policy', 'same-origin').header('cross-origin-embedder-policy', 'require-corp');
+  });
   if (opts.rateLimit) {
     await app.register(fastifyRateLimit, {
       global: false,

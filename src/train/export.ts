@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { WeightsError } from '../errors.js';
 import { writeFileAtomic } from '../io/files.js';
-import { saveSafetensors } from '../io/safetensors.js';
+import { saveSafetensors } from '../io/safetensors-writer.js';
 import { saveTorchCheckpoint } from '../io/torch-writer.js';
 import { configToJson, type RudolphConfig } from '../model/config.js';
 import { fullMask, MASK_KINDS } from '../model/masks.js';

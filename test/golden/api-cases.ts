@@ -2,12 +2,10 @@
  * Golden cases of the task API (`api_*`) and of the sampling filter, run through the task
  * functions with the stand-in tokenizer the official harness used (text = space-separated ids).
  */
-import path from 'node:path';
 import { filterTopKTopP } from '../../src/generation/sampling.js';
 import type { RgbImage } from '../../src/image/index.js';
 import { makeConfig, type SpecialTokens } from '../../src/model/config.js';
 import { RudolphModel } from '../../src/model/rudolph-model.js';
-import { loadVqgan } from '../../src/pretrained/vqgan-files.js';
 import { generateCaptions } from '../../src/tasks/caption.js';
 import { classify } from '../../src/tasks/classify.js';
 import type { TaskContext } from '../../src/tasks/context.js';
@@ -18,20 +16,10 @@ import { ceToPpl, rerankScores } from '../../src/tasks/scoring.js';
 import { IdListTokenizer } from '../../src/tokenizer/text-encoding.js';
 import type { Vqgan } from '../../src/vqgan/index.js';
 import { goldenRudolph } from './model-cases.js';
+import { goldenVqgan } from './vqgan-cases.js';
 import { type CaseHandler, type CaseResult, countMismatches, FLOAT_TOL, type GoldenCase, type GoldenContext, judge, maxAbsDiff } from './types.js';
 
-const vqgans = new Map<string, Promise<Vqgan>>();
 const contexts = new Map<string, Promise<TaskContext>>();
-
-function goldenVqgan(ctx: GoldenContext, name: string): Promise<Vqgan> {
-  let hit = vqgans.get(name);
-  if (!hit) {
-    const dir = path.join(ctx.dir, name);
-    hit = loadVqgan(path.join(dir, 'vqgan.ckpt'), { threads: 2 });
-    vqgans.set(name, hit);
-  }
-  return hit;
-}
 
 /** The model with the case's spc_tokens, the stand-in tokenizer and the paired VQGAN. */
 function taskContext(ctx: GoldenContext, name: string): Promise<TaskContext> {
@@ -41,7 +29,7 @@ function taskContext(ctx: GoldenContext, name: string): Promise<TaskContext> {
       const entry = ctx.manifest.models[name];
       const base = await goldenRudolph(ctx, name);
       const cfg = makeConfig(base.cfg.params, entry.spc_tokens as Partial<SpecialTokens> | undefined);
-      const model = await RudolphModel.fromWeights(cfg, base.weights, { threads: 2 });
+      const model = await RudolphModel.fromWeights(cfg, base.weights, ctx.session);
       const vqgan = entry.paired_vqgan ? await goldenVqgan(ctx, entry.paired_vqgan) : undefined;
       return { model, cfg, tokenizer: new IdListTokenizer(cfg.textVocab), vqgan, batchSize: 2 };
     })();

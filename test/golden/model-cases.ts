@@ -1,24 +1,25 @@
 /** Golden cases of the transformer: masks, forward_*, loss_*, incremental_*. */
-import path from 'node:path';
-import type { RudolphConfig } from '../../src/model/config.js';
+import { loadStateDict } from '../../src/io/checkpoint.js';
+import { configFromJson, type RudolphConfig } from '../../src/model/config.js';
 import { LossEvaluator } from '../../src/model/loss.js';
 import { fullMask, layerMaskKinds, MASK_KINDS } from '../../src/model/masks.js';
 import { RudolphModel } from '../../src/model/rudolph-model.js';
-import type { RudolphWeights } from '../../src/model/weights.js';
-import { loadRudolphDir } from '../../src/pretrained/model-dir.js';
+import { type RudolphWeights, weightsFromStateDict } from '../../src/model/weights.js';
+import { readText } from '../../src/runtime/current.js';
 import { type CaseHandler, countMismatches, FLOAT_TOL, type GoldenContext, isTensorRef, judge, maxAbsDiff } from './types.js';
 
 export interface LoadedRudolph { cfg: RudolphConfig; weights: RudolphWeights; model: RudolphModel; debug: RudolphModel }
 const loaded = new Map<string, Promise<LoadedRudolph>>();
 
-/** The golden model folder's checkpoint (pytorch_model.bin preferred) as a RudolphModel, cached. */
+/** The golden model folder's official torch checkpoint as a RudolphModel, cached (read through the runtime: a file on Node, a URL in the page). */
 export function goldenRudolph(ctx: GoldenContext, name: string): Promise<LoadedRudolph> {
   let hit = loaded.get(name);
   if (!hit) {
     hit = (async () => {
-      const { cfg, weights } = await loadRudolphDir(path.join(ctx.dir, name));
-      const model = await RudolphModel.fromWeights(cfg, weights, { threads: 2 });
-      const debug = await RudolphModel.fromWeights(cfg, weights, { threads: 2, debugOutputs: true });
+      const cfg = configFromJson(JSON.parse(await readText(ctx.file(name, 'config.json'))), `${name}/config.json`);
+      const weights = weightsFromStateDict(cfg, await loadStateDict(ctx.file(name, 'pytorch_model.bin'), { toFloat32: true }), `${name}/pytorch_model.bin`);
+      const model = await RudolphModel.fromWeights(cfg, weights, ctx.session);
+      const debug = await RudolphModel.fromWeights(cfg, weights, { ...ctx.session, debugOutputs: true });
       return { cfg, weights, model, debug };
     })();
     loaded.set(name, hit);

@@ -35,8 +35,13 @@ export interface CaseResult {
 }
 
 export interface GoldenContext {
+  /** the golden folder (a path on Node, a URL in the browser) */
   dir: string;
   manifest: Manifest;
+  /** how sessions run (default: 2 threads on the CPU / WASM); the browser run may ask for WebGPU */
+  session: { threads?: number; executionProviders?: ('webgpu' | 'wasm' | 'cpu')[] };
+  /** a file of the golden folder, as the runtime opens it: `file('rudolph-tiny', 'config.json')` */
+  file(...parts: string[]): string;
   /** All tensors of a model's golden.safetensors (cached). */
   golden(model: string): Promise<Map<string, HostTensor>>;
   /** A tensor referenced by a case input/output, from the case model's golden file. */

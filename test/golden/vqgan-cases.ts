@@ -4,27 +4,24 @@
  * found through the manifest's file list; ids must match exactly, every float output
  * (intermediates included) within FLOAT_TOL.
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import type { RgbImage } from '../../src/image/index.js';
-import { loadVqgan } from '../../src/pretrained/vqgan-files.js';
+import { loadStateDict } from '../../src/io/checkpoint.js';
 import type { HostTensor } from '../../src/tensor.js';
-import type { FloatTensor, Vqgan } from '../../src/vqgan/vqgan-model.js';
+import { readVqganConfigFile, SBER_VQGAN_CONFIG } from '../../src/vqgan/config.js';
+import { type FloatTensor, Vqgan } from '../../src/vqgan/vqgan-model.js';
 import { type CaseHandler, type CaseResult, countMismatches, FLOAT_TOL, type GoldenContext, isTensorRef, maxAbsDiff } from './types.js';
 
 /** Checkpoint formats in order of preference: the official Lightning/torch file first. */
 const CHECKPOINT_PREFERENCE = [/\.ckpt$/i, /\.(bin|pt|pth)$/i, /\.safetensors$/i];
 
-/** The checkpoint and YAML config of a VQGAN model folder, by the manifest's file list (else the folder listing). */
+/** The checkpoint and YAML config of a VQGAN model folder, by the manifest's file list. */
 export async function vqganModelFiles(ctx: GoldenContext, model: string): Promise<{ checkpoint: string; config?: string }> {
-  const dir = path.join(ctx.dir, model);
-  const listed = Object.keys(ctx.manifest.models[model]?.files ?? {});
-  const names = (listed.length > 0 ? listed : await fsp.readdir(dir)).filter((f) => f !== 'golden.safetensors' && f !== 'grads.safetensors');
+  const names = Object.keys(ctx.manifest.models[model]?.files ?? {}).filter((f) => f !== 'golden.safetensors' && f !== 'grads.safetensors');
   const checkpoint = CHECKPOINT_PREFERENCE.map((re) => names.find((f) => re.test(f))).find((f) => f !== undefined);
   if (!checkpoint) throw new Error(`${model}: no VQGAN checkpoint among ${names.join(', ')}`);
   const configs = names.filter((f) => /\.ya?ml$/i.test(f));
   if (configs.length > 1) throw new Error(`${model}: several YAML configs (${configs.join(', ')})`);
-  return { checkpoint: path.join(dir, checkpoint), config: configs[0] && path.join(dir, configs[0]) };
+  return { checkpoint: ctx.file(model, checkpoint), config: configs[0] && ctx.file(model, configs[0]) };
 }
 
 const loaded = new Map<string, Promise<Vqgan>>();
@@ -35,7 +32,8 @@ export function goldenVqgan(ctx: GoldenContext, model: string): Promise<Vqgan> {
   if (!hit) {
     hit = (async () => {
       const files = await vqganModelFiles(ctx, model);
-      return loadVqgan(files.checkpoint, { config: files.config, threads: 2 });
+      const cfg = files.config ? await readVqganConfigFile(files.config) : { ...SBER_VQGAN_CONFIG };
+      return Vqgan.fromWeights(cfg, await loadStateDict(files.checkpoint, { toFloat32: true }), ctx.session, files.checkpoint);
     })();
     loaded.set(model, hit);
   }
