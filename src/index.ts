@@ -1,7 +1,7 @@
 /** rudolph-ts: RUDOLPH text ↔ image ↔ text on onnxruntime — the Node entry (registers the Node runtime). */
 import './runtime/node/index.js';
 
-export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo } from './rudolph.js';
+export { Rudolph, type FromPretrainedOptions, type LoadProgress, type RudolphInfo, type StreamingTask, type TextStreamEvent, type TextToken } from './rudolph.js';
 export { RudolphError, AbortError, CheckpointError, ConfigError, InputError, WeightsError, type ErrorCode } from './errors.js';
 export { PRESETS, PRESET_NAMES, presetConfig, type Preset, type PresetName, type HubFile } from './presets.js';
 export { configFromJson, makeConfig, type RudolphConfig, type RudolphParams, type SpecialTokens } from './model/config.js';
@@ -36,3 +36,10 @@ export { Trainer, type TrainerOptions, layerPlan, type LayerPlan } from './train
 export { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, type LoraOptions } from './model/lora.js';
 export { SuperResolution, Upscaler, UPSCALE_SCALES, type SuperResolutionOptions, type TilingOptions, type UpscaleRequest, type UpscaleScale, type UpscalerOptions } from './upscale/index.js';
 export { fetchRealEsrganWeights, hubUpscalerWeights, realEsrganFile, REALESRGAN_REPO, type UpscalerSourceOptions } from './pretrained/upscaler-files.js';
+export { evalClassify, OFFICIAL_CLASSIFY_TEMPLATE, type ClassifyEvalOptions, type ClassifyEvalReport } from './eval/classify.js';
+export { evalQa, type GeneratedAnswer, generateAnswers, QA_SAMPLING, type QaEvalOptions, type QaEvalReport } from './eval/qa.js';
+export { evalCaptions, type CaptionEvalOptions, type CaptionEvalReport } from './eval/caption.js';
+export { CIFAR10_RUSSIAN, DataError, readCaptionData, readClassificationData, readQaData, type ClassificationData, type QaItem, type CaptionItem } from './eval/datasets.js';
+export { classificationReport, confusionMatrix, formatReport, type ClassificationReport } from './eval/metrics.js';
+export { answerF1, exactMatch, normalizeAnswer, scoreAnswer } from './eval/squad.js';
+export { confusionHeatmap } from './eval/heatmap.js';

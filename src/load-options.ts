@@ -7,6 +7,7 @@ import type { RudolphConfig } from './model/config.js';
 import type { LinearPrecision } from './model/graph-context.js';
 import type { RudolphModel } from './model/rudolph-model.js';
 import type { ExecutionProvider } from './runtime/types.js';
+import type { ImageUpscaler } from './tasks/context.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
 import type { Vqgan } from './vqgan/vqgan-model.js';
 
@@ -39,6 +40,12 @@ export interface ModelSourceOptions {
    * in order when the model is converted (the merged graph is cached by base + adapters)
    */
   adapters?: string[];
+  /**
+   * Real-ESRGAN weights for `upscale` and `dream({ upscale })`: a folder holding
+   * `RealESRGAN_x{2,4,8}.pth`, or false (no super-resolution). Default: the hub's
+   * `sberbank-ai/Real-ESRGAN`, each scale fetched on its first use (never at load).
+   */
+  upscaler?: string | false;
   /**
    * Per-request timeout for downloads: connect + response headers, then each gap between body
    * chunks, in ms (default: $HF_HUB_DOWNLOAD_TIMEOUT seconds, else 10 s).
@@ -79,6 +86,8 @@ export interface LoadedModel {
   cfg: RudolphConfig;
   tokenizer: TextTokenizer;
   vqgan?: Vqgan;
+  /** super-resolution, opened lazily (absent with `upscaler: false`) */
+  upscaler?: ImageUpscaler;
   batchSize: number;
   info: RudolphInfo;
 }

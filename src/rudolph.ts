@@ -5,6 +5,7 @@
  */
 import { RudolphError } from './errors.js';
 import type { RgbImage } from './image/index.js';
+import type { TextStreamEvent, TextToken } from './generation/streaming.js';
 import type { FromPretrainedOptions, LoadedModel, LoadProgress, ModelLoader, RudolphInfo } from './load-options.js';
 import type { RudolphConfig } from './model/config.js';
 import type { RudolphModel } from './model/rudolph-model.js';
@@ -14,9 +15,13 @@ import { resolveImagePrompt } from './tasks/image-prompt.js';
 import { type Borders, generateImageTokens, type GenerateImageTokensOptions, type ImagePrompt, type ImageTokensResult } from './tasks/image-tokens.js';
 import { TASK_METHODS, type TaskMethod, type TaskOptions, type TaskResult, TASKS } from './tasks/registry.js';
 import type { TextTokenizer } from './tokenizer/text-encoding.js';
+import { eventStream } from './util/event-stream.js';
 import type { Vqgan } from './vqgan/vqgan-model.js';
 
-export type { FromPretrainedOptions, LoadProgress, RudolphInfo };
+export type { FromPretrainedOptions, LoadProgress, RudolphInfo, TextStreamEvent, TextToken };
+
+/** The tasks that stream text (their spec says `streams`). */
+export type StreamingTask = 'caption' | 'generateText';
 
 let loader: ModelLoader | undefined;
 
@@ -37,7 +42,7 @@ export class Rudolph {
 
   /** A facade over a loaded model (what `fromPretrained` builds; runtimes and tests may build one directly). */
   constructor(loaded: LoadedModel) {
-    this.ctx = { model: loaded.model, cfg: loaded.cfg, tokenizer: loaded.tokenizer, vqgan: loaded.vqgan, batchSize: loaded.batchSize };
+    this.ctx = { model: loaded.model, cfg: loaded.cfg, tokenizer: loaded.tokenizer, vqgan: loaded.vqgan, upscaler: loaded.upscaler, batchSize: loaded.batchSize };
     this.details = loaded.info;
   }
 
@@ -90,9 +95,33 @@ export class Rudolph {
     });
   }
 
+  /**
+   * A text task as an async iterator: `{ type: 'token', candidate, token, text, delta, done }` for
+   * every token sampled, as it is sampled, then `{ type: 'result', result }` — the reranked
+   * result, the same as the task's method gives for the same options. Leaving the loop early
+   * cancels the task.
+   */
+  stream<M extends StreamingTask>(method: M, options: Omit<TaskOptions<M>, 'onToken'>): AsyncIterableIterator<TextStreamEvent<TaskResult<M>>> {
+    return eventStream<{ type: 'token' } & TextToken, TaskResult<M>>(
+      (emit, signal) => this.run(method, { ...options, signal, onToken: (t: TextToken) => emit({ type: 'token', ...t }) } as TaskOptions<M>),
+      options.signal,
+    );
+  }
+
+  /** `caption` streamed: sampled tokens as they come, the reranked captions last (see `stream`). */
+  captionStream(options: Omit<TaskOptions<'caption'>, 'onToken'>): AsyncIterableIterator<TextStreamEvent<TaskResult<'caption'>>> {
+    return this.stream('caption', options);
+  }
+
+  /** `generateText` streamed: sampled tokens as they come, the ranked texts last (see `stream`). */
+  generateTextStream(options: Omit<TaskOptions<'generateText'>, 'onToken'>): AsyncIterableIterator<TextStreamEvent<TaskResult<'generateText'>>> {
+    return this.stream('generateText', options);
+  }
+
   async release(): Promise<void> {
     await this.ctx.model.release();
     await this.ctx.vqgan?.release();
+    await this.ctx.upscaler?.release();
   }
 
 }

@@ -20,7 +20,7 @@ export const FLOORS: string[][] = [
   ['presets.ts', 'load-options.ts', 'rudolph.ts'],
   ['hub/'],
   ['pretrained/', 'runtime/node/', 'runtime/web/'],
-  ['train/'],
+  ['train/', 'eval/'],
   ['server/', 'cli/', 'index.ts', 'web.ts'],
 ];
 

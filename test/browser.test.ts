@@ -1,7 +1,7 @@
 /**
  * The web page in a real browser (playwright-core driving Debian's chromium) against a server
  * with the small random model: type a prompt and generate an image; upload an image and get
- * captions and a class; continue a text; switch the language. Leaves a screenshot in artifacts/browser.png.
+ * captions and a class; continue a text; switch the language; upscale a result. Leaves a screenshot in artifacts/browser.png.
  *
  * Needs /usr/bin/chromium (or RUDOLPH_CHROMIUM): skipped with a note when it is missing,
  * except under CI, where its absence is a failure.
@@ -34,8 +34,12 @@ let profile: string;
 before(async () => {
   if (skip) return;
   assert.ok(!missing, `CI needs chromium at ${CHROMIUM}: apt-get install -y chromium`);
-  server = await startSmallServer();
   profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'rudolph-chromium-'));
+  // the golden tiny Real-ESRGAN ×4 stands in for the hub's weights
+  const upscaler = path.join(profile, 'realesrgan');
+  await fsp.mkdir(upscaler);
+  await fsp.copyFile(path.join(REPO_ROOT, 'test', 'data', 'golden-upscale', 'realesrgan-x4-tiny', 'RealESRGAN_x4.pth'), path.join(upscaler, 'RealESRGAN_x4.pth'));
+  server = await startSmallServer({ upscaler });
   // a persistent context is how playwright takes a fresh --user-data-dir
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 900 }, locale: 'ru-RU',
@@ -82,13 +86,27 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   assert.equal(downloaded.width, 32);
   assert.equal(await page.getByTestId('progress').isVisible(), false, 'the progress bar stays after the job');
 
+  // the upscale control on a result: the image is replaced by the ×4 one
+  assert.equal(await page.getByTestId('upscale').count(), 2);
+  await page.getByTestId('upscale').first().click();
+  await page.locator('#dream-results figcaption .meta').first().filter({ hasText: '128×128' }).waitFor({ timeout: 20_000 });
+  const bigSize = await images.first().evaluate((img) => {
+    const el = img as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number };
+    return [el.naturalWidth, el.naturalHeight];
+  });
+  assert.deepEqual(bigSize, [128, 128]);
+  assert.equal(await page.getByTestId('upscale').count(), 1, 'the other image keeps its control');
+
   // image → captions and classes
   await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
-  const captions = page.getByTestId('captions').locator('li');
+  const captions = page.getByTestId('captions').locator('li:not(.live)');
   await captions.first().waitFor({ timeout: 20_000 });
   const captionTexts = await captions.allTextContents();
   assert.ok(captionTexts.length >= 1 && captionTexts.length <= 5, `${captionTexts.length} captions`);
   assert.ok(captionTexts.every((c) => c.startsWith('на картинке')), JSON.stringify(captionTexts));
+  // the captions streamed in (token events) before the ranked list replaced them
+  assert.ok(Number(await page.getByTestId('captions').getAttribute('data-streamed')) > 0, 'no live caption text');
+  assert.equal(await page.getByTestId('captions').locator('li.live').count(), 0);
 
   const classes = ['кошка', 'собака', 'автомобиль'];
   await page.getByTestId('classes-input').fill(classes.join(', '));
@@ -102,9 +120,10 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   // text continuation
   await page.getByTestId('text-template').fill('лес');
   await page.getByTestId('continue').click();
-  const texts = page.getByTestId('texts').locator('li');
+  const texts = page.getByTestId('texts').locator('li:not(.live)');
   await texts.first().waitFor({ timeout: 20_000 });
   assert.ok((await texts.allTextContents()).every((x) => x.startsWith('лес')));
+  assert.ok(Number(await page.getByTestId('texts').getAttribute('data-streamed')) > 0, 'no live text');
 
   await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(async () => {
     await fsp.mkdir(path.dirname(SCREENSHOT), { recursive: true });

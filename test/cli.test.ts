@@ -126,9 +126,12 @@ describe('rudolph CLI', () => {
     const emptyNumber = await rudolph(['text', 'кот', '--allowed-tokens', '12,,57', ...model]);
     assert.equal(emptyNumber.code, 2);
     assert.match(emptyNumber.stderr, /--allowed-tokens must be an integer/);
-    const outIsFile = await rudolph(['dream', 'кот', '--out', path.join(dir, 'junk.png'), ...model]);
+    // --out names a folder, or (ending in .png) the image file: an existing file of another kind is refused
+    const notes = path.join(dir, 'notes.txt');
+    await fsp.writeFile(notes, 'not a folder');
+    const outIsFile = await rudolph(['dream', 'кот', '--out', notes, ...model]);
     assert.equal(outIsFile.code, 2);
-    assert.match(outIsFile.stderr, /--out .*junk\.png/);
+    assert.match(outIsFile.stderr, /--out .*notes\.txt: cannot create the output folder/);
   });
 
   it('finetune trains, exports a loadable model, and reports bad manifest lines', async () => {

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { TextToken } from '../src/generation/streaming.js';
 import type { JobView } from '../src/server/jobs.js';
 import { type RunningServer, startServer } from '../src/server/serve.js';
 import { type Front, type ModelFolder, RedisServer, type RudolphProcess, smallModelFolder, startFront, startWorkerProcess } from './cluster-fixture.js';
@@ -132,6 +133,38 @@ describe('cluster: fronts and workers on Redis', () => {
     for (const name of ['rudolph_job_run_seconds_bucket', 'rudolph_batch_size_bucket', 'rudolph_decoded_tokens_total', 'rudolph_model_load_seconds', 'rudolph_process_resident_memory_bytes']) {
       assert.ok(workerMetrics.body.includes(name), `worker metrics lack ${name}`);
     }
+  });
+
+  it('text jobs stream token events through any front (the queue\'s token channel), before done', async () => {
+    // a job ahead keeps this one queued until its event stream on the other front is open
+    const ahead = await postJson<JobView>(`${a.url}/v1/jobs`, { task: 'dream', input: { text: 'дом', candidates: 8, seed: 1 } });
+    assert.equal(ahead.status, 202);
+    const input = { template: 'лес', count: 4, seed: 2, earlyStop: 10 };
+    const job = await postJson<JobView>(`${a.url}/v1/jobs`, { task: 'text', input });
+    assert.equal(job.status, 202);
+    const events = await readEvents(`${b.url}/v1/jobs/${job.body.id}/events`);
+    const names = events.map((e) => e.event);
+    assert.equal(names.at(-1), 'done');
+    const tokens = events.filter((e) => e.event === 'token').map((e) => e.data as TextToken);
+    assert.ok(tokens.length >= 4, names.join(','));
+    assert.ok(names.lastIndexOf('token') < names.indexOf('done'));
+    // every candidate's tokens in order, its last one done; the final texts are the result's
+    const last = new Map<number, TextToken>();
+    for (const t of tokens) {
+      assert.ok(!last.get(t.candidate)?.done, `candidate ${t.candidate} got a token after its last`);
+      last.set(t.candidate, t);
+    }
+    assert.equal(last.size, input.count);
+    assert.ok([...last.values()].every((t) => t.done));
+    const counts = new Map<string, number>();
+    for (const t of last.values()) if (t.text) counts.set(t.text, (counts.get(t.text) ?? 0) + 1);
+    const result = (events.at(-1)!.data as JobView).result as { texts: { text: string; count: number }[] };
+    assert.deepEqual(counts, new Map(result.texts.map((t) => [t.text, t.count])));
+    // tasks that do not stream text send none
+    const cls = await postJson<JobView>(`${a.url}/v1/jobs`, { task: 'classify', input: { image: png, classes: ['кот', 'дом'] } });
+    const clsEvents = await readEvents(`${b.url}/v1/jobs/${cls.body.id}/events`);
+    assert.equal(clsEvents.at(-1)!.event, 'done');
+    assert.equal(clsEvents.filter((e) => e.event === 'token').length, 0);
   });
 
   it('--rate-limit: per client (API key or IP), counted in Redis, 429 RATE_LIMITED with Retry-After', async () => {

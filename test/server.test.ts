@@ -128,7 +128,7 @@ describe('HTTP service', () => {
 
     const info = await request<{ tasks: string[]; model: { config: { hidden_size: number } }; limits: { bodyLimit: number }; batchSize: number; presets: string[] }>(url('/v1/info'));
     assert.equal(info.status, 200);
-    assert.deepEqual(info.body.tasks, ['dream', 'caption', 'classify', 'text', 'rank-images', 'rank-texts']);
+    assert.deepEqual(info.body.tasks, ['dream', 'caption', 'classify', 'text', 'rank-images', 'rank-texts', 'upscale']);
     assert.equal(info.body.model.config.hidden_size, 64);
     assert.equal(info.body.limits.bodyLimit, BODY_LIMIT);
     assert.equal(info.body.batchSize, 1);

@@ -43,7 +43,10 @@ const STRINGS = {
     'stage:image tokens': 'рисование',
     'stage:sampling': 'генерация',
     'stage:scoring': 'оценка',
+    'stage:patches': 'увеличение',
     times: '×{n}',
+    upscale: 'Увеличить ×{n}',
+    upscaling: 'Увеличение…',
     modeLocal: 'Локально',
     modeServer: 'Сервер',
     localModel: 'Модель',
@@ -130,7 +133,10 @@ const STRINGS = {
     'stage:image tokens': 'drawing',
     'stage:sampling': 'sampling',
     'stage:scoring': 'scoring',
+    'stage:patches': 'upscaling',
     times: '×{n}',
+    upscale: 'Upscale ×{n}',
+    upscaling: 'Upscaling…',
     modeLocal: 'Local',
     modeServer: 'Server',
     localModel: 'Model',
@@ -229,16 +235,17 @@ const params = new URLSearchParams(location.search);
 const chosenMode = params.get('mode') ?? localStorage.getItem('rudolph-mode');
 let mode = chosenMode ?? 'server';
 
-/** Runs a task in the current mode. Returns {result, cancel}. */
-function runJob(task, input, onProgress) {
-  return mode === 'local' ? local.run(task, input, onProgress) : runServerJob(task, input, onProgress);
+/** Runs a task in the current mode. Returns {result, cancel}. Text tokens stream (`onToken`) from the server only. */
+function runJob(task, input, onProgress, onToken) {
+  return mode === 'local' ? local.run(task, input, onProgress) : runServerJob(task, input, onProgress, onToken);
 }
 
 /**
  * Queues a job and follows it over SSE. Returns {result, cancel}: result resolves with the
- * task's response, rejects on failure or cancel.
+ * task's response, rejects on failure or cancel. `onToken` gets the `token` events of the
+ * tasks that stream text.
  */
-function runServerJob(task, input, onProgress) {
+function runServerJob(task, input, onProgress, onToken) {
   let jobId = null;
   let cancelled = false;
   const result = (async () => {
@@ -253,6 +260,7 @@ function runServerJob(task, input, onProgress) {
         if (s.state === 'queued') onProgress({ waiting: s.position });
       });
       events.addEventListener('progress', (e) => onProgress(JSON.parse(e.data)));
+      if (onToken) events.addEventListener('token', (e) => onToken(JSON.parse(e.data)));
       events.addEventListener('done', end((j) => resolve(j.result)));
       events.addEventListener('failed', end((j) => reject(new ApiError(500, j.error))));
       events.addEventListener('cancelled', end((j) => reject(Object.assign(new ApiError(409, j.error), { cancelled: true }))));
@@ -376,6 +384,23 @@ function optionValues(task) {
   return out;
 }
 
+/**
+ * Live text while a text task samples: the candidates updated most recently, each with its text
+ * so far (the `token` events carry the whole text, so a missed event loses nothing). The ranked
+ * result replaces it at the end.
+ */
+function liveTexts(listId, shown = 6) {
+  const texts = new Map(); // candidate → its text so far, in order of the latest update
+  return (tok) => {
+    texts.delete(tok.candidate);
+    texts.set(tok.candidate, tok.text);
+    const recent = [...texts].slice(-shown).sort((a, b) => a[0] - b[0]);
+    const list = $(listId);
+    list.replaceChildren(...recent.map(([, text]) => el('li', { className: 'live', textContent: text })));
+    list.dataset.streamed = String(Number(list.dataset.streamed ?? 0) + 1);
+  };
+}
+
 // ---- text → images ---------------------------------------------------------------------------
 
 let dreamJob = null;
@@ -422,9 +447,33 @@ function renderDream(out, text) {
       image,
       el('figcaption', {},
         el('span', { textContent: `${t('score')} ${fmt(img.score, 2)}`, title: `${t('ppl')}: ${fmt(img.pplText, 1)} / ${fmt(img.pplImage, 1)}` }),
-        el('a', { href: src, download: name, textContent: t('download') }))));
+        el('a', { href: src, download: name, textContent: t('download') }),
+        img.upscaled ? el('span', { className: 'meta', textContent: `${img.width}×${img.height}` }) : upscaleButton(out, i, text))));
   });
   grid.append(el('p', { className: 'hint', textContent: `${t('seedUsed')}: ${out.seed}` }));
+}
+
+const UPSCALE_SCALE = 4;
+
+/** Runs /v1/upscale on result image i and shows the larger image in its place. */
+function upscaleButton(out, i, text) {
+  const button = el('button', { type: 'button', className: 'secondary small', textContent: t('upscale', { n: UPSCALE_SCALE }) });
+  button.dataset.testid = 'upscale';
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    button.textContent = t('upscaling');
+    showError('dream-error', null);
+    try {
+      const big = await runJob('upscale', { image: out.images[i].png, scale: UPSCALE_SCALE }, () => {}).result;
+      out.images[i] = { ...out.images[i], png: big.png, width: big.width, height: big.height, upscaled: true };
+      renderDream(out, text);
+    } catch (err) {
+      showError('dream-error', err);
+      button.disabled = false;
+      button.textContent = t('upscale', { n: UPSCALE_SCALE });
+    }
+  });
+  return button;
 }
 
 // ---- image → captions and classes ------------------------------------------------------------
@@ -472,7 +521,8 @@ async function runCaptions() {
   showError('caption-error', null);
   captionProgress.start();
   try {
-    const out = await runJob('caption', { ...optionValues('caption'), image }, captionProgress.update).result;
+    const live = liveTexts('captions');
+    const out = await runJob('caption', { ...optionValues('caption'), image }, captionProgress.update, (tok) => { if (image === uploaded) live(tok); }).result;
     if (image !== uploaded) return; // a newer upload took over
     const render = () => renderCaptions(out);
     rerenders.set('captions', render);
@@ -543,7 +593,7 @@ $('text-form').addEventListener('submit', async (e) => {
   $('continue').disabled = true;
   textProgress.start();
   try {
-    const out = await runJob('text', { ...optionValues('text'), template }, textProgress.update).result;
+    const out = await runJob('text', { ...optionValues('text'), template }, textProgress.update, liveTexts('texts')).result;
     const render = () => renderTexts(out);
     rerenders.set('texts', render);
     render();

@@ -17,6 +17,8 @@ export interface ModelSourceCliOptions {
   model: string;
   vqgan?: string;
   tokenizer?: string;
+  /** a folder with RealESRGAN_x{2,4,8}.pth (`addUpscalerOption`) */
+  upscaler?: string;
   cacheDir?: string;
   offline?: boolean;
   revision?: string;
@@ -73,6 +75,20 @@ export function addModelSourceOptions(cmd: Command): Command {
     .option('--adapter <dir|repo>', 'LoRA adapter (PEFT format: a folder or hub repo) merged into the model; repeat for several', (v: string, prev: string[] = []) => [...prev, v]);
 }
 
+export function addUpscalerOption(cmd: Command): Command {
+  return cmd.option('--upscaler <dir>', 'folder with RealESRGAN_x{2,4,8}.pth (default: the hub\'s sberbank-ai/Real-ESRGAN, each scale downloaded on first use)');
+}
+
+/** What a command that runs only the upscaler takes: where the weights come from, threads, device, output. */
+export function addStandaloneUpscalerOptions(cmd: Command): Command {
+  return addOutputOptions(addUpscalerOption(cmd)
+    .option('--cache-dir <dir>', 'hub cache folder (default: HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub)')
+    .option('--token <token>', 'Hugging Face access token (default: HF_TOKEN)')
+    .option('--offline', 'never use the network (same as HF_HUB_OFFLINE=1)')
+    .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
+    .addOption(new Option('--device <d>', 'execution provider (cuda needs the CUDA binaries: see README)').choices(['cpu', 'cuda']).default('cpu')));
+}
+
 export function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .option('--threads <n>', 'onnxruntime threads', int('--threads', 1))
@@ -90,7 +106,7 @@ export function addOutputOptions(cmd: Command): Command {
 /** The fromPretrained options the model-source and runtime options name. */
 export function pretrainedOptions(o: ModelSourceCliOptions & RuntimeCliOptions): FromPretrainedOptions {
   return {
-    vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, offline: o.offline, revision: o.revision, token: o.token, adapters: o.adapter,
+    vqgan: o.vqgan, tokenizer: o.tokenizer, upscaler: o.upscaler, cacheDir: o.cacheDir, offline: o.offline, revision: o.revision, token: o.token, adapters: o.adapter,
     threads: o.threads, batchSize: o.batchSize, precision: o.precision, executionProviders: o.device === 'cuda' ? ['cuda'] : undefined,
   };
 }

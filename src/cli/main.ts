@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import '../runtime/node/index.js';
+import { evalCommand } from './commands/eval.js';
 import { finetuneCommand } from './commands/finetune.js';
 import { hubCommands } from './commands/hub.js';
 import { mergeCommand } from './commands/merge.js';
@@ -19,13 +20,18 @@ export function buildProgram(): Command {
     .version(version)
     .showHelpAfterError()
     .exitOverride();
-  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand(), mergeCommand()]) program.addCommand(cmd.exitOverride());
+  for (const cmd of [...taskCommands(), ...hubCommands(), serveCommand(), workerCommand(), finetuneCommand(), mergeCommand(), evalCommand()]) {
+    program.addCommand(cmd.exitOverride());
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
   program.addHelpText('after', `
 Примеры:
   $ rudolph dream "рыжий кот на подоконнике" -n 2 --out картинки
   $ rudolph caption фото.jpg
   $ rudolph classify фото.jpg --classes "кошка,собака"
   $ rudolph text "вопрос: что такое радуга? ответ:"
+  $ rudolph upscale картинка.png --scale 4
+  $ rudolph eval classify --data cifar-10-batches-bin --limit 1001
   $ rudolph serve --port 8080
   $ rudolph download 350M
 Модель по умолчанию: 350M (shonenkov-AI/RuDOLPH-350M-v2), скачивается при первом запуске.`);

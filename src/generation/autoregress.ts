@@ -19,6 +19,8 @@ export interface DecodeSpec {
   candidates?: number;
   /** stop early when this says every row is finished */
   finished?: (tokens: Int32Array[], filled: number) => boolean;
+  /** called after every step with the tokens so far (streaming) */
+  onStep?: (tokens: Int32Array[], step: number) => void;
 }
 
 /** Returns the generated tokens per row (length `steps`, or fewer on an early stop). */
@@ -46,6 +48,7 @@ export async function autoregress(ctx: ModelContext, spec: DecodeSpec, progress?
     }
     for (let b = 0; b < B; b++) { out[b][j] = tokens[b]; pending[b].push(tokens[b]); }
     filled = j + 1;
+    spec.onStep?.(out, j);
     const done = spec.finished?.(out, filled) ?? false;
     progress?.tick(units * (done ? spec.steps - j : 1));
     if (done) break;

@@ -11,6 +11,7 @@ import { autoregress } from './autoregress.js';
 import type { ModelContext } from './context.js';
 import { allEnded, countTexts, decodeUntilEos } from './decode-text.js';
 import { sampleLogits, type SamplingOptions } from './sampling.js';
+import { type TextToken, TokenReporter } from './streaming.js';
 
 /** Official text sampling defaults: top-k 64, top-p 0.8, temperature 0.9. */
 export const TEXT_SAMPLING: SamplingOptions = { topK: 64, topP: 0.8, temperature: 0.9 };
@@ -23,7 +24,7 @@ export interface TextPicker {
 }
 
 /** Sample among `columns` of a logits row, then map. */
-function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
+export function pickText(row: Float32Array, picker: TextPicker, sampling: SamplingOptions, rng: Rng): number {
   const sub = new Float32Array(picker.columns.length);
   for (let i = 0; i < sub.length; i++) sub[i] = row[picker.columns[i]];
   return picker.map(picker.columns[sampleLogits(sub, sampling, rng)]);
@@ -67,6 +68,8 @@ export interface TextSamplingSpec {
   sampling: SamplingOptions;
   picker: TextPicker;
   batchSize: number;
+  /** every token of every candidate, as it is sampled */
+  onToken?: (t: TextToken) => void;
 }
 
 /** Samples `count` continuations (candidate i from stream i) and returns distinct texts with counts. */
@@ -74,11 +77,14 @@ export async function sampleTexts(ctx: ModelContext, spec: TextSamplingSpec, pro
   const texts: string[] = [];
   for (const chunk of chunks(Array.from({ length: spec.count }, (_, i) => i), spec.batchSize)) {
     const rngs = chunk.map((i) => new Rng(spec.seed, i));
+    const { onToken } = spec;
+    const reporter = onToken && new TokenReporter(ctx.tokenizer, ctx.cfg, onToken, chunk, spec.shown, spec.steps);
     const rows = await autoregress(ctx, {
       prefix: chunk.map(() => spec.prefix),
       steps: spec.steps,
       choose: (logits, width) => rngs.map((rng, b) => pickText(logits.subarray(b * width, (b + 1) * width), spec.picker, spec.sampling, rng)),
       finished: allEnded,
+      onStep: reporter && ((tokens, step) => reporter.step(tokens, step)),
     }, progress);
     for (const row of rows) texts.push(decodeUntilEos(ctx.tokenizer, ctx.cfg, concat(spec.shown, row)));
   }

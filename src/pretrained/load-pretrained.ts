@@ -11,6 +11,7 @@ import type { Vqgan } from '../vqgan/vqgan-model.js';
 import { loadAdapters } from './adapters.js';
 import { openConvertedModel } from './converted-cache.js';
 import { resolveModelFiles } from './model-files.js';
+import { openUpscaler } from './upscaler-files.js';
 import { loadVqgan } from './vqgan-files.js';
 
 export async function loadPretrained(source: string, opts: FromPretrainedOptions): Promise<LoadedModel> {
@@ -51,5 +52,10 @@ export async function loadPretrained(source: string, opts: FromPretrainedOptions
     },
     batchSize,
   };
-  return { model, cfg, tokenizer, vqgan, batchSize, info };
+  // nothing is read or downloaded here: each scale's weights on its first use
+  const upscaler = opts.upscaler === false ? undefined : openUpscaler({
+    folder: opts.upscaler, cacheDir, endpoint: opts.endpoint, token: opts.token, offline: opts.offline,
+    threads: opts.threads, executionProviders: opts.executionProviders,
+  });
+  return { model, cfg, tokenizer, vqgan, upscaler, batchSize, info };
 }

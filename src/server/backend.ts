@@ -8,6 +8,7 @@
  * Failures a client should see (full queue, shutting down, store unreachable, idempotency
  * conflict) are thrown as HttpError with a stable `code`.
  */
+import type { TextToken } from '../generation/streaming.js';
 import type { RudolphInfo } from '../rudolph.js';
 import type { Progress } from '../util/progress.js';
 import type { ApiInput, ApiOutput, TaskName } from './schemas.js';
@@ -40,6 +41,8 @@ export interface JobView {
 export type JobEvent =
   | { type: 'state'; state: JobState; position?: number }
   | { type: 'progress'; progress: Progress }
+  /** a streaming task's text token (not kept: only live listeners get it) */
+  | { type: 'token'; token: TextToken }
   | { type: 'end'; job: JobView };
 
 export const CANCEL_MESSAGES: Record<CancelReason, string> = {

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InputError } from '../errors.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { RudolphInfo } from '../rudolph.js';
 import type { Progress } from '../util/progress.js';
 import {
@@ -294,8 +295,9 @@ export class JobQueue implements JobBackend {
     job.startedAt = new Date();
     job.emit({ type: 'state', state: 'running' });
     const onProgress = (p: Progress) => { job.progress = p; job.emit({ type: 'progress', progress: p }); };
+    const onToken = (token: TextToken) => job.emit({ type: 'token', token });
     const message: JobMessage = { id: job.id, task: job.task, input: job.takeInput() };
-    const outcome = this.runner.run(message, { onProgress, signal: job.controller.signal })
+    const outcome = this.runner.run(message, { onProgress, onToken, signal: job.controller.signal })
       .catch((e: unknown): RunOutcome => ({ ok: false, error: { code: 'INTERNAL', message: (e as Error).message } }));
     void outcome.then((outcome) => {
       this.durations.push(Date.now() - job.startedAt!.getTime());

@@ -71,7 +71,7 @@ export function buildOpenApi(version: string): JsonSchema {
   paths['/v1/jobs/{id}/events'] = {
     get: {
       operationId: 'jobEvents',
-      summary: 'Server-Sent Events: `state` ({state, position?}), `progress` ({task, stage, done, total}), then one of `done`, `failed`, `cancelled` (the job) and the stream ends',
+      summary: 'Server-Sent Events: `state` ({state, position?}), `progress` ({task, stage, done, total}), for caption and text `token` ({candidate, token, text, delta, done}: each sampled token as it is generated; `text` is the candidate\'s text so far), then one of `done` (the job with the reranked result), `failed`, `cancelled` and the stream ends',
       parameters: jobId,
       responses: {
         200: { description: 'event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

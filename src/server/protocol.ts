@@ -7,6 +7,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { LinearPrecision } from '../model/graph-context.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
 import type { Progress } from '../util/progress.js';
@@ -17,6 +18,8 @@ export interface WorkerOptions {
   model: string;
   vqgan?: string;
   tokenizer?: string;
+  /** a folder with RealESRGAN_x{2,4,8}.pth (default: the hub's, each scale on first use) */
+  upscaler?: string;
   cacheDir?: string;
   revision?: string;
   token?: string;
@@ -57,6 +60,7 @@ export type FromWorker =
   | { type: 'ready'; info: RudolphInfo }
   | { type: 'load-failed'; error: JobError }
   | { type: 'progress'; id: string; progress: Progress }
+  | { type: 'token'; id: string; token: TextToken }
   | { type: 'done'; id: string; outcome: RunOutcome }
   | { type: 'closed' };
 

@@ -27,6 +27,8 @@ export interface ServeOptions {
   model: string;
   vqgan?: string;
   tokenizer?: string;
+  /** a folder with RealESRGAN_x{2,4,8}.pth for /v1/upscale and dream's upscale (default: the hub's, each scale on first use) */
+  upscaler?: string;
   cacheDir?: string;
   /** branch, tag or commit of the model repo */
   revision?: string;
@@ -104,7 +106,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   } else {
     log(`loading ${opts.model}`);
     const thread = await WorkerClient.start({
-      model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
+      model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, upscaler: opts.upscaler, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
       threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
     }, loadLogger(log));
     worker = thread;

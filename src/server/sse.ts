@@ -1,9 +1,11 @@
 /**
  * GET /v1/jobs/:id/events: a job's life as Server-Sent Events. The stream opens with the
- * current state (and last progress), follows with `state` and `progress` events, and ends
- * with one `done`, `failed` or `cancelled` event carrying the job, then closes. Works the same
- * on either backend (in cluster mode the events come from BullMQ's event stream, so any front
- * can follow any job).
+ * current state (and last progress), follows with `state` and `progress` events — and, for the
+ * tasks that stream text (caption, text), a `token` event per sampled token (`{candidate, token,
+ * text, delta, done}`: `text` is the candidate's whole text so far, so a late subscriber loses
+ * nothing it needs) — and ends with one `done`, `failed` or `cancelled` event carrying the job
+ * (for text tasks: the reranked result), then closes. Works the same on either backend (in
+ * cluster mode the events come from BullMQ's event stream, so any front can follow any job).
  */
 import type { FastifyReply } from 'fastify';
 import type { JobBackend, JobEvent, JobView } from './backend.js';
@@ -56,6 +58,7 @@ export async function streamJobEvents(backend: JobBackend, id: string, reply: Fa
     if (ended) return;
     if (e.type === 'state') send('state', { state: e.state, ...(e.position !== undefined ? { position: e.position } : {}) });
     else if (e.type === 'progress') send('progress', e.progress);
+    else if (e.type === 'token') send('token', e.token);
     else finish(e.job);
   };
   for (const e of early.splice(0)) handle(e);

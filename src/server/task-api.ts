@@ -4,6 +4,7 @@
  * in results are encoded back to base64 PNG, so the HTTP thread only moves JSON.
  */
 import { LimitError } from '../errors.js';
+import type { TokenControl } from '../generation/streaming.js';
 import { preprocessImage } from '../image/index.js';
 import type { RgbImage } from '../image/rgb-image.js';
 import type { Rudolph } from '../rudolph.js';
@@ -14,6 +15,9 @@ import type { Field } from '../tasks/spec.js';
 import type { RunControl } from '../util/progress.js';
 import { HttpError } from './errors.js';
 import type { ApiInput, ApiOutput } from './schemas.js';
+
+/** What a job's run takes besides its input: cancel, progress and (text tasks) tokens. */
+export type JobRunControl = RunControl & TokenControl;
 
 export interface TaskLimits {
   /** decoded pixels (width × height) of all the images of one request together (`serve --max-pixels`) */
@@ -59,14 +63,22 @@ function findTask(taskName: string) {
   return found;
 }
 
+/** A job's controls as task options: `onToken` reaches only the tasks that stream text. */
+function controlOptions(found: NonNullable<ReturnType<typeof taskByName>>, control: JobRunControl): RunControl & TokenControl {
+  const { onToken, ...run } = control;
+  const streams = (found.task as { streams?: true }).streams === true;
+  return { ...run, ...(streams && onToken ? { onToken } : {}) };
+}
+
 async function toApi(result: unknown): Promise<ApiOutput> {
   return await taskResultToJson(result) as ApiOutput;
 }
 
-export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInput, control: RunControl, limits: TaskLimits): Promise<ApiOutput> {
+/** Runs a task on an API request. */
+export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInput, control: JobRunControl, limits: TaskLimits): Promise<ApiOutput> {
   const found = findTask(taskName);
   const options = await decodeFields(found.task.fields as Readonly<Record<string, Field>>, input, limits);
-  return toApi(await rudolph.run(found.method, { ...options, ...control } as never));
+  return toApi(await rudolph.run(found.method, { ...options, ...controlOptions(found, control) } as never));
 }
 
 /**
@@ -74,14 +86,14 @@ export async function runTask(rudolph: Rudolph, taskName: string, input: ApiInpu
  * invalid job fails alone). Tasks with a batched form (`runMany` in their spec) run as one batch
  * on the model; the others run one after another.
  */
-export function runTaskBatch(rudolph: Rudolph, taskName: string, inputs: ApiInput[], controls: RunControl[], limits: TaskLimits): Promise<ApiOutput>[] {
+export function runTaskBatch(rudolph: Rudolph, taskName: string, inputs: ApiInput[], controls: JobRunControl[], limits: TaskLimits): Promise<ApiOutput>[] {
   if (inputs.length === 1) return [runTask(rudolph, taskName, inputs[0], controls[0], limits)];
   const found = findTask(taskName);
   const fields = found.task.fields as Readonly<Record<string, Field>>;
   // one job's images after another's: a batch never decodes two images at once
   let decoding: Promise<unknown> = Promise.resolve();
   const decoded = inputs.map((input, i) => {
-    const options = decoding.then(() => decodeFields(fields, input, limits)).then((o) => ({ ...o, ...controls[i] }));
+    const options = decoding.then(() => decodeFields(fields, input, limits)).then((o) => ({ ...o, ...controlOptions(found, controls[i]) }));
     decoding = options.catch(() => {});
     return options;
   });

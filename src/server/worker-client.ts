@@ -6,11 +6,14 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { RudolphError } from '../errors.js';
 import type { LoadProgress, RudolphInfo } from '../rudolph.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobMessage, RunOutcome, ToWorker, WorkerData, WorkerOptions } from './protocol.js';
 
 export interface JobControl {
   onProgress?: (p: Progress) => void;
+  /** text tokens as a streaming task samples them */
+  onToken?: (t: TextToken) => void;
   signal?: AbortSignal;
 }
 
@@ -23,7 +26,7 @@ const CLOSE_TIMEOUT_MS = 5000;
 
 interface Live { worker: Worker; control: MessagePort; info: RudolphInfo }
 
-interface Current { resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void }
+interface Current { resolve: (o: RunOutcome) => void; onProgress?: (p: Progress) => void; onToken?: (t: TextToken) => void }
 
 export class WorkerClient implements TaskRunner {
   private live: Promise<Live>;
@@ -60,7 +63,7 @@ export class WorkerClient implements TaskRunner {
       const cancel = () => void this.live.then((live) => live.control.postMessage({ type: 'cancel', id: job.id } satisfies CancelMessage), () => {});
       control.signal?.addEventListener('abort', cancel, { once: true });
       this.current.set(job.id, {
-        onProgress: control.onProgress,
+        onProgress: control.onProgress, onToken: control.onToken,
         resolve: (o) => { control.signal?.removeEventListener('abort', cancel); this.current.delete(job.id); resolve(o); },
       });
       if (control.signal?.aborted) cancel();
@@ -89,6 +92,7 @@ export class WorkerClient implements TaskRunner {
   private watch(live: Live): void {
     live.worker.on('message', (m: FromWorker) => {
       if (m.type === 'progress') this.current.get(m.id)?.onProgress?.(m.progress);
+      else if (m.type === 'token') this.current.get(m.id)?.onToken?.(m.token);
       else if (m.type === 'done') this.current.get(m.id)?.resolve(m.outcome);
     });
     live.worker.on('error', () => { /* reported through 'exit' */ });

@@ -11,6 +11,7 @@ import { RudolphError } from '../errors.js';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import { type LoadProgress, Rudolph } from '../rudolph.js';
 import '../runtime/node/index.js';
+import type { TextToken } from '../generation/streaming.js';
 import type { Progress } from '../util/progress.js';
 import type { CancelMessage, FromWorker, JobError, RunMessage, ToWorker, WorkerData } from './protocol.js';
 import { runTaskBatch, type TaskLimits } from './task-api.js';
@@ -79,7 +80,8 @@ async function run(m: RunMessage, rudolph: Rudolph): Promise<void> {
       drainControl();
       forward(p);
     };
-    return { job, control: { signal: job.controller.signal, onProgress } };
+    const onToken = (token: TextToken) => post({ type: 'token', id: j.id, token });
+    return { job, control: { signal: job.controller.signal, onProgress, onToken } };
   });
   for (const id of earlyCancels) if (current.has(id)) onCancel({ type: 'cancel', id });
   earlyCancels.clear();
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
   try {
     const onProgress = throttled<LoadProgress>((progress) => post({ type: 'load-progress', progress }), (p) => p.stage !== 'download');
     rudolph = await Rudolph.fromPretrained(options.model, {
-      vqgan: options.vqgan, tokenizer: options.tokenizer, cacheDir: options.cacheDir, revision: options.revision, token: options.token, adapters: options.adapters,
+      vqgan: options.vqgan, tokenizer: options.tokenizer, upscaler: options.upscaler, cacheDir: options.cacheDir, revision: options.revision, token: options.token, adapters: options.adapters,
       threads: options.threads, batchSize: options.batchSize, onProgress,
       executionProviders: options.device === 'cuda' ? ['cuda'] : undefined,
       precision: options.precision, offline: options.offline,

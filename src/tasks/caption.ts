@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { resolveSampling, type SamplingOptions } from '../generation/sampling.js';
+import type { TokenControl } from '../generation/streaming.js';
 import { captionPicker, sampleTexts, TEXT_SAMPLING } from '../generation/text-sampling.js';
 import { checkCount, concat } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
@@ -17,7 +18,7 @@ import { applyDefaults, defineTask, samplingFields, SEED_FIELD, TRUNCATE_FIELD, 
 /** The official defaults of `image_captioning`. */
 const DEFAULTS = { template: 'на картинке', generations: 48, count: 5, textWeight: 0.05, truncate: true };
 
-export interface GenerateCaptionsOptions extends RunControl, Partial<SamplingOptions> {
+export interface GenerateCaptionsOptions extends RunControl, TokenControl, Partial<SamplingOptions> {
   image: ImageInput;
   /** right-text template the captions continue */
   template?: string;
@@ -52,7 +53,7 @@ export async function generateCaptions(ctx: TaskContext, options: GenerateCaptio
   const steps = earlyStop - size;
   const progress = new ProgressReporter(o, 'caption', 'sampling', generations * steps);
   const counted = await sampleTexts(ctx, {
-    prefix, shown: right.subarray(0, size), steps, count: generations, seed, sampling, picker: captionPicker(cfg), batchSize: o.batchSize ?? ctx.batchSize,
+    prefix, shown: right.subarray(0, size), steps, count: generations, seed, sampling, picker: captionPicker(cfg), batchSize: o.batchSize ?? ctx.batchSize, onToken: o.onToken,
   }, progress);
   return { texts: counted.map((c) => c.text), counts: counted.map((c) => c.count), seed, ...fit.report() };
 }
@@ -112,6 +113,7 @@ export const captionTask = defineTask<CaptionOptions, CaptionResult>({
   },
   required: ['image'],
   run: caption,
+  streams: true,
   check: checkCaption,
   output: {
     type: 'object', additionalProperties: false, required: ['captions', 'seed'],

@@ -5,6 +5,7 @@
 import { InputError } from '../errors.js';
 import type { SamplingOptions } from '../generation/sampling.js';
 import type { RgbImage } from '../image/index.js';
+import { checkScale, UPSCALE_SCALES, type UpscaleScale } from '../upscale/config.js';
 import { checkCount } from '../util/arrays.js';
 import type { RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
@@ -13,6 +14,7 @@ import { generateImageTokens, GUIDANCE_DEFAULTS, type GuidanceOptions, IMAGE_SAM
 import { formatTemplate, requireText, TextFit, type Truncation } from './inputs.js';
 import { rankImages } from './rank.js';
 import { applyDefaults, defineTask, type Field, samplingFields, SEED_FIELD, TRUNCATE_FIELD, TRUNCATED_SCHEMA, WEIGHT_FIELD } from './spec.js';
+import { requireUpscaler } from './upscale.js';
 
 /** The official defaults of `dream` (one image returned by default). */
 const DEFAULTS = { candidates: 8, images: 1, template: '{text}', textWeight: 0.95, truncate: true };
@@ -37,6 +39,8 @@ export interface DreamOptions extends RunControl, Partial<SamplingOptions> {
   batchSize?: number;
   /** cut a text that does not fit (reported in `truncated`) instead of refusing it */
   truncate?: boolean;
+  /** make the returned images 2, 4 or 8 times larger (Real-ESRGAN; absent = as drawn) */
+  upscale?: UpscaleScale;
 }
 
 export interface DreamImage { image: RgbImage; codebook: Int32Array; score: number; pplText: number; pplImage: number; candidate: number }
@@ -50,12 +54,15 @@ function checkDream(options: DreamOptions): void {
   if (o.images > o.candidates) throw new InputError(`dream: ${o.images} images asked from ${o.candidates} candidates`);
   formatTemplate(o.template, 'dream template', undefined, { text: o.text });
   if (o.guidance?.template !== undefined) formatTemplate(o.guidance.template, 'guidance template', undefined, { text: o.text });
+  if (o.upscale !== undefined) checkScale(o.upscale, 'dream upscale');
 }
 
 export async function dream(ctx: TaskContext, options: DreamOptions): Promise<DreamResult> {
   checkDream(options);
   if (!ctx.vqgan) throw new InputError('dream needs a VQGAN to decode images');
   const o = applyDefaults(DEFAULTS, options);
+  // refused before generating, not after
+  const upscaler = o.upscale !== undefined ? requireUpscaler(ctx, 'dream upscale') : undefined;
   const prompt = formatTemplate(o.template, 'dream template', undefined, { text: o.text });
   const imagePrompt = o.imagePrompt ? await resolveImagePrompt(ctx, o.imagePrompt) : undefined;
   const generated = await generateImageTokens(ctx, { ...o, text: prompt, count: o.candidates, imagePrompt });
@@ -64,6 +71,11 @@ export async function dream(ctx: TaskContext, options: DreamOptions): Promise<Dr
   const ids = new Int32Array(best.length * ctx.cfg.imageLength);
   best.forEach((c, i) => ids.set(generated.codebooks[c], i * ctx.cfg.imageLength));
   const decoded = await ctx.vqgan.decodeToImages(ids, best.length);
+  if (upscaler) {
+    for (let i = 0; i < decoded.length; i++) {
+      decoded[i] = await upscaler.upscale({ image: decoded[i], scale: o.upscale!, signal: o.signal, onProgress: o.onProgress });
+    }
+  }
   return {
     images: best.map((c, i) => ({ image: decoded[i], codebook: generated.codebooks[c], score: ranked.scores[c], pplText: ranked.pplText[c], pplImage: ranked.pplImage[c], candidate: c })),
     seed: generated.seed,
@@ -104,6 +116,7 @@ export const dreamTask = defineTask<DreamOptions, DreamResult>({
       },
     },
     truncate: TRUNCATE_FIELD,
+    upscale: { type: 'integer', enum: UPSCALE_SCALES, description: 'make the returned images this many times larger (Real-ESRGAN; absent = as drawn)' },
   },
   required: ['text'],
   run: dream,
@@ -127,5 +140,9 @@ export const dreamTask = defineTask<DreamOptions, DreamResult>({
     },
   },
   format: (r) => r.images.map((img) => `score ${img.score.toFixed(4)}\tppl_txt ${img.pplText.toFixed(2)}\tppl_img ${img.pplImage.toFixed(2)}`),
-  examples: ['rudolph dream "красивый закат над морем" -n 2 --candidates 8 --out картинки', 'rudolph dream "кошка в шляпе" --seed 42 --json'],
+  examples: [
+    'rudolph dream "красивый закат над морем" -n 2 --candidates 8 --out картинки',
+    'rudolph dream "кошка в шляпе" --seed 42 --json',
+    'rudolph dream "домик в деревне" -n 4 --upscale 4 --grid --out картинки',
+  ],
 });

@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import { resolveSampling, type SamplingOptions } from '../generation/sampling.js';
+import type { TokenControl } from '../generation/streaming.js';
 import { sampleTexts, TEXT_SAMPLING, textPicker } from '../generation/text-sampling.js';
 import { checkCount } from '../util/arrays.js';
 import { ProgressReporter, type RunControl } from '../util/progress.js';
@@ -17,7 +18,7 @@ import { applyDefaults, defineTask, samplingFields, SEED_FIELD, TRUNCATE_FIELD, 
 /** The official defaults of `generate_texts`. */
 const DEFAULTS = { count: 48, truncate: true };
 
-export interface GenerateTextOptions extends RunControl, Partial<SamplingOptions> {
+export interface GenerateTextOptions extends RunControl, TokenControl, Partial<SamplingOptions> {
   template: string;
   /** sampled continuations */
   count?: number;
@@ -63,7 +64,7 @@ export async function generateText(ctx: TaskContext, options: GenerateTextOption
   const steps = earlyStop - size;
   const progress = new ProgressReporter(o, 'generateText', 'sampling', count * steps);
   const counted = await sampleTexts(ctx, {
-    prefix, shown: prefix, steps, count, seed, sampling, picker, batchSize: o.batchSize ?? ctx.batchSize,
+    prefix, shown: prefix, steps, count, seed, sampling, picker, batchSize: o.batchSize ?? ctx.batchSize, onToken: o.onToken,
   }, progress);
   if (counted.length === 0) return { texts: [], seed, ...fit.report() };
   const rowsToScore = counted.map((c) => encodeSegment(ctx, c.text, cfg.l, '<LT_T2T>', GENERATED));
@@ -88,6 +89,7 @@ export const generateTextTask = defineTask<GenerateTextOptions, GenerateTextResu
   },
   required: ['template'],
   run: generateText,
+  streams: true,
   check: checkGenerateText,
   output: {
     type: 'object', additionalProperties: false, required: ['texts', 'seed'],

@@ -11,6 +11,7 @@ import { dreamTask } from './dream.js';
 import { generateTextTask } from './generate-text.js';
 import { rankImagesTask, rankTextsTask } from './rank.js';
 import type { Field } from './spec.js';
+import { upscaleTask } from './upscale.js';
 
 export const TASKS = {
   dream: dreamTask,
@@ -19,6 +20,7 @@ export const TASKS = {
   generateText: generateTextTask,
   rankImages: rankImagesTask,
   rankTexts: rankTextsTask,
+  upscale: upscaleTask,
 } as const;
 
 export type TaskMethod = keyof typeof TASKS;
@@ -46,6 +48,8 @@ export interface CatalogField {
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
+  /** the only values allowed */
+  enum?: number[];
   required: boolean;
 }
 
@@ -55,10 +59,10 @@ function catalogFields(fields: Readonly<Record<string, Field>>, required: readon
   return Object.entries(fields).flatMap(([key, f]): CatalogField[] => {
     if (f.type === 'object') return catalogFields(f.fields, [], `${prefix}${key}.`);
     const { type, description, label } = f;
-    const bounds = f as { default?: string | number | boolean; minimum?: number; maximum?: number; exclusiveMinimum?: number };
+    const bounds = f as { default?: string | number | boolean; minimum?: number; maximum?: number; exclusiveMinimum?: number; enum?: readonly number[] };
     return [{
       path: `${prefix}${key}`, type, description, label, default: bounds.default, minimum: bounds.minimum, maximum: bounds.maximum,
-      exclusiveMinimum: bounds.exclusiveMinimum, required: prefix === '' && required.includes(key),
+      exclusiveMinimum: bounds.exclusiveMinimum, ...(bounds.enum ? { enum: [...bounds.enum] } : {}), required: prefix === '' && required.includes(key),
     }];
   });
 }

@@ -8,6 +8,7 @@
  * Images are a field type of their own: the library takes an RgbImage or `{ids}`, HTTP a base64
  * string or `{ids}`, the CLI a file path; each surface converts at its edge.
  */
+import type { TokenControl } from '../generation/streaming.js';
 import type { RgbImage } from '../image/index.js';
 import type { RunControl } from '../util/progress.js';
 import type { TaskContext } from './context.js';
@@ -35,7 +36,8 @@ interface FieldBase {
 
 export type Field =
   | FieldBase & { type: 'string'; default?: string; minLength?: number; maxLength?: number }
-  | FieldBase & { type: 'integer'; default?: number; minimum?: number; maximum?: number }
+  /** `enum`: the only values allowed (a choice on the CLI, a select on the page) */
+  | FieldBase & { type: 'integer'; default?: number; minimum?: number; maximum?: number; enum?: readonly number[] }
   | FieldBase & { type: 'number'; default?: number; minimum?: number; exclusiveMinimum?: number; maximum?: number }
   | FieldBase & { type: 'boolean'; default?: boolean }
   /** RgbImage | {ids} (library), base64 | {ids} (HTTP), a file (CLI) */
@@ -45,8 +47,8 @@ export type Field =
   | FieldBase & { type: 'integers'; minItems?: number; maxItems: number; minimum?: number }
   | FieldBase & { type: 'object'; fields: Readonly<Record<string, Field>> };
 
-/** The options a task's function takes, less what callers decide rather than request (run control, batch size). */
-export type RequestOf<O> = Omit<O, keyof RunControl | 'batchSize'>;
+/** The options a task's function takes, less what callers decide rather than request (run control, streaming, batch size). */
+export type RequestOf<O> = Omit<O, keyof RunControl | keyof TokenControl | 'batchSize'>;
 
 export interface TaskSpec<O = never, R = unknown> {
   /** HTTP route `/v1/<name>`, CLI command `rudolph <name>` */
@@ -63,6 +65,15 @@ export interface TaskSpec<O = never, R = unknown> {
    * `run` alone and settling on its own; absent when the task has no batched form.
    */
   readonly runMany?: (ctx: TaskContext, list: readonly O[]) => Promise<R>[];
+  /**
+   * Set when the task needs no RUDOLPH model, only what it names: `run` then reads nothing of
+   * the context but that (a `StandaloneContext`), and the CLI opens only that.
+   */
+  readonly standalone?: 'upscaler';
+  /** the task takes `onToken` (TokenControl): the CLI offers --stream, the jobs API sends `token` events */
+  readonly streams?: true;
+  /** the CLI's file name for output image `index` (default `<task>-<seed>-<index>.png`) */
+  readonly fileName?: (input: O, index: number, imageFiles: readonly string[]) => string;
   /** the checks that need no model (the CLI and the server run them before any model work; `run` runs them too) */
   readonly check: (o: O) => void;
   /** JSON schema of the result as the HTTP API sends it (RgbImages as {png, width, height}) */
@@ -112,7 +123,9 @@ function fieldSchema(f: Field): JsonSchema {
   };
   switch (f.type) {
     case 'string': return { type: 'string', description, ...bounds({ minLength: f.minLength, maxLength: f.maxLength, default: f.default }) };
-    case 'integer': return { type: 'integer', description, ...bounds({ minimum: f.minimum, maximum: f.maximum, default: f.default }) };
+    case 'integer': return {
+      type: 'integer', description, ...bounds({ minimum: f.minimum, maximum: f.maximum, default: f.default }), ...(f.enum ? { enum: [...f.enum] } : {}),
+    };
     case 'number': return { type: 'number', description, ...bounds({ minimum: f.minimum, exclusiveMinimum: f.exclusiveMinimum, maximum: f.maximum, default: f.default }) };
     case 'boolean': return { type: 'boolean', description, ...bounds({ default: f.default }) };
     case 'image': return { ...IMAGE_SCHEMA, description: `${description}: ${IMAGE_DESCRIPTION}` };

@@ -126,7 +126,8 @@ export class IdListTokenizer implements TextTokenizer {
   }
 }
 
-function splitPythonWhitespace(text: string): string[] {
+/** Python's `text.split()`: the non-empty runs between whitespace (Python's set of whitespace). */
+export function splitPythonWhitespace(text: string): string[] {
   const parts: string[] = [];
   let start = -1;
   for (let i = 0; i <= text.length; i++) {

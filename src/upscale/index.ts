@@ -10,6 +10,6 @@ export {
   SuperResolution, Upscaler, type SuperResolutionOptions, type UpscaleRequest, type UpscalerOptions, type UpscalerWeights,
 } from './upscaler.js';
 export {
-  randomRrdbNetStateDict, rrdbNetParameterCount, rrdbNetParameterSpecs, rrdbNetWeightsFromStateDict,
+  inferRrdbNetConfig, randomRrdbNetStateDict, rrdbNetParameterCount, rrdbNetParameterSpecs, rrdbNetWeightsFromStateDict,
   type RrdbNetParam, type RrdbNetParamSpec, type RrdbNetWeights,
 } from './weights.js';

@@ -92,3 +92,29 @@ export function randomRrdbNetStateDict(cfg: RrdbNetConfig, seed = 1): StateDict 
   }
   return sd;
 }
+
+/**
+ * The network size a state dict holds (official names): features and input channels from
+ * conv_first, growth from the first dense conv, blocks from the highest `body.N`, output channels
+ * from conv_last. Lets any RRDBNet-shaped Real-ESRGAN file open without naming its size; the
+ * strict check (`rrdbNetWeightsFromStateDict`) still runs on the result.
+ */
+export function inferRrdbNetConfig(sd: StateDict, scale: RrdbNetConfig['scale'], source = 'state dict'): RrdbNetConfig {
+  const shapeOf = (name: string): number[] => {
+    const t = sd.get(name);
+    if (!t) throw new WeightsError(`${source}: not an RRDBNet (Real-ESRGAN) state dict: no ${name}`);
+    if (t.shape.length !== 4 && !name.endsWith('.bias')) throw new WeightsError(`${source}: tensor ${name} has shape ${shapeToString(t.shape)}, expected a 4-d conv weight`);
+    return t.shape;
+  };
+  const [numFeat, inCh] = shapeOf('conv_first.weight');
+  const [numGrowCh] = shapeOf('body.0.rdb1.conv1.weight');
+  const [numOutCh] = shapeOf('conv_last.weight');
+  let numBlock = 0;
+  for (const key of sd.keys()) {
+    const m = /^body\.(\d+)\./.exec(key);
+    if (m) numBlock = Math.max(numBlock, Number(m[1]) + 1);
+  }
+  const r = unshuffleFactor({ scale });
+  if (inCh % (r * r) !== 0) throw new WeightsError(`${source}: conv_first takes ${inCh} channels, not a multiple of ${r * r} as ×${scale} (pixel-unshuffle) needs`);
+  return { scale, numFeat, numBlock, numGrowCh, numInCh: inCh / (r * r), numOutCh };
+}

@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PIXELS } from '../../image/index.js';
 import { DEFAULT_BODY_LIMIT, type RateLimit } from '../../server/app.js';
 import { jsonLogger } from '../../server/logging.js';
 import { startServer } from '../../server/serve.js';
-import { addModelSourceOptions, addRuntimeOptions, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
+import { addModelSourceOptions, addRuntimeOptions, addUpscalerOption, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
 
 const WINDOWS: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
 
@@ -51,7 +51,7 @@ export function serveCommand(): Command {
     .option('--cors <origin...>', 'origins allowed cross-origin requests, form posts included (e.g. https://app.example; "*" = any)')
     .option('--max-queue <n>', 'jobs waiting (with --redis: in the whole queue) before 429', int('--max-queue'), 16)
     .option('--rate-limit <n/window>', 'task and job submissions per client (API key, else IP), e.g. 60/min; beyond: 429');
-  return addClusterOptions(addRuntimeOptions(addModelSourceOptions(cmd)))
+  return addClusterOptions(addRuntimeOptions(addUpscalerOption(addModelSourceOptions(cmd))))
     .addHelpText('after', `
 Примеры:
   $ rudolph serve                          # http://127.0.0.1:8080, страница и API

@@ -4,7 +4,7 @@ import { InputError } from '../../errors.js';
 import { DEFAULT_MAX_PIXELS } from '../../image/index.js';
 import { startWorker } from '../../server/cluster/worker-node.js';
 import { jsonLogger } from '../../server/logging.js';
-import { addModelSourceOptions, addRuntimeOptions, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
+import { addModelSourceOptions, addRuntimeOptions, addUpscalerOption, int, type ModelSourceCliOptions, type RuntimeCliOptions } from '../common.js';
 import { addClusterOptions, type ClusterCliOptions } from './serve.js';
 
 interface WorkerCliOptions extends ModelSourceCliOptions, RuntimeCliOptions, ClusterCliOptions {
@@ -31,7 +31,7 @@ export function workerCommand(): Command {
     .option('--max-stalls <n>', 'times a job may be taken over from a lost worker before it fails', int('--max-stalls', 0), 2)
     .option('--max-pixels <n>', 'decoded pixels (width × height) of all the images of one job together; more fails the job (LIMIT)', int('--max-pixels', 1), DEFAULT_MAX_PIXELS)
     .option('--shutdown-grace <ms>', 'on SIGTERM, time for running jobs to finish before they are returned to the queue', int('--shutdown-grace'), 30_000);
-  return addClusterOptions(addRuntimeOptions(addModelSourceOptions(cmd)))
+  return addClusterOptions(addRuntimeOptions(addUpscalerOption(addModelSourceOptions(cmd))))
     .addHelpText('after', `
 Примеры:
   $ rudolph worker --redis redis://127.0.0.1:6379
@@ -40,7 +40,7 @@ export function workerCommand(): Command {
       if (!o.redis) throw new InputError('rudolph worker needs --redis redis://host:port (the fronts\' Redis)');
       const logger = jsonLogger('worker');
       await startWorker({
-        model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, cacheDir: o.cacheDir, revision: o.revision, token: o.token, offline: o.offline, adapters: o.adapter,
+        model: o.model, vqgan: o.vqgan, tokenizer: o.tokenizer, upscaler: o.upscaler, cacheDir: o.cacheDir, revision: o.revision, token: o.token, offline: o.offline, adapters: o.adapter,
         threads: o.threads, batchSize: o.batchSize, precision: o.precision, device: o.device,
         redis: o.redis, queue: o.queue, concurrency: o.concurrency, batching: o.batching, resultTtlS: o.resultTtl,
         metricsPort: o.metricsPort, metricsHost: o.metricsHost, lockDurationMs: o.lockDuration, stalledIntervalMs: o.stalledInterval,

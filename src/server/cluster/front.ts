@@ -3,7 +3,8 @@
  * in Redis (input as job data, result as its return value, progress through job progress,
  * failures as a JSON failed reason), kept for `resultTtlS` after they end. Any front answers
  * for any job: state is read from Redis, and events (progress, start, end) come from BullMQ's
- * event stream, so SSE works whichever front the client is on.
+ * event stream, text tokens from the queue's token channel (pub/sub), so SSE works whichever
+ * front the client is on.
  *
  * Cancelling sets a key the worker checks and publishes the id (the worker holding the job
  * aborts it within one decoding step); a job still queued is removed at once and its
@@ -14,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { TextToken } from '../../generation/streaming.js';
 import type { RudolphInfo } from '../../rudolph.js';
 import type { Progress } from '../../util/progress.js';
 import { taskByName } from '../../tasks/registry.js';
@@ -61,6 +63,9 @@ export class ClusterBackend implements JobBackend {
   private readonly queue: Queue<ClusterJobData, unknown, string>;
   private readonly events: QueueEvents;
   private readonly eventsClient: Redis;
+  /** subscribed to the token channel */
+  private readonly tokensClient: Redis;
+  private readonly tokensSubscribed: Promise<boolean>;
   private readonly keys: ReturnType<typeof keys>;
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
   /** synchronous requests waiting for a result: the completed event carries it (no re-read) */
@@ -88,6 +93,16 @@ export class ClusterBackend implements JobBackend {
     this.events.on('progress', ({ jobId, data }) => {
       if (typeof data === 'object' && data !== null) this.emit(jobId, { type: 'progress', progress: data as Progress });
     });
+    this.tokensClient = blockingConnection(redis, 'rudolph-front-tokens');
+    this.tokensClient.on('error', () => {});
+    // ioredis subscribes again by itself after a reconnect
+    this.tokensSubscribed = this.tokensClient.subscribe(this.keys.tokenChannel).then(() => true, () => false);
+    this.tokensClient.on('message', (_channel: string, message: string) => {
+      let m: { id?: unknown; tokens?: unknown };
+      try { m = JSON.parse(message) as typeof m; } catch { return; }
+      if (typeof m.id !== 'string' || !Array.isArray(m.tokens) || !this.listeners.has(m.id)) return;
+      for (const token of m.tokens as TextToken[]) this.emit(m.id, { type: 'token', token });
+    });
     const requeued = ({ jobId }: { jobId: string }) => this.emit(jobId, { type: 'state', state: 'queued' });
     this.events.on('waiting', requeued);
     this.events.on('stalled', requeued);
@@ -104,7 +119,7 @@ export class ClusterBackend implements JobBackend {
   /** Resolves once Redis has answered (or after `timeoutMs`; the front serves 503s until then). */
   async ready(timeoutMs = 5000): Promise<boolean> {
     const ok = await Promise.race([
-      this.queue.waitUntilReady().then(() => this.events.waitUntilReady()).then(() => true, () => false),
+      this.queue.waitUntilReady().then(() => this.events.waitUntilReady()).then(() => this.tokensSubscribed, () => false),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref()),
     ]);
     return ok;
@@ -257,6 +272,7 @@ export class ClusterBackend implements JobBackend {
     await this.queue.close().catch(() => {});
     // connections passed to BullMQ stay open after its close()
     this.eventsClient.disconnect();
+    this.tokensClient.disconnect();
     this.client.disconnect();
   }
 

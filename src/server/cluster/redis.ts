@@ -45,6 +45,8 @@ export function keys(queue: string) {
     cancel: (id: string) => `${base}:cancel:${id}`,
     /** pub/sub channel: job ids to cancel now */
     cancelChannel: `${base}:cancel-channel`,
+    /** pub/sub channel: text tokens of running jobs, `{id, tokens}` (live only, like SSE token events) */
+    tokenChannel: `${base}:token-channel`,
     /** the view of a job removed while queued (cancelled before any worker took it) */
     gone: (id: string) => `${base}:gone:${id}`,
     /** hash: worker id → JSON {info, seen, ...} */

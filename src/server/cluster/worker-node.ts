@@ -6,6 +6,9 @@
  * so BullMQ's locks are renewed; a worker killed mid-job stops renewing them and BullMQ's
  * stalled-job check hands the job to another worker (bounded by `maxStalledCount`).
  *
+ * Text tokens of streaming tasks (caption, text) are published on the queue's token channel,
+ * gathered for at most PROGRESS_MS, for the fronts' SSE `token` events.
+ *
  * Cancels arrive by pub/sub (and a key checked at the start of each job and every second), and
  * reach the inference thread within one decoding step. close() (SIGTERM/SIGINT) stops taking
  * jobs, lets the current ones finish for `shutdownGraceMs`, then returns the rest to the queue
@@ -17,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Logger } from 'pino';
+import type { TextToken } from '../../generation/streaming.js';
 import type { Progress } from '../../util/progress.js';
 import { cancelError, type CancelReason } from '../backend.js';
 import { workerMetrics } from '../metrics.js';
@@ -89,7 +93,7 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
   log.info({ model: opts.model, queue: queueName }, 'loading the model');
   const t0 = performance.now();
   const model: WorkerOptions = {
-    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
+    model: opts.model, vqgan: opts.vqgan, tokenizer: opts.tokenizer, upscaler: opts.upscaler, cacheDir: opts.cacheDir, revision: opts.revision, token: opts.token, adapters: opts.adapters,
     threads: opts.threads, device: opts.device, precision: opts.precision, offline: opts.offline, batchSize: opts.batchSize, maxPixels: opts.maxPixels,
   };
   const thread = await WorkerClient.start(model, (p) => log.info({ stage: p.stage, file: p.file }, 'model load'));
@@ -155,8 +159,23 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
       pendingProgress = null;
       job.updateProgress(p).catch(() => {});
     };
+    let tokens: TextToken[] = [];
+    let tokenTimer: NodeJS.Timeout | null = null;
+    const flushTokens = async () => {
+      if (tokenTimer) clearTimeout(tokenTimer);
+      tokenTimer = null;
+      if (!tokens.length) return;
+      const message = JSON.stringify({ id: job.id, tokens });
+      tokens = [];
+      await cmd.publish(k.tokenChannel, message).catch(() => {});
+    };
+    const onToken = (t: TextToken) => {
+      tokens.push(t);
+      tokenTimer ??= setTimeout(() => void flushTokens(), PROGRESS_MS);
+    };
     try {
-      const outcome = await batcher.run({ id: job.id!, task, input }, { signal: a.controller.signal, onProgress });
+      const outcome = await batcher.run({ id: job.id!, task, input }, { signal: a.controller.signal, onProgress, onToken });
+      await flushTokens();
       if (pendingProgress) await job.updateProgress(pendingProgress).catch(() => {});
       const seconds = (performance.now() - started) / 1000;
       if (a.returning) {
@@ -174,6 +193,7 @@ export async function startWorker(opts: WorkerNodeOptions): Promise<RunningWorke
       }
       throw jobFailure(outcome.error, a, jl, task, seconds);
     } finally {
+      if (tokenTimer) clearTimeout(tokenTimer);
       active.delete(job.id!);
       metrics.busy(active.size);
     }
