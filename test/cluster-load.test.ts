@@ -5,13 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PREFIX } from '../src/server/cluster/redis.js';
 import type { JobView } from '../src/server/jobs.js';
 import { type Front, type ModelFolder, RedisServer, type RudolphProcess, smallModelFolder, startFront, startWorkerProcess } from './cluster-fixture.js';
+import { SMALL_TOKENIZER, TINY_VQGAN_DIR } from './fixtures.js';
 import { postJson, request, sleep, testPngBase64, waitFor } from './server-fixture.js';
 
 const CLIENTS = 200;
@@ -50,21 +54,39 @@ function runClients(job: { fronts: string[]; bodies: unknown[]; clients: number;
   });
 }
 
-/** Speed-up of two processes each running the same fixed CPU loop at once over one running it alone. */
-async function parallelSpeedup(): Promise<number> {
-  const loop = 'let x = 0; for (let i = 0; i < 1.5e8; i++) x = (x + i * 7) % 1000003; if (x < 0) console.log(x);';
-  const run = (n: number) => new Promise<number>((resolve, reject) => {
-    const t0 = performance.now();
-    let left = n;
-    for (let i = 0; i < n; i++) {
-      const p = spawn(process.execPath, ['-e', loop], { stdio: 'ignore' });
-      p.once('error', reject);
-      p.once('exit', (code) => {
-        if (code !== 0) reject(new Error(`calibration process exited with ${code}`));
-        else if (--left === 0) resolve(performance.now() - t0);
+/**
+ * Speed-up of two processes running the test's classify work through the library at once (one
+ * onnxruntime thread each) over one alone: what the machine's cores, caches and memory give two
+ * workers at best right now, beside the fronts and Redis of this test.
+ */
+async function parallelSpeedup(model: ModelFolder, png: string): Promise<number> {
+  const pngFile = path.join(model.dir, 'calibrate.png.b64');
+  await writeFile(pngFile, png);
+  const script = fileURLToPath(new URL('./cluster-calibrate.ts', import.meta.url));
+  const run = async (n: number): Promise<number> => {
+    const procs = Array.from({ length: n }, () => spawn(process.execPath, ['--import', 'tsx', script, model.dir, SMALL_TOKENIZER, TINY_VQGAN_DIR, model.cacheDir, pngFile, '12'], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const lines = procs.map((p) => {
+      const out: string[] = [];
+      let waiting: ((line: string) => void) | null = null;
+      let buf = '';
+      p.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (waiting) { const w = waiting; waiting = null; w(line); } else out.push(line);
+        }
       });
-    }
-  });
+      return () => new Promise<string>((resolve, reject) => {
+        if (out.length) resolve(out.shift()!);
+        else { waiting = resolve; p.once('exit', (code) => reject(new Error(`calibration process exited with ${code}`))); }
+      });
+    });
+    for (const next of lines) assert.equal(await next(), 'ready');
+    for (const p of procs) p.stdin!.write('go\n');
+    const ms = await Promise.all(lines.map(async (next) => Number(await next())));
+    return Math.max(...ms);
+  };
   const alone = await run(1);
   const both = await run(2);
   return (2 * alone) / both;
@@ -161,7 +183,7 @@ describe('cluster under load', () => {
       assert.deepEqual(jobs.filter((j) => !j!.returnvalue).map((j) => j!.failedReason), [], 'a job failed');
       return Math.max(...jobs.map((j) => j!.finishedOn!)) - Math.min(...jobs.map((j) => j!.processedOn!));
     };
-    const machineBefore = await parallelSpeedup();
+    const machineBefore = await parallelSpeedup(model, png);
     let one: number, two: number;
     try {
       // one worker, no batching (so the comparison is of workers, not batches)
@@ -177,12 +199,13 @@ describe('cluster under load', () => {
       await queue.close();
       client.disconnect();
     }
-    // What two single-threaded processes gain on this machine around the measurement (shared CI runners may
-    // give two hyper-threads of one core, or be busy): the cluster must get most of that gain.
-    const machine = (machineBefore + await parallelSpeedup()) / 2;
-    const want = Math.min(1.6, 0.8 * machine);
+    // What two single-threaded processes doing the same work gain on this machine around the
+    // measurement (shared CI runners may give two hyper-threads of one core, caches and memory are
+    // shared, the fronts and Redis need CPU too): the cluster must get most of that gain.
+    const machine = (machineBefore + await parallelSpeedup(model, png)) / 2;
+    const want = Math.min(1.6, 0.85 * machine);
     t.diagnostic(`12 classify jobs (256 classes): one worker ${one} ms, two workers ${two} ms, speed-up ${(one / two).toFixed(2)}×; `
-      + `two busy processes on this machine ${machine.toFixed(2)}× one; required ${want.toFixed(2)}×`);
+      + `the same work through the library in two processes at once ${machine.toFixed(2)}× one; required ${want.toFixed(2)}×`);
     assert.ok(machine >= 1.05 || one / two >= 1.6, `the machine gives two processes only ${machine.toFixed(2)}× one: two workers cannot be judged (${(one / two).toFixed(2)}×)`);
     assert.ok(one / two >= want, `two workers only ${(one / two).toFixed(2)}× one (${one} ms vs ${two} ms), the machine gives ${machine.toFixed(2)}×`);
   });

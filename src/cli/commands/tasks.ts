@@ -114,7 +114,9 @@ async function outputFolder(dir: string): Promise<void> {
   try {
     await ensureWritableFolder(dir);
   } catch (e) {
-    throw new InputError(`--out ${dir}: cannot write PNG files there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw new InputError(`--out ${dir}: cannot create the output folder: a file of that name is in the way (name a folder, or a .png file)`);
+    throw new InputError(`--out ${dir}: cannot write PNG files there (${code ?? (e as Error).message})`);
   }
 }
 
