@@ -203,7 +203,7 @@ describe('cluster under load', () => {
     // measurement (shared CI runners may give two hyper-threads of one core, caches and memory are
     // shared, the fronts and Redis need CPU too): the cluster must get most of that gain.
     const machine = (machineBefore + await parallelSpeedup(model, png)) / 2;
-    const want = Math.min(1.6, 0.85 * machine);
+    const want = Math.min(1.6, 0.8 * machine);
     t.diagnostic(`12 classify jobs (256 classes): one worker ${one} ms, two workers ${two} ms, speed-up ${(one / two).toFixed(2)}×; `
       + `the same work through the library in two processes at once ${machine.toFixed(2)}× one; required ${want.toFixed(2)}×`);
     assert.ok(machine >= 1.05 || one / two >= 1.6, `the machine gives two processes only ${machine.toFixed(2)}× one: two workers cannot be judged (${(one / two).toFixed(2)}×)`);
