@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/generate.ts <graph folder> <precision> [threads]
  */
+import '../src/runtime/node/index.js'; // a child process of its own: register the Node runtime
 import path from 'node:path';
 import type { LinearPrecision } from '../src/model/graph-context.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';

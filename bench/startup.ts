@@ -11,6 +11,7 @@
  *   STARTUP_PRESETS=350M,350M-v1,1.3B,2.7B npx tsx bench/startup.ts
  *   STARTUP_DTYPE=float32 …                                      (fp32 checkpoints, as `finetune` exports)
  */
+import '../src/runtime/node/index.js'; // also its own child processes: register the Node runtime
 import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
