@@ -3,7 +3,7 @@
  * open the converted graph (converting the checkpoint once), load the tokenizer and the VQGAN.
  */
 import path from 'node:path';
-import { ConfigError, InputError, throwIfAborted } from '../errors.js';
+import { InputError, throwIfAborted } from '../errors.js';
 import type { FromPretrainedOptions, LoadedModel, RudolphInfo } from '../load-options.js';
 import { PRESET_NAMES } from '../presets.js';
 import { runtime } from '../runtime/current.js';
@@ -33,9 +33,7 @@ export async function loadPretrained(source: string, opts: FromPretrainedOptions
     if (vqganFile) {
       opts.onProgress?.({ stage: 'load', file: vqganFile });
       vqgan = await loadVqgan(vqganFile, { threads: opts.threads, executionProviders: opts.executionProviders });
-      if (vqgan.factor !== 8 || vqgan.cfg.nEmbed < cfg.imageVocab) {
-        throw new ConfigError(`VQGAN ${vqganFile} (factor ${vqgan.factor}, ${vqgan.cfg.nEmbed} codes) does not match the model's ${cfg.imageVocab} image tokens at ×8`);
-      }
+      vqgan.checkFits(cfg.imageVocab, vqganFile);
     }
   } catch (e) {
     await vqgan?.release();

@@ -4,7 +4,7 @@
  * quantizer logits); `decode` turns ids back into images in [0, 1] as the official `decode`.
  * Encoder and decoder are two graphs in two sessions, each with dynamic batch and size.
  */
-import { InputError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 import { assertRgbImage, fromFloatCHW, toFloatCHW, type RgbImage } from '../image/index.js';
 import { f32, i64, Session, type SessionOptions } from '../onnx/session.js';
 import type { StateDict } from '../tensor.js';
@@ -58,6 +58,13 @@ export class Vqgan implements ImageTokenizer {
 
   private constructor(readonly cfg: VqganConfig, private readonly encoder: Session, private readonly decoder: Session) {
     this.factor = downsamplingFactor(cfg);
+  }
+
+  /** Refuses a VQGAN that cannot serve a RUDOLPH with `imageVocab` image tokens (RUDOLPH's images are coded at ×8); `name` says which file. */
+  checkFits(imageVocab: number, name: string): void {
+    if (this.factor !== 8 || this.cfg.nEmbed < imageVocab) {
+      throw new ConfigError(`VQGAN ${name} (factor ${this.factor}, ${this.cfg.nEmbed} codes) does not match the model's ${imageVocab} image tokens at ×8`);
+    }
   }
 
   /**

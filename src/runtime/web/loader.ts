@@ -252,9 +252,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
       const urls = opts.vqgan ? [opts.vqgan] : where.vqgan;
       const configs = opts.vqgan ? VQGAN_CONFIG_NAMES.map((n) => new URL(n, new URL(opts.vqgan as string, globalThis.location?.href)).href) : where.vqganConfig;
       ({ vqgan, url: vqganFile } = await loadVqganFrom(urls, configs, f, opts, progress));
-      if (vqgan.factor !== 8 || vqgan.cfg.nEmbed < cfg.imageVocab) {
-        throw new ConfigError(`VQGAN ${vqganFile} (factor ${vqgan.factor}, ${vqgan.cfg.nEmbed} codes) does not match the model's ${cfg.imageVocab} image tokens at ×8`);
-      }
+      vqgan.checkFits(cfg.imageVocab, vqganFile);
     }
   } catch (e) {
     await vqgan?.release();
