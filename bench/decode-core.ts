@@ -6,7 +6,7 @@
  */
 import type { LinearPrecision, QuantOptions } from '../src/model/graph-context.js';
 import { buildRudolphGraph } from '../src/model/rudolph-graph.js';
-import { RudolphModel } from '../src/model/rudolph-model.js';
+import { RudolphModel, runtimeQuant } from '../src/model/rudolph-model.js';
 import { parameterSpecs } from '../src/model/weights.js';
 import type { LazyWeight } from '../src/onnx/graph.js';
 import { presetConfig } from '../src/presets.js';
@@ -45,21 +45,22 @@ export async function benchDecode(opts: DecodeBenchOptions): Promise<Record<stri
   const cfg = presetConfig('350M');
   const t0 = performance.now();
   const lazy = lazyRandomWeights(cfg, 7);
+  const quant = runtimeQuant(opts.quant, opts.executionProviders);   // each runtime's own int8 kernel unless INT8_KERNEL says
   let graph;
   let streamed = true;
   try {
-    graph = buildRudolphGraph(cfg, lazy, { precision: opts.precision, quant: opts.quant });
+    graph = buildRudolphGraph(cfg, lazy, { precision: opts.precision, quant });
   } catch (e) {
     // a graph-context whose quantiser needs the weights in memory: generate them all first
     if (!/in memory/.test((e as Error).message)) throw e;
     streamed = false;
     const eager = new Map<string, Float32Array>();
     for (const [name, w] of lazy) eager.set(name, (await w.load()) as Float32Array);
-    graph = buildRudolphGraph(cfg, eager, { precision: opts.precision, quant: opts.quant });
+    graph = buildRudolphGraph(cfg, eager, { precision: opts.precision, quant });
   }
   const model = await RudolphModel.fromGraph(cfg, graph, { precision: opts.precision, threads: opts.threads, executionProviders: opts.executionProviders });
   const result: Record<string, number | string | boolean> = {
-    preset: '350M', precision: opts.precision, ...(opts.quant ? { quant: JSON.stringify(opts.quant) } : {}), threads: opts.threads, weights_streamed: streamed, session_build_s: (performance.now() - t0) / 1000,
+    preset: '350M', precision: opts.precision, quant: JSON.stringify(quant), threads: opts.threads, weights_streamed: streamed, session_build_s: (performance.now() - t0) / 1000,
   };
   try {
     const ids = Array.from({ length: cfg.l }, (_, i) => 5 + (i % 100));

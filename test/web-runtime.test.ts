@@ -70,21 +70,23 @@ describe('web runtime in Chromium', { skip }, () => {
     }
   });
 
-  it('runs the int8 graph (the WASM default) with logits within the quantisation error of fp32 and of Node\'s int8', { timeout: 120_000 }, async () => {
+  it('runs the int8 graph (the WASM default: DynamicQuantizeMatMul, as Node\'s dq-int8) within the quantisation error of fp32', { timeout: 120_000 }, async () => {
     const cfg = makeConfig(SMALL_PARAMS);
     const ids = Array.from({ length: cfg.totalLength }, (_, i) => (i >= cfg.l && i < cfg.l + cfg.imageLength ? (i * 5) % cfg.imageVocab : 4 + ((i * 37) % 500)));
     const web8 = Float32Array.from(await t.call('forwardLogits', SMALL_PARAMS, 3, 'int8', ids));
     const web32 = Float32Array.from(await t.call('forwardLogits', SMALL_PARAMS, 3, 'fp32', ids));
-    const node8 = await RudolphModel.fromWeights(cfg, randomWeights(cfg, 3), { threads: 2, precision: 'int8' });
-    const ref = (await node8.forward(ids, 1)).logits!;
-    await node8.release();
+    const nodeLogits = async (int8Kernel: 'dq-int8' | 'nbits8') => {
+      const m = await RudolphModel.fromWeights(cfg, randomWeights(cfg, 3), { threads: 2, precision: 'int8', quant: { int8Kernel } });
+      try { return (await m.forward(ids, 1)).logits!; } finally { await m.release(); }
+    };
+    const sameScheme = await nodeLogits('dq-int8'), blockwise = await nodeLogits('nbits8');
     const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
     const scale = web32.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    assert.equal(web8.length, ref.length);
-    console.log(`int8 web vs node ${maxAbs(web8, ref).toExponential(2)}, web int8 vs web fp32 ${maxAbs(web8, web32).toExponential(2)} (max |logit| ${scale.toFixed(3)})`);
-    // int8 kernels differ between runtimes (Node's MLAS quantises activations for int8 compute, WASM
-    // may not): each is held to the quantisation error, not to the other's bits
-    assert.ok(maxAbs(web8, ref) <= 0.05 * scale, `browser int8 vs Node int8: ${maxAbs(web8, ref)}`);
+    assert.equal(web8.length, sameScheme.length);
+    console.log(`int8 web vs node dq-int8 ${maxAbs(web8, sameScheme).toExponential(2)}, vs node nbits8 ${maxAbs(web8, blockwise).toExponential(2)}, web int8 vs web fp32 ${maxAbs(web8, web32).toExponential(2)} (max |logit| ${scale.toFixed(3)})`);
+    // the same weights and activation quantisation as Node's dq-int8 (kernels may round differently),
+    // far closer to it than to the block-wise scheme: the web runtime chose its own int8 kernel
+    assert.ok(maxAbs(web8, sameScheme) <= 0.2 * maxAbs(web8, blockwise), `browser int8 vs Node dq-int8: ${maxAbs(web8, sameScheme)} (vs nbits8 ${maxAbs(web8, blockwise)})`);
     assert.ok(maxAbs(web8, web32) <= 0.05 * scale, `browser int8 vs fp32: ${maxAbs(web8, web32)}`);
     assert.ok(maxAbs(web8, web32) > 0, 'int8 really ran (differs from fp32)');
   });

@@ -6,6 +6,9 @@
 import { InputError } from '../errors.js';
 import type { GraphBuilder } from '../onnx/graph.js';
 import { f32, type Feeds, i64, i64From, Session, type SessionOptions } from '../onnx/session.js';
+import { runtime } from '../runtime/current.js';
+import type { ExecutionProvider } from '../runtime/types.js';
+import type { QuantOptions } from './graph-context.js';
 import type { RudolphConfig } from './config.js';
 import { tokenFeeds } from './feeds.js';
 import { KVCache } from './kv-cache.js';
@@ -43,12 +46,18 @@ export type LogitsSelection = 'last' | 'all' | number[];
 
 export type ModelOptions = SessionOptions & Pick<RudolphGraphOptions, 'precision' | 'quant' | 'debugOutputs' | 'adapter'>;
 
+/** `quant` with the runtime's own int8 kernel where the caller chose none (WASM runs another kernel fastest). */
+export function runtimeQuant(quant: QuantOptions | undefined, executionProviders: readonly ExecutionProvider[] | undefined): QuantOptions {
+  const int8Kernel = quant?.int8Kernel ?? runtime().int8Kernel?.(executionProviders);
+  return { ...quant, ...(int8Kernel ? { int8Kernel } : {}) };
+}
+
 export class RudolphModel {
   private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {}
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
-    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: opts.quant, debugOutputs: opts.debugOutputs, adapter: opts.adapter });
+    const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: runtimeQuant(opts.quant, opts.executionProviders), debugOutputs: opts.debugOutputs, adapter: opts.adapter });
     return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
   }
 

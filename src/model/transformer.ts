@@ -11,7 +11,7 @@
  * are kept transposed ([B, H, d, P]) so scores are a plain MatMul; the new keys/values are
  * returned for the caller to write into its cache buffers in place.
  */
-import { attr, type Value } from '../onnx/graph.js';
+import { attr, type GraphBuilder, type Value } from '../onnx/graph.js';
 import { embeddingRows, layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
 
 // ---- embeddings ------------------------------------------------------------------------------
@@ -68,13 +68,26 @@ export interface AttentionOutputs {
   newValues: Value;
 }
 
+/**
+ * A value every layer uses alike (a shape), made once per graph: a decoding step runs every node,
+ * and the smallest node costs microseconds, as much as a layer's LayerNorm.
+ */
+const sharedValues = new WeakMap<GraphBuilder, Map<string, Value>>();
+function shared(ctx: GraphContext, key: string, make: () => Value): Value {
+  let values = sharedValues.get(ctx.g);
+  if (!values) sharedValues.set(ctx.g, (values = new Map()));
+  let v = values.get(key);
+  if (!v) values.set(key, (v = make()));
+  return v;
+}
+
 /** x [B·k, h] → attention output [B·k, h] (dense applied, clamped to ±65504). */
 export function attention(ctx: GraphContext, prefix: string, x: Value, io: AttentionInputs): AttentionOutputs {
   const { g, cfg } = ctx;
   const H = cfg.heads, d = cfg.headDim, h = cfg.hidden;
   const qkv = linear(ctx, x, `${prefix}.query_key_value`);   // [B·k, 3h]
   const [q2, k2, v2] = g.opN('Split', [qkv, g.int64s([h, h, h])], { axis: attr.int(1) }, 3);
-  const headsShape = g.op('Concat', [ctx.batchTokens, g.int64s([H, d])], { axis: attr.int(0) });
+  const headsShape = shared(ctx, 'headsShape', () => g.op('Concat', [ctx.batchTokens, g.int64s([H, d])], { axis: attr.int(0) }));   // [B, k, H, d]
   const toHeads = (t: Value, perm: number[]) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: attr.ints(perm) });
   const q = toHeads(q2, [0, 2, 1, 3]);          // [B, H, k, d]
   const kT = toHeads(k2, [0, 2, 3, 1]);         // [B, H, d, k]
@@ -90,7 +103,8 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
   const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob, `${prefix}.probs`);
   let context: Value;
   if (past) {
-    const split = g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) });
+    // [P, k]: the same in every layer
+    const split = shared(ctx, 'pastNewSplit', () => g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) }));
     const [probsPast, probsNew] = g.opN('Split', [probs, split], { axis: attr.int(-1) }, 2);
     context = g.op('Add', [g.op('MatMul', [probsPast, past.values]), g.op('MatMul', [probsNew, v])]);
   } else {

@@ -166,7 +166,7 @@ export class GraphBuilder {
   private spec(initializers: TensorProtoSpec[]) {
     return {
       graphName: this.name,
-      nodes: this.nodes,
+      nodes: foldOutputIdentities(this.nodes, this.outputs),
       initializers,
       inputs: this.inputs,
       outputs: this.outputs,
@@ -248,6 +248,31 @@ export class GraphBuilder {
     this.initializers = [];
     this.weightInputs = [];
   }
+}
+
+/**
+ * The nodes as written to the model, with each output's naming Identity folded into the node that
+ * computes the value (that node's output takes the graph output's name): onnxruntime keeps an
+ * Identity that produces a graph output, and a node run costs microseconds whatever it does (the
+ * 350M decoding graph had 48 of them per step, one per cached key and value). Kept: Identities of
+ * graph inputs and initializers, and a second output of the same value.
+ */
+function foldOutputIdentities(nodes: NodeSpec[], outputs: readonly ValueInfoSpec[]): NodeSpec[] {
+  const outputNames = new Set(outputs.map((o) => o.name));
+  const producer = new Map<string, NodeSpec>();
+  for (const node of nodes) for (const o of node.outputs) producer.set(o, node);
+  const renamed = new Map<string, string>();
+  const dropped = new Set<NodeSpec>();
+  for (const node of nodes) {
+    if (node.opType !== 'Identity' || !node.name.startsWith('out/') || node.domain) continue;
+    const [source] = node.inputs, [target] = node.outputs;
+    if (!producer.has(source) || outputNames.has(source) || renamed.has(source)) continue;
+    renamed.set(source, target);
+    dropped.add(node);
+  }
+  if (renamed.size === 0) return nodes;
+  const rename = (name: string) => renamed.get(name) ?? name;
+  return nodes.filter((n) => !dropped.has(n)).map((n) => ({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) }));
 }
 
 export function bytesOf(d: WeightData): Uint8Array {

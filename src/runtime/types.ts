@@ -14,6 +14,9 @@ export type { InferenceSession, Tensor };
 /** onnxruntime execution providers a caller may ask for; the CPU (or WASM) one is always the fallback. */
 export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu' | 'wasm' | 'dml' | 'coreml';
 
+/** Kernels for int8 linear layers (graph-context's `int8Kernel`). */
+export type Int8Kernel = 'dq-int8' | 'nbits8';
+
 export interface SessionOptions {
   /** intra-op threads (default: onnxruntime's choice, all cores) */
   threads?: number;
@@ -64,4 +67,9 @@ export interface Runtime {
   decodeImage(bytes: Uint8Array, opts?: DecodeImageOptions): Promise<RgbImage>;
   /** lossless PNG of an RGB image */
   encodePng(image: RgbImage): Promise<Uint8Array>;
+  /**
+   * The int8 linear kernel this runtime runs fastest on these execution providers, when it is not
+   * the model layer's default (block-wise MatMulNBits, fastest on onnxruntime-node).
+   */
+  int8Kernel?(executionProviders: readonly ExecutionProvider[] | undefined): Int8Kernel | undefined;
 }

@@ -10,9 +10,9 @@ import { ConfigError, InputError, RudolphError, throwIfAborted } from '../../err
 import { openCheckpoint, type CheckpointReader } from '../../io/checkpoint.js';
 import type { FromPretrainedOptions, LoadedModel, LoadProgress, RudolphInfo } from '../../load-options.js';
 import { configFromJson, type RudolphConfig } from '../../model/config.js';
-import type { LinearPrecision } from '../../model/graph-context.js';
+import type { LinearPrecision, QuantOptions } from '../../model/graph-context.js';
 import { buildRudolphGraph } from '../../model/rudolph-graph.js';
-import { RudolphModel } from '../../model/rudolph-model.js';
+import { RudolphModel, runtimeQuant } from '../../model/rudolph-model.js';
 import { checkTensorInfos, parameterSpecs } from '../../model/weights.js';
 import type { LazyWeight } from '../../onnx/graph.js';
 import { isPresetName, presetConfig, presetList, PRESET_NAMES, PRESETS, TOKENIZER_FILE, VQGAN_FILE, type HubFile } from '../../presets.js';
@@ -172,15 +172,15 @@ function lazyWeights(cfg: RudolphConfig, reader: CheckpointReader, signal: Abort
  * The graph over lazily read weights; a precision whose quantiser needs the weights in memory
  * (it sees whole tensors before the graph is written) gets them read first, one tensor at a time.
  */
-async function buildGraph(cfg: RudolphConfig, reader: CheckpointReader, precision: LinearPrecision, signal: AbortSignal | undefined) {
+async function buildGraph(cfg: RudolphConfig, reader: CheckpointReader, precision: LinearPrecision, quant: QuantOptions, signal: AbortSignal | undefined) {
   const lazy = lazyWeights(cfg, reader, signal);
   try {
-    return buildRudolphGraph(cfg, lazy, { precision });
+    return buildRudolphGraph(cfg, lazy, { precision, quant });
   } catch (e) {
     if (!/in memory/.test((e as Error).message)) throw e;
     const eager = new Map<string, Float32Array>();
     for (const [name, w] of lazy) eager.set(name, (await w.load()) as Float32Array);
-    return buildRudolphGraph(cfg, eager, { precision });
+    return buildRudolphGraph(cfg, eager, { precision, quant });
   }
 }
 
@@ -240,7 +240,7 @@ export async function loadPretrainedWeb(source: string, opts: FromPretrainedOpti
     checkTensorInfos(cfg, new Map(reader.keys().map((k: string) => [k, reader.info(k)])), weightsSource.name);
     progress({ stage: 'convert', file: weightsSource.name });
     const sessionOpts = { threads: opts.threads, executionProviders: opts.executionProviders, precision };
-    model = await RudolphModel.fromGraph(cfg, await buildGraph(cfg, reader, precision, opts.signal), sessionOpts);
+    model = await RudolphModel.fromGraph(cfg, await buildGraph(cfg, reader, precision, runtimeQuant({}, opts.executionProviders), opts.signal), sessionOpts);
   } finally {
     await reader.close();
   }
