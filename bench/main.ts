@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'model-q4', 'model-ratio', 'quality', 'startup', 'dream', 'dream-int8', 'dream-q4', 'train', 'server', 'server-pixels', 'upscale', 'browser', 'precision', 'cluster', 'eval'];
+const ALL = ['tokenizer', 'checkpoint-memory', 'vqgan', 'model', 'model-int8', 'model-q4', 'model-ratio', 'quality', 'startup', 'dream', 'dream-int8', 'dream-q4', 'train', 'server', 'server-pixels', 'upscale', 'browser', 'kernels', 'precision', 'cluster', 'eval'];
 /** Benchmarks that are another one with arguments. */
 const ALIASES: Record<string, [string, string[]]> = {
   'model-int8': ['model', ['--precision', 'int8']],

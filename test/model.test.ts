@@ -9,6 +9,7 @@ import { leftPadId, prepareInputIds, segmentOf } from '../src/model/layout.js';
 import { fetchModelFiles } from '../src/pretrained/model-files.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
+import { WIDTH_STEP } from '../src/model/kv-cache.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
 import { presetConfig, PRESET_NAMES, PRESETS } from '../src/presets.js';
@@ -222,6 +223,44 @@ describe('model on onnxruntime', () => {
     }
     assert.equal(cache.length, T);
     await assert.rejects(model.step(cache, [1, 1]), InputError);
+  });
+
+  it('feeds only the cache width in use, growing it by WIDTH_STEP slots, with the results of the full forward', async () => {
+    // a layout longer than WIDTH_STEP, so that decoding crosses a growth of the fed width
+    const cfg = makeConfig({ ...SMALL_PARAMS, num_layers: 2, image_tokens_per_dim: 8 });
+    assert.ok(cfg.totalLength > WIDTH_STEP && cfg.totalLength < 2 * WIDTH_STEP);
+    const m = await RudolphModel.fromWeights(cfg, randomWeights(cfg, 5), { threads: 1 });
+    try {
+      const B = 2, T = cfg.totalLength;
+      const ids = Array.from({ length: B * T }, (_, i) => (segmentOf(cfg, i % T) === 'image' ? (i * 7) % cfg.imageVocab : (i * 13) % cfg.bpeVocab));
+      const full = await m.forward(ids, B);
+      const W = cfg.logitsWidth;
+      const cache = m.newCache(B, T);
+      assert.equal(cache.width, WIDTH_STEP);
+      const widths: number[] = [];
+      const rowsAt = (from: number, to: number) => { const out: number[] = []; for (let b = 0; b < B; b++) out.push(...ids.slice(b * T + from, b * T + to)); return out; };
+      await m.step(cache, rowsAt(0, WIDTH_STEP - 3), { logits: false });
+      let worst = 0;
+      for (let p = WIDTH_STEP - 3; p < T; p++) {
+        const res = await m.step(cache, rowsAt(p, p + 1));
+        widths.push(cache.width);
+        for (let b = 0; b < B; b++) {
+          for (let c = 0; c < W; c++) worst = Math.max(worst, Math.abs(res.logits![b * W + c] - full.logits![(b * T + p) * W + c]));
+        }
+      }
+      assert.ok(worst < 1e-4, `cached logits differ from the full forward by ${worst}`);
+      assert.deepEqual([...new Set(widths)], [WIDTH_STEP, T], 'width grew once, to the slots');
+      // a row picked after the growth continues like the original
+      const picked = cache.select([1]);
+      assert.equal(picked.width, T);
+      for (let i = 0; i < cfg.numLayers; i++) {
+        const per = cache.fedKeys(i).length / B;
+        assert.deepEqual(picked.fedKeys(i), cache.fedKeys(i).subarray(per, 2 * per));
+        assert.deepEqual(picked.fedValues(i), cache.fedValues(i).subarray(per, 2 * per));
+      }
+    } finally {
+      await m.release();
+    }
   });
 
   it('returns logits only for selected positions, and target CE pieces', async () => {

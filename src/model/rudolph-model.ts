@@ -99,14 +99,15 @@ export class RudolphModel {
     if (!Number.isInteger(k) || k < 1) throw new InputError(`step: ${ids.length} ids do not form ${cache.batch} rows`);
     if (cache.length + k > cache.slots) throw new InputError(`step: ${cache.length} cached + ${k} new tokens exceed the cache's ${cache.slots} slots`);
     const { heads: H, headDim: d } = this.cfg;
+    cache.reserve(cache.length + k);
     const past: Feeds = {};
     const fetch: string[] = [];
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      past[GRAPH_IO.pastKey(i)] = f32(cache.keys[i], [cache.batch, H, d, cache.slots]);
-      past[GRAPH_IO.pastValue(i)] = f32(cache.values[i], [cache.batch, H, cache.slots, d]);
+      past[GRAPH_IO.pastKey(i)] = f32(cache.fedKeys(i), [cache.batch, H, d, cache.width]);
+      past[GRAPH_IO.pastValue(i)] = f32(cache.fedValues(i), [cache.batch, H, cache.width, d]);
       fetch.push(GRAPH_IO.newKey(i), GRAPH_IO.newValue(i));
     }
-    const { out, result } = await this.run(ids, cache.batch, cache.length, k, cache.slots, past, fetch, { select: 'last', ...opts });
+    const { out, result } = await this.run(ids, cache.batch, cache.length, k, cache.width, past, fetch, { select: 'last', ...opts });
     for (let i = 0; i < this.cfg.numLayers; i++) {
       cache.write(i, out[GRAPH_IO.newKey(i)].data as Float32Array, out[GRAPH_IO.newValue(i)].data as Float32Array, k);
     }
