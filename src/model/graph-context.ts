@@ -12,6 +12,7 @@
  */
 import { attr, isLazy, type GraphBuilder, type LazyWeight, type Value, type WeightData } from '../onnx/graph.js';
 import type { OnnxDType } from '../onnx/proto.js';
+import type { Int8Kernel } from '../runtime/types.js';
 import { floatToHalfBits, halfToFloat } from '../tensor.js';
 import type { RudolphConfig } from './config.js';
 import { parameterSpecs } from './weights.js';
@@ -27,8 +28,8 @@ export type LinearKernel = 'fp32' | 'fp16' | 'dq-int8' | 'nbits8' | 'nbits4';
 
 /** Details of the quantised precisions (defaults: the measured choice, see README "Precisions"). */
 export interface QuantOptions {
-  /** kernel of int8 linears: MatMulNBits with 8 bits (default) or DynamicQuantizeMatMul (per-channel u8) */
-  int8Kernel?: 'dq-int8' | 'nbits8';
+  /** kernel of int8 linears: MatMulNBits with 8 bits (default; a runtime may prefer another: Runtime.int8Kernel) or DynamicQuantizeMatMul (per-channel u8) */
+  int8Kernel?: Int8Kernel;
   /** MatMulNBits block size along the input dim (default 128) */
   blockSize?: number;
   /** the logits head (to_logits.1) under q4 (default nbits8: 8 bits) */

@@ -37,9 +37,9 @@ export const webRuntime: Runtime = {
   decodeImage: decodeImageWeb,
   encodePng: encodePngWeb,
   // WASM: DynamicQuantizeMatMul on per-channel uint8 weights. onnxruntime's fast MatMulNBits
-  // kernels are x64/ARM64 code, absent from its WASM build: one 1024×4096 int8 linear took 7.8 ms
-  // there against 3.2 ms, and the 350M decoded 1.34 against 4.48 tokens/s (`npm run bench --
-  // browser`, 2026-12-01). WebGPU has a MatMulNBits shader: the default stays.
+  // kernels are x64/ARM64 code, absent from its WASM build: one 1024×4096 int8 linear took 6.5 ms
+  // there against 1.3 ms (`npm run bench -- kernels`), and the 350M decoded 1.34 against 4.48
+  // tokens/s (`npm run bench -- browser`, 2026-12-01). WebGPU has a MatMulNBits shader: the default stays.
   int8Kernel: (eps) => (eps?.includes('webgpu') ? undefined : 'dq-int8'),
 };
 
