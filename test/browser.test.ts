@@ -11,10 +11,10 @@ import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { readImage } from '../src/runtime/node/index.js';
+import { type BrowserContext, chromium } from 'playwright-core';
+import { classifyUpload, generateImages, uploadTestImage, watchErrors } from './browser/page-driver.js';
 import { REPO_ROOT } from './helpers.js';
-import { startSmallServer, testPngBase64, type TestServer } from './server-fixture.js';
+import { startSmallServer, type TestServer } from './server-fixture.js';
 
 const CHROMIUM = process.env.RUDOLPH_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = path.join(REPO_ROOT, 'artifacts', 'browser.png');
@@ -52,14 +52,6 @@ after(async () => {
   if (profile) await fsp.rm(profile, { recursive: true, force: true });
 });
 
-/** Fails the test on errors in the page (uncaught exceptions, failed requests to our server). */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  return errors;
-}
-
 it('generates an image from a prompt, captions and classifies an upload, continues a text, switches language', { skip, timeout: 60_000 }, async () => {
   const page = await context.newPage();
   const errors = watchErrors(page);
@@ -67,23 +59,7 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   await page.getByTestId('status').filter({ hasText: 'Готово' }).waitFor({ timeout: 10_000 });
 
   // text → images
-  await page.getByTestId('prompt').fill('красная машина на снегу');
-  await page.locator('#dream-images').fill('2');
-  await page.locator('#dream-candidates').fill('3');
-  await page.getByTestId('generate').click();
-  const images = page.getByTestId('result-image');
-  await images.first().waitFor({ state: 'visible', timeout: 20_000 });
-  assert.equal(await images.count(), 2);
-  // runs in the page; typed structurally since the DOM types are not in this project's lib
-  const size = await images.first().evaluate((img) => {
-    const el = img as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number };
-    return [el.complete, el.naturalWidth, el.naturalHeight];
-  });
-  assert.deepEqual(size, [true, 32, 32]);
-  const href = await page.locator('#dream-results a[download]').first().getAttribute('href');
-  assert.ok(href?.startsWith('data:image/png;base64,'), `download link ${href}`);
-  const downloaded = await readImage(Buffer.from(href!.slice('data:image/png;base64,'.length), 'base64'));
-  assert.equal(downloaded.width, 32);
+  const images = await generateImages(page, { prompt: 'красная машина на снегу', images: 2, candidates: 3, timeout: 20_000 });
   assert.equal(await page.getByTestId('progress').isVisible(), false, 'the progress bar stays after the job');
 
   // the upscale control on a result: the image is replaced by the ×4 one
@@ -98,7 +74,7 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   assert.equal(await page.getByTestId('upscale').count(), 1, 'the other image keeps its control');
 
   // image → captions and classes
-  await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
+  await uploadTestImage(page);
   const captions = page.getByTestId('captions').locator('li:not(.live)');
   await captions.first().waitFor({ timeout: 20_000 });
   const captionTexts = await captions.allTextContents();
@@ -108,14 +84,7 @@ it('generates an image from a prompt, captions and classifies an upload, continu
   assert.ok(Number(await page.getByTestId('captions').getAttribute('data-streamed')) > 0, 'no live caption text');
   assert.equal(await page.getByTestId('captions').locator('li.live').count(), 0);
 
-  const classes = ['кошка', 'собака', 'автомобиль'];
-  await page.getByTestId('classes-input').fill(classes.join(', '));
-  await page.getByTestId('classify').click();
-  const result = page.getByTestId('class-result');
-  await result.locator('.winner strong').waitFor({ timeout: 20_000 });
-  const winner = (await result.locator('.winner strong').textContent())?.trim();
-  assert.ok(winner && classes.includes(winner), `class ${winner}`);
-  assert.equal(await result.locator('.bar').count(), 3);
+  const result = await classifyUpload(page, ['кошка', 'собака', 'автомобиль'], 20_000);
 
   // text continuation
   await page.getByTestId('text-template').fill('лес');

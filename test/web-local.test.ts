@@ -11,12 +11,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { buildWebSite } from '../scripts/build-web.js';
-import { readImage } from '../src/runtime/node/index.js';
 import { chromiumMissing, launchChromium, type Launched } from './browser/chromium.js';
+import { classifyUpload, generateImages, uploadTestImage, watchErrors } from './browser/page-driver.js';
 import { startStaticServer, type StaticServer } from './browser/static-server.js';
 import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
 import { REPO_ROOT } from './helpers.js';
-import { startSmallServer, testPngBase64 } from './server-fixture.js';
+import { startSmallServer } from './server-fixture.js';
 
 const skip = chromiumMissing();
 const REPO = 'test-org/rudolph-small';
@@ -48,13 +48,6 @@ after(async () => {
   await hub?.close();
   await tmp?.cleanup();
 });
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  return errors;
-}
 
 function localUrl(hubUrl: string, device: 'wasm' | 'webgpu' = 'wasm'): string {
   const q = new URLSearchParams({ mode: 'local', model: REPO, endpoint: hubUrl, device, vqgan: `${hubUrl}/files/vqgan/vqgan.ckpt`, autoload: '1' });
@@ -96,34 +89,14 @@ describe('local mode (the library in a worker, no server)', { skip }, () => {
     await page.goto(localUrl(hubUrl));
     await waitReady(page);
 
-    await page.getByTestId('prompt').fill('12 40 7');
-    await page.locator('#dream-images').fill('2');
-    await page.locator('#dream-candidates').fill('2');
-    await page.getByTestId('generate').click();
-    const images = page.getByTestId('result-image');
-    await images.first().waitFor({ state: 'visible', timeout: 60_000 });
-    assert.equal(await images.count(), 2);
-    const size = await images.first().evaluate((img) => {
-      const el = img as unknown as { complete: boolean; naturalWidth: number; naturalHeight: number };
-      return [el.complete, el.naturalWidth, el.naturalHeight];
-    });
-    assert.deepEqual(size, [true, 32, 32]);
-    const href = await page.locator('#dream-results a[download]').first().getAttribute('href');
-    const png = await readImage(Buffer.from(href!.slice('data:image/png;base64,'.length), 'base64'));
-    assert.equal(png.width, 32);
+    await generateImages(page, { prompt: '12 40 7', images: 2, candidates: 2, timeout: 60_000 });
 
-    await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
+    await uploadTestImage(page);
     const captions = page.getByTestId('captions').locator('li');
     await captions.first().waitFor({ timeout: 60_000 });
     const texts = await captions.allTextContents();
     assert.ok(texts.length >= 1, `${texts.length} captions`);
-    const classes = ['кошка', 'собака', 'автомобиль'];
-    await page.getByTestId('classes-input').fill(classes.join(', '));
-    await page.getByTestId('classify').click();
-    const result = page.getByTestId('class-result');
-    await result.locator('.winner strong').waitFor({ timeout: 60_000 });
-    assert.ok(classes.includes(((await result.locator('.winner strong').textContent()) ?? '').trim()));
-    assert.equal(await result.locator('.bar').count(), 3);
+    await classifyUpload(page, ['кошка', 'собака', 'автомобиль'], 60_000);
 
     // cancel: a long generation stopped from its progress bar
     await page.locator('#dream-images').fill('1');
@@ -148,7 +121,7 @@ describe('local mode (the library in a worker, no server)', { skip }, () => {
     assert.match((await page.getByTestId('local-device-line').textContent()) ?? '', /Устройство: WASM · int8/);
     assert.equal(await page.getByTestId('local-note').isVisible(), true);
     assert.match((await page.getByTestId('local-note').textContent()) ?? '', /WebGPU.*running on WASM instead/);
-    await page.getByTestId('upload').setInputFiles({ name: 'gradient.png', mimeType: 'image/png', buffer: Buffer.from(await testPngBase64(), 'base64') });
+    await uploadTestImage(page);
     await page.getByTestId('captions').locator('li').first().waitFor({ timeout: 60_000 });
     assert.deepEqual(errors, []);
     await page.close();
