@@ -14,6 +14,7 @@ import { type ErrorCode, RudolphError } from '../../src/errors.js';
 import { ERROR_CODES } from '../../src/server/errors.js';
 import { type RunningServer, startServer } from '../../src/server/serve.js';
 import { SMALL_TOKENIZER, TINY_VQGAN_DIR, writeSmallModel } from '../../test/fixtures.js';
+import type { FuzzTarget } from '../target.js';
 import type { FuzzRng } from './rng.js';
 
 /** The endpoints with a body; `/v1/jobs` takes `{task, input}`. */
@@ -159,4 +160,22 @@ export async function send(p: string, contentType: string, body: Uint8Array): Pr
   }
   if (res.status >= 200 && res.status < 300) return;
   outcome(res.status, text);
+}
+
+/**
+ * An HTTP endpoint target: the in-process service started per worker, each input (built by
+ * `input` with encodeInput) posted with `send`. A target differs only by how it builds bodies.
+ */
+export function httpTarget(name: string, description: string, input: FuzzTarget['input']): FuzzTarget {
+  return {
+    name,
+    description,
+    setup: (ctx) => startFuzzServer(ctx.tmpDir),
+    input,
+    async run(bytes) {
+      const { path: p, contentType, body } = decodeInput(bytes);
+      await send(p, contentType, body);
+    },
+    teardown: stopFuzzServer,
+  };
 }

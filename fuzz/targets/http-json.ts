@@ -4,20 +4,16 @@
  * replaced by something hostile, keys added or dropped), byte mutations of the JSON text, and
  * now and then another content type.
  */
-import { encodeInput, capCost, decodeInput, seedBody, send, startFuzzServer, stopFuzzServer, TASK_PATHS } from '../lib/http.js';
+import { capCost, encodeInput, httpTarget, seedBody, TASK_PATHS } from '../lib/http.js';
 import { mutate } from '../lib/mutate.js';
 import { mutateTree } from '../lib/seeds.js';
-import type { FuzzTarget } from '../target.js';
 
 const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/json; charset=latin1', ''];
 
-export const target: FuzzTarget = {
-  name: 'http-json',
-  description: 'JSON request bodies → POST /v1/{dream,caption,classify,text,rank-images,rank-texts,jobs} of an in-process server',
-  async setup(ctx) {
-    await startFuzzServer(ctx.tmpDir);
-  },
-  input(rng) {
+export const target = httpTarget(
+  'http-json',
+  'JSON request bodies → POST /v1/{dream,caption,classify,text,rank-images,rank-texts,jobs} of an in-process server',
+  (rng) => {
     const taskPath = rng.pick(TASK_PATHS);
     const jobs = rng.chance(0.25);
     let body: unknown = seedBody(taskPath, rng);
@@ -32,11 +28,4 @@ export const target: FuzzTarget = {
     const contentType = rng.chance(0.95) ? CONTENT_TYPES[0] : rng.pick(CONTENT_TYPES);
     return encodeInput(jobs ? '/v1/jobs' : taskPath, contentType, bytes);
   },
-  async run(input) {
-    const { path, contentType, body } = decodeInput(input);
-    await send(path, contentType, body);
-  },
-  async teardown() {
-    await stopFuzzServer();
-  },
-};
+);

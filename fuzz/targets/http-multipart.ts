@@ -3,11 +3,10 @@
  * with the small random model: file parts (valid, broken and lying images), text and JSON
  * fields, repeated and unknown parts, bad boundaries, and byte mutations of the whole body.
  */
-import { capCost, decodeInput, encodeInput, images, jsonImage, seedBody, send, startFuzzServer, stopFuzzServer, TASK_PATHS } from '../lib/http.js';
+import { capCost, encodeInput, httpTarget, images, jsonImage, seedBody, TASK_PATHS } from '../lib/http.js';
 import { mutate } from '../lib/mutate.js';
 import { mutateTree } from '../lib/seeds.js';
 import type { FuzzRng } from '../lib/rng.js';
-import type { FuzzTarget } from '../target.js';
 
 type Part = { name: string; value: Uint8Array; file?: string };
 
@@ -45,13 +44,10 @@ function multipart(rng: FuzzRng, list: Part[], boundary: string): Uint8Array {
   return Buffer.concat(chunks);
 }
 
-export const target: FuzzTarget = {
-  name: 'http-multipart',
-  description: 'multipart/form-data request bodies → POST /v1/{dream,caption,classify,text,rank-images,rank-texts} of an in-process server',
-  async setup(ctx) {
-    await startFuzzServer(ctx.tmpDir);
-  },
-  input(rng) {
+export const target = httpTarget(
+  'http-multipart',
+  'multipart/form-data request bodies → POST /v1/{dream,caption,classify,text,rank-images,rank-texts} of an in-process server',
+  (rng) => {
     const taskPath = rng.pick(TASK_PATHS);
     let body: unknown = seedBody(taskPath, rng);
     // images as base64 text here, so that parts() may turn them into files
@@ -64,11 +60,4 @@ export const target: FuzzTarget = {
     const contentType = rng.chance(0.95) ? `multipart/form-data; boundary=${boundary}` : rng.pick(['multipart/form-data', 'multipart/mixed; boundary=x', `multipart/form-data; boundary="${boundary}"`]);
     return encodeInput(taskPath, contentType, bytes);
   },
-  async run(input) {
-    const { path, contentType, body } = decodeInput(input);
-    await send(path, contentType, body);
-  },
-  async teardown() {
-    await stopFuzzServer();
-  },
-};
+);
