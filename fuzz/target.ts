@@ -8,9 +8,9 @@
  * RudolphError (any code) is a clean refusal; anything else thrown, more than 2 s, or more than
  * 256 MB of peak memory growth is a finding.
  *
- * Adding an HTTP endpoint later is one more file: `setup` starts the app in-process (worker
- * thread) on 127.0.0.1, `input` builds a JSON or multipart body (generated or mutated from
- * valid requests), `run` posts it and turns the answer into the same outcomes: 2xx resolves,
+ * Adding an HTTP endpoint later is one more file: `httpTarget` (lib/http.ts) starts the app
+ * in-process on 127.0.0.1, the file's `input` builds a JSON or multipart body (generated or
+ * mutated from valid requests), and each is posted and its answer turned into the same outcomes: 2xx resolves,
  * a 4xx with a stable error code throws `new RudolphError(code, …)`, a 5xx or a dropped
  * connection throws a plain Error.
  */
