@@ -10,7 +10,8 @@ import { saveTorchCheckpoint } from '../src/io/torch-writer.js';
 import { configToJson, makeConfig, type RudolphConfig, type RudolphParams } from '../src/model/config.js';
 import { parameterSpecs, randomWeights } from '../src/model/weights.js';
 import type { StateDict } from '../src/tensor.js';
-import { GOLDEN_DIR, TOKENIZER_DIR } from './helpers.js';
+import type { UpscaleScale } from '../src/upscale/index.js';
+import { GOLDEN_DIR, REPO_ROOT, TOKENIZER_DIR } from './helpers.js';
 
 export const SMALL_PARAMS: RudolphParams = {
   num_layers: 4, hidden_size: 64, num_attention_heads: 4,
@@ -20,6 +21,16 @@ export const SMALL_PARAMS: RudolphParams = {
   embedding_dropout_prob: 0.1, attention_dropout_prob: 0.1, output_dropout_prob: 0.1,
   cogview_sandwich_layernorm: true, cogview_pb_relax: true,
 };
+
+/** The golden upscale data: tiny Real-ESRGAN checkpoints of each scale in the official format, with the official outputs. */
+export const UPSCALE_DATA = path.join(REPO_ROOT, 'test', 'data', 'golden-upscale');
+export const TINY_UPSCALERS: Record<UpscaleScale, string> = {
+  2: path.join(UPSCALE_DATA, 'realesrgan-x2-tiny', 'RealESRGAN_x2.pth'),
+  4: path.join(UPSCALE_DATA, 'realesrgan-x4-tiny', 'RealESRGAN_x4.pth'),
+  8: path.join(UPSCALE_DATA, 'realesrgan-x8-tiny', 'RealESRGAN_x8.pth'),
+};
+/** Their size (the official network's is 64 features, 23 blocks, growth 32). */
+export const TINY_UPSCALER_SIZE = { numFeat: 16, numBlock: 2, numGrowCh: 8, numInCh: 3, numOutCh: 3 };
 
 export const SMALL_TOKENIZER = path.join(TOKENIZER_DIR, 'bpe-512.model');
 export const TINY_VQGAN_DIR = path.join(GOLDEN_DIR, 'vqgan-tiny');

@@ -19,22 +19,15 @@ import { REALESRGAN_REPO } from '../src/pretrained/upscaler-files.js';
 import { Rudolph } from '../src/rudolph.js';
 import { encodePng, readImage } from '../src/runtime/node/index.js';
 import { inferRrdbNetConfig, randomRrdbNetStateDict, realEsrganConfig, Upscaler, type UpscaleScale } from '../src/upscale/index.js';
-import { SMALL_TOKENIZER, tempDir, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
-import { builtCli, REPO_ROOT } from './helpers.js';
+import { SMALL_TOKENIZER, tempDir, TINY_UPSCALER_SIZE, TINY_UPSCALERS, TINY_VQGAN_DIR, writeSmallModel } from './fixtures.js';
+import { builtCli } from './helpers.js';
 import { type MockHub, startMockHub } from './mock-hub.js';
 import { postJson, startSmallServer, testImage, testPngBase64, type TestServer } from './server-fixture.js';
 
-const DATA = path.join(REPO_ROOT, 'test', 'data', 'golden-upscale');
-const TINY: Record<UpscaleScale, string> = {
-  2: path.join(DATA, 'realesrgan-x2-tiny', 'RealESRGAN_x2.pth'),
-  4: path.join(DATA, 'realesrgan-x4-tiny', 'RealESRGAN_x4.pth'),
-  8: path.join(DATA, 'realesrgan-x8-tiny', 'RealESRGAN_x8.pth'),
-};
-const TINY_SIZE = { numFeat: 16, numBlock: 2, numGrowCh: 8, numInCh: 3, numOutCh: 3 };
 
 /** The tiny network of a scale opened directly: what every surface must agree with. */
 async function direct(scale: UpscaleScale, image: RgbImage): Promise<RgbImage> {
-  const up = await Upscaler.fromCheckpoint(TINY[scale], { scale, config: TINY_SIZE, threads: 1 });
+  const up = await Upscaler.fromCheckpoint(TINY_UPSCALERS[scale], { scale, config: TINY_UPSCALER_SIZE, threads: 1 });
   try { return await up.upscale(image); } finally { await up.release(); }
 }
 
@@ -52,8 +45,8 @@ before(async () => {
   await fsp.mkdir(folder);
   const files: Record<string, Buffer> = {};
   for (const scale of [2, 4, 8] as const) {
-    files[`RealESRGAN_x${scale}.pth`] = await fsp.readFile(TINY[scale]);
-    await fsp.copyFile(TINY[scale], path.join(folder, `RealESRGAN_x${scale}.pth`));
+    files[`RealESRGAN_x${scale}.pth`] = await fsp.readFile(TINY_UPSCALERS[scale]);
+    await fsp.copyFile(TINY_UPSCALERS[scale], path.join(folder, `RealESRGAN_x${scale}.pth`));
   }
   hub = await startMockHub({ repos: { [REALESRGAN_REPO]: { files } } });
 });
@@ -62,16 +55,16 @@ after(async () => { await hub.close(); await tmp.cleanup(); });
 describe('the network size read off the weights', () => {
   it('finds the tiny and the full size, and refuses what is not an RRDBNet', async () => {
     for (const scale of [2, 4, 8] as const) {
-      const sd = await loadStateDict(TINY[scale], { toFloat32: true, stateDictKeys: ['params', 'params_ema'] });
-      assert.deepEqual(inferRrdbNetConfig(sd, scale), { scale, ...TINY_SIZE });
+      const sd = await loadStateDict(TINY_UPSCALERS[scale], { toFloat32: true, stateDictKeys: ['params', 'params_ema'] });
+      assert.deepEqual(inferRrdbNetConfig(sd, scale), { scale, ...TINY_UPSCALER_SIZE });
     }
     assert.deepEqual(inferRrdbNetConfig(randomRrdbNetStateDict(realEsrganConfig(2)), 2), realEsrganConfig(2));
     const notNet = new Map([['weight', { dtype: 'float32' as const, shape: [3], data: new Float32Array(3) }]]);
     assert.throws(() => inferRrdbNetConfig(notNet, 4, 'x.pth'), (e: unknown) => e instanceof WeightsError && /x\.pth: not an RRDBNet .* no conv_first\.weight/.test(e.message));
     // ×2 weights opened as ×4: the inferred size is consistent, the strict check names the odd tensor
-    await assert.rejects(Upscaler.fromCheckpoint(TINY[2], { scale: 4, config: 'fromWeights' }), (e: unknown) => e instanceof WeightsError && /RealESRGAN_x2\.pth: as ×4 the network must take and give RGB .* got 12 → 3 \(weights of another scale\?\)/.test(e.message));
-    const up = await Upscaler.fromCheckpoint(TINY[8], { scale: 8, config: 'fromWeights', threads: 1 });
-    assert.deepEqual(up.config, { scale: 8, ...TINY_SIZE });
+    await assert.rejects(Upscaler.fromCheckpoint(TINY_UPSCALERS[2], { scale: 4, config: 'fromWeights' }), (e: unknown) => e instanceof WeightsError && /RealESRGAN_x2\.pth: as ×4 the network must take and give RGB .* got 12 → 3 \(weights of another scale\?\)/.test(e.message));
+    const up = await Upscaler.fromCheckpoint(TINY_UPSCALERS[8], { scale: 8, config: 'fromWeights', threads: 1 });
+    assert.deepEqual(up.config, { scale: 8, ...TINY_UPSCALER_SIZE });
     await up.release();
   });
 });

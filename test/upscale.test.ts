@@ -19,18 +19,10 @@ import {
   RrdbNet, SuperResolution, Upscaler, type RrdbNetConfig, type UpscaleScale,
 } from '../src/upscale/index.js';
 import { hubUpscalerWeights, REALESRGAN_REPO } from '../src/pretrained/upscaler-files.js';
-import { tempDir } from './fixtures.js';
-import { REPO_ROOT } from './helpers.js';
+import { tempDir, TINY_UPSCALER_SIZE, TINY_UPSCALERS, UPSCALE_DATA } from './fixtures.js';
 import { startMockHub } from './mock-hub.js';
 
-const DATA = path.join(REPO_ROOT, 'test', 'data', 'golden-upscale');
-const TINY: Record<UpscaleScale, string> = {
-  2: path.join(DATA, 'realesrgan-x2-tiny', 'RealESRGAN_x2.pth'),
-  4: path.join(DATA, 'realesrgan-x4-tiny', 'RealESRGAN_x4.pth'),
-  8: path.join(DATA, 'realesrgan-x8-tiny', 'RealESRGAN_x8.pth'),
-};
-const TINY_SIZE = { numFeat: 16, numBlock: 2, numGrowCh: 8, numInCh: 3, numOutCh: 3 };
-const tinyConfig = (scale: UpscaleScale): RrdbNetConfig => ({ scale, ...TINY_SIZE });
+const tinyConfig = (scale: UpscaleScale): RrdbNetConfig => ({ scale, ...TINY_UPSCALER_SIZE });
 
 function seededImage(width: number, height: number, seed: number): RgbImage {
   let s = seed >>> 0 || 1;
@@ -44,7 +36,7 @@ function seededImage(width: number, height: number, seed: number): RgbImage {
 
 /** A tiny ×4 state dict copied, so each test can break its own. */
 async function tinyStateDict(scale: UpscaleScale = 4): Promise<StateDict> {
-  return loadStateDict(TINY[scale], { toFloat32: true, stateDictKeys: ['params', 'params_ema'] });
+  return loadStateDict(TINY_UPSCALERS[scale], { toFloat32: true, stateDictKeys: ['params', 'params_ema'] });
 }
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -53,10 +45,10 @@ after(async () => { await tmp.cleanup(); });
 
 describe('RRDBNet parameters', () => {
   it('the full-size ×4 layout is the real checkpoint\'s (KEYS-full.txt), ×2 / ×8 differ as documented', async () => {
-    const lines = (await readFile(path.join(DATA, 'KEYS-full.txt'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
+    const lines = (await readFile(path.join(UPSCALE_DATA, 'KEYS-full.txt'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
     const keys = lines.map((l) => { const [name, , shape] = l.split('\t'); return { name, shape: JSON.parse(shape) as number[] }; });
     assert.deepEqual(rrdbNetParameterSpecs(realEsrganConfig(4)), keys);
-    const manifest = JSON.parse(await readFile(path.join(DATA, 'manifest.json'), 'utf8'));
+    const manifest = JSON.parse(await readFile(path.join(UPSCALE_DATA, 'manifest.json'), 'utf8'));
     for (const scale of [2, 4, 8] as const) {
       const want = manifest.full_size_models.configs[`x${scale}`];
       assert.equal(rrdbNetParameterSpecs(realEsrganConfig(scale)).length, want.n_tensors, `x${scale} tensors`);
@@ -71,7 +63,7 @@ describe('RRDBNet parameters', () => {
 
   it('reads all three official containers: params (×2), params_ema (×4), a plain state dict (×8)', async () => {
     for (const scale of [2, 4, 8] as const) {
-      const net = await RrdbNet.fromCheckpoint(TINY[scale], tinyConfig(scale), { threads: 1 });
+      const net = await RrdbNet.fromCheckpoint(TINY_UPSCALERS[scale], tinyConfig(scale), { threads: 1 });
       const out = await net.forward({ data: new Float32Array(3 * 8 * 8).fill(0.5), shape: [1, 3, 8, 8] });
       assert.deepEqual(out.shape, [1, 3, 8 * scale, 8 * scale]);
       await net.release();
@@ -85,7 +77,7 @@ describe('bad checkpoints are refused with a typed error', () => {
     await saveTorchCheckpoint(file, sd);
     return file;
   };
-  const open = (file: string, scale: UpscaleScale = 4, config = TINY_SIZE) => Upscaler.fromCheckpoint(file, { scale, config, threads: 1 });
+  const open = (file: string, scale: UpscaleScale = 4, config = TINY_UPSCALER_SIZE) => Upscaler.fromCheckpoint(file, { scale, config, threads: 1 });
 
   it('a tensor of the wrong shape', async () => {
     const sd = await tinyStateDict();
@@ -105,10 +97,10 @@ describe('bad checkpoints are refused with a typed error', () => {
 
   it('the weights of another scale or size', async () => {
     // ×4 weights opened as ×8 lack conv_up3; ×2 weights as ×4 have a 12-channel conv_first
-    await assert.rejects(open(TINY[4], 8), (e: unknown) => e instanceof WeightsError && /missing conv_up3\.weight/.test(e.message));
-    await assert.rejects(open(TINY[2], 4), (e: unknown) => e instanceof WeightsError && /conv_first\.weight has shape \[16, 12, 3, 3\], expected \[16, 3, 3, 3\]/.test(e.message));
+    await assert.rejects(open(TINY_UPSCALERS[4], 8), (e: unknown) => e instanceof WeightsError && /missing conv_up3\.weight/.test(e.message));
+    await assert.rejects(open(TINY_UPSCALERS[2], 4), (e: unknown) => e instanceof WeightsError && /conv_first\.weight has shape \[16, 12, 3, 3\], expected \[16, 3, 3, 3\]/.test(e.message));
     // the default is the official full size: a tiny file is not that
-    await assert.rejects(Upscaler.fromCheckpoint(TINY[4], { scale: 4 }), (e: unknown) => e instanceof WeightsError && /64 features, 23 blocks, growth 32/.test(e.message));
+    await assert.rejects(Upscaler.fromCheckpoint(TINY_UPSCALERS[4], { scale: 4 }), (e: unknown) => e instanceof WeightsError && /64 features, 23 blocks, growth 32/.test(e.message));
   });
 
   it('non-float or non-finite weights', async () => {
@@ -127,7 +119,7 @@ describe('bad checkpoints are refused with a typed error', () => {
     const text = path.join(tmp.dir, 'text.pth');
     await writeFile(text, 'this is not a checkpoint\n');
     await assert.rejects(open(text), CheckpointError);
-    const bytes = await readFile(TINY[4]);
+    const bytes = await readFile(TINY_UPSCALERS[4]);
     const truncated = path.join(tmp.dir, 'truncated.pth');
     await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
     await assert.rejects(open(truncated), CheckpointError);
@@ -146,7 +138,7 @@ describe('bad checkpoints are refused with a typed error', () => {
     const up = await open(await write('half.pth', half));
     const image = seededImage(20, 18, 3);
     const a = await up.upscale({ image, patchSize: 16, padding: 4, padSize: 3 });
-    const ref = await open(TINY[4]);
+    const ref = await open(TINY_UPSCALERS[4]);
     const b = await ref.upscale({ image, patchSize: 16, padding: 4, padSize: 3 });
     let differ = 0;
     for (let i = 0; i < a.data.length; i++) if (Math.abs(a.data[i] - b.data[i]) > 8) differ++;
@@ -170,7 +162,7 @@ function toHalfBits(x: number): number {
 
 describe('upscale inputs', () => {
   let up: Upscaler;
-  before(async () => { up = await Upscaler.fromCheckpoint(TINY[4], { scale: 4, config: TINY_SIZE, threads: 1, maxOutputPixels: 200 * 200 }); });
+  before(async () => { up = await Upscaler.fromCheckpoint(TINY_UPSCALERS[4], { scale: 4, config: TINY_UPSCALER_SIZE, threads: 1, maxOutputPixels: 200 * 200 }); });
   after(async () => { await up?.release(); });
 
   it('bounds the output size', async () => {
@@ -192,13 +184,13 @@ describe('upscale inputs', () => {
     await assert.rejects(up.upscale({ image, patchSize: 2.5 }), InputError);
     await assert.rejects(up.upscale({ image, batchSize: 1000 }), InputError);
     await assert.rejects(up.upscale({ image, patchSize: 1000, padding: 24 }), (e: unknown) => e instanceof InputError && /exceeds 1024/.test(e.message));
-    const x2 = await Upscaler.fromCheckpoint(TINY[2], { scale: 2, config: TINY_SIZE, threads: 1 });
+    const x2 = await Upscaler.fromCheckpoint(TINY_UPSCALERS[2], { scale: 2, config: TINY_UPSCALER_SIZE, threads: 1 });
     await assert.rejects(x2.upscale({ image, patchSize: 15, padding: 4, padSize: 3 }), (e: unknown) => e instanceof InputError && /multiple of 2 \(pixel-unshuffle\)/.test(e.message));
     await x2.release();
   });
 
   it('refuses scales without weights', async () => {
-    await assert.rejects(Upscaler.fromCheckpoint(TINY[4], { scale: 3 as UpscaleScale }), (e: unknown) => e instanceof InputError && /scale must be one of 2, 4, 8/.test(e.message));
+    await assert.rejects(Upscaler.fromCheckpoint(TINY_UPSCALERS[4], { scale: 3 as UpscaleScale }), (e: unknown) => e instanceof InputError && /scale must be one of 2, 4, 8/.test(e.message));
   });
 
   it('cancels between batches and reports progress per patch', async () => {
@@ -287,8 +279,8 @@ describe('predict tiling', () => {
   const ups = new Map<UpscaleScale, Upscaler>();
   before(async () => {
     for (const scale of [2, 4, 8] as const) {
-      nets.set(scale, await RrdbNet.fromCheckpoint(TINY[scale], tinyConfig(scale), { threads: 1 }));
-      ups.set(scale, await Upscaler.fromCheckpoint(TINY[scale], { scale, config: TINY_SIZE, threads: 1 }));
+      nets.set(scale, await RrdbNet.fromCheckpoint(TINY_UPSCALERS[scale], tinyConfig(scale), { threads: 1 }));
+      ups.set(scale, await Upscaler.fromCheckpoint(TINY_UPSCALERS[scale], { scale, config: TINY_UPSCALER_SIZE, threads: 1 }));
     }
   });
   after(async () => { for (const m of [...nets.values(), ...ups.values()]) await m.release(); });
@@ -374,11 +366,11 @@ describe('SuperResolution', () => {
     const calls: number[] = [];
     let failNext = true;
     const sr = new SuperResolution({
-      config: TINY_SIZE, threads: 1,
+      config: TINY_UPSCALER_SIZE, threads: 1,
       weights: async (scale) => {
         calls.push(scale);
         if (scale === 8 && failNext) { failNext = false; throw new RudolphError('DOWNLOAD', 'hub unreachable'); }
-        return TINY[scale];
+        return TINY_UPSCALERS[scale];
       },
     });
     const image = seededImage(16, 16, 1);
@@ -395,23 +387,23 @@ describe('SuperResolution', () => {
   });
 
   it('a map of files names the scales it lacks', async () => {
-    const sr = new SuperResolution({ config: TINY_SIZE, weights: { 4: TINY[4] } });
+    const sr = new SuperResolution({ config: TINY_UPSCALER_SIZE, weights: { 4: TINY_UPSCALERS[4] } });
     await assert.rejects(sr.upscale({ image: seededImage(16, 16, 1), scale: 2 }), (e: unknown) => e instanceof ConfigError && /no weights for ×2 \(have ×4\)/.test(e.message));
     await sr.release();
   });
 
   it('downloads RealESRGAN_x{S}.pth from the hub on first use; offline, the cache serves it or the error names it', async () => {
-    const files: Record<string, Buffer> = { 'RealESRGAN_x4.pth': await readFile(TINY[4]), 'RealESRGAN_x2.pth': await readFile(TINY[2]) };
+    const files: Record<string, Buffer> = { 'RealESRGAN_x4.pth': await readFile(TINY_UPSCALERS[4]), 'RealESRGAN_x2.pth': await readFile(TINY_UPSCALERS[2]) };
     const hub = await startMockHub({ repos: { [REALESRGAN_REPO]: { files } } });
     const cacheDir = path.join(tmp.dir, 'hub-cache');
     try {
       const image = seededImage(16, 16, 2);
-      const online = new SuperResolution({ config: TINY_SIZE, threads: 1, weights: hubUpscalerWeights({ cacheDir, endpoint: hub.endpoint }) });
+      const online = new SuperResolution({ config: TINY_UPSCALER_SIZE, threads: 1, weights: hubUpscalerWeights({ cacheDir, endpoint: hub.endpoint }) });
       const first = await online.upscale({ image, scale: 4, patchSize: 16, padding: 4, padSize: 3 });
       await online.release();
       assert.equal(hub.count({ file: 'RealESRGAN_x4.pth', body: true }), 1);
 
-      const offline = new SuperResolution({ config: TINY_SIZE, threads: 1, weights: hubUpscalerWeights({ cacheDir, endpoint: hub.endpoint, offline: true }) });
+      const offline = new SuperResolution({ config: TINY_UPSCALER_SIZE, threads: 1, weights: hubUpscalerWeights({ cacheDir, endpoint: hub.endpoint, offline: true }) });
       const again = await offline.upscale({ image, scale: 4, patchSize: 16, padding: 4, padSize: 3 });
       assert.ok(Buffer.from(first.data).equals(Buffer.from(again.data)), 'the cached weights give another result');
       assert.equal(hub.count({ file: 'RealESRGAN_x4.pth', body: true }), 1, 'offline use must not download');
@@ -433,7 +425,7 @@ describe('random weights', () => {
     const w = (sd: StateDict) => sd.get('body.0.rdb1.conv1.weight')!.data as Float32Array;
     assert.deepEqual(w(a), w(b));
     assert.notDeepEqual(w(a), w(c));
-    const up = await Upscaler.fromStateDict(a, { scale: 4, config: TINY_SIZE, threads: 1 });
+    const up = await Upscaler.fromStateDict(a, { scale: 4, config: TINY_UPSCALER_SIZE, threads: 1 });
     assert.equal((await up.upscale({ image: seededImage(16, 16, 1), patchSize: 16, padding: 4, padSize: 3 })).width, 64);
     await up.release();
   });
