@@ -7,6 +7,8 @@
  * with the filled length in steps of WIDTH_STEP. Every fed slot is read by the attention, masked
  * or not, and a browser copies every fed byte into WASM memory: feeding 320 slots from the first
  * image token on read 63 MB per 350M step at batch 1 (more than the int8 weights at batch 8).
+ * Keys and values share one layout, [B, H, width, d]: a head's rows are contiguous, so a new
+ * row is one copy and a growth moves one block per head.
  */
 import type { RudolphConfig } from './config.js';
 
@@ -14,7 +16,7 @@ import type { RudolphConfig } from './config.js';
 export const WIDTH_STEP = 64;
 
 export class KVCache {
-  /** per layer: keys [B, H, d, width] (transposed), values [B, H, width, d], in buffers sized for `slots` */
+  /** per layer: keys and values [B, H, width, d], in buffers sized for `slots` */
   readonly keys: Float32Array[];
   readonly values: Float32Array[];
   /** positions [0, length) are filled */
@@ -31,46 +33,39 @@ export class KVCache {
 
   get bytes(): number { return 2 * this.cfg.numLayers * this.keys[0].byteLength; }
 
-  /** Layer i's keys as fed: [B, H, d, width] */
-  fedKeys(layer: number): Float32Array { return this.keys[layer].subarray(0, this.batch * this.cfg.heads * this.cfg.headDim * this.width); }
+  private get fedSize(): number { return this.batch * this.cfg.heads * this.width * this.cfg.headDim; }
+  /** Layer i's keys as fed: [B, H, width, d] */
+  fedKeys(layer: number): Float32Array { return this.keys[layer].subarray(0, this.fedSize); }
   /** Layer i's values as fed: [B, H, width, d] */
-  fedValues(layer: number): Float32Array { return this.values[layer].subarray(0, this.batch * this.cfg.heads * this.width * this.cfg.headDim); }
+  fedValues(layer: number): Float32Array { return this.values[layer].subarray(0, this.fedSize); }
 
   /** Makes room for `positions` filled positions in the fed width (the filled rows move to the wider stride). */
   reserve(positions: number): void {
     if (positions <= this.width) return;
     if (positions > this.slots) throw new RangeError(`cache: ${positions} positions exceed its ${this.slots} slots`);
     const from = this.width, to = Math.min(this.slots, Math.ceil(positions / WIDTH_STEP) * WIDTH_STEP);
-    const { heads, headDim: d } = this.cfg, n = this.length;
-    const rows = this.batch * heads;
-    for (let i = 0; i < this.cfg.numLayers; i++) {
-      const K = this.keys[i], V = this.values[i];
-      // last row first: every row moves to a higher offset, so no row is overwritten before it moved
-      for (let r = rows * d - 1; r >= 0; r--) {
-        K.copyWithin(r * to, r * from, r * from + n);
-        K.fill(0, r * to + n, (r + 1) * to);
-      }
-      for (let bh = rows - 1; bh >= 0; bh--) {
-        V.copyWithin(bh * to * d, bh * from * d, (bh * from + n) * d);
-        V.fill(0, (bh * to + n) * d, (bh + 1) * to * d);
+    const d = this.cfg.headDim, n = this.length;
+    const heads = this.batch * this.cfg.heads;
+    for (const buffers of [this.keys, this.values]) {
+      for (const buf of buffers) {
+        // last head first: every head's block moves to a higher offset, so none is overwritten before it moved
+        for (let bh = heads - 1; bh >= 0; bh--) {
+          buf.copyWithin(bh * to * d, bh * from * d, (bh * from + n) * d);
+          buf.fill(0, (bh * to + n) * d, (bh + 1) * to * d);
+        }
       }
     }
     this.width = to;
   }
 
-  /** Writes k new rows at positions [length, length+k) of layer i (reserve() them first). */
+  /** Writes k new rows ([B, H, k, d] each) at positions [length, length+k) of layer i (reserve() them first). */
   write(layer: number, newKeys: Float32Array, newValues: Float32Array, k: number): void {
-    const { heads, headDim: d } = this.cfg;
+    const d = this.cfg.headDim;
     const S = this.width, start = this.length;
     if (start + k > S) throw new RangeError(`cache: writing positions up to ${start + k} past the fed width ${S}`);
     const K = this.keys[layer], V = this.values[layer];
-    for (let bh = 0; bh < this.batch * heads; bh++) {
-      // keys are stored transposed: each of the d rows of this head gets k values at `start`
-      for (let j = 0; j < d; j++) {
-        const src = (bh * d + j) * k;
-        const dst = (bh * d + j) * S + start;
-        for (let t = 0; t < k; t++) K[dst + t] = newKeys[src + t];
-      }
+    for (let bh = 0; bh < this.batch * this.cfg.heads; bh++) {
+      K.set(newKeys.subarray(bh * k * d, (bh + 1) * k * d), (bh * S + start) * d);
       V.set(newValues.subarray(bh * k * d, (bh + 1) * k * d), (bh * S + start) * d);
     }
   }

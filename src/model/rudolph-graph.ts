@@ -69,12 +69,12 @@ export function buildRudolphBody(cfg: RudolphConfig, weights: GraphWeights, opts
   if (opts.debugOutputs) g.output(unflat(x), 'embeddings', 'float32', ['batch', 'tokens', h]);
   for (let i = 0; i < cfg.numLayers; i++) {
     const cached = opts.cache ?? true;
-    const pastKeys = cached ? g.input(GRAPH_IO.pastKey(i), 'float32', ['batch', H, d, 'past']) : undefined;
+    const pastKeys = cached ? g.input(GRAPH_IO.pastKey(i), 'float32', ['batch', H, 'past', d]) : undefined;
     const pastValues = cached ? g.input(GRAPH_IO.pastValue(i), 'float32', ['batch', H, 'past', d]) : undefined;
     const layer = transformerLayer(ctx, i, x, { pastKeys, pastValues, mask: masks.get(kinds[i])! });
     x = layer.out;
     if (cached) {
-      g.output(layer.newKeys, GRAPH_IO.newKey(i), 'float32', ['batch', H, d, 'tokens']);
+      g.output(layer.newKeys, GRAPH_IO.newKey(i), 'float32', ['batch', H, 'tokens', d]);
       g.output(layer.newValues, GRAPH_IO.newValue(i), 'float32', ['batch', H, 'tokens', d]);
     }
     if (opts.debugOutputs) g.output(unflat(x), GRAPH_IO.hidden(i), 'float32', ['batch', 'tokens', h]);

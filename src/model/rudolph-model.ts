@@ -87,7 +87,7 @@ export class RudolphModel {
     const empty = new Float32Array(batch * H * d);
     const past: Feeds = {};
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      past[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, d, 1]);
+      past[GRAPH_IO.pastKey(i)] = f32(empty, [batch, H, 1, d]);
       past[GRAPH_IO.pastValue(i)] = f32(empty, [batch, H, 1, d]);
     }
     return (await this.run(ids, batch, 0, length, 1, past, [], opts)).result;
@@ -103,7 +103,7 @@ export class RudolphModel {
     const past: Feeds = {};
     const fetch: string[] = [];
     for (let i = 0; i < this.cfg.numLayers; i++) {
-      past[GRAPH_IO.pastKey(i)] = f32(cache.fedKeys(i), [cache.batch, H, d, cache.width]);
+      past[GRAPH_IO.pastKey(i)] = f32(cache.fedKeys(i), [cache.batch, H, cache.width, d]);
       past[GRAPH_IO.pastValue(i)] = f32(cache.fedValues(i), [cache.batch, H, cache.width, d]);
       fetch.push(GRAPH_IO.newKey(i), GRAPH_IO.newValue(i));
     }

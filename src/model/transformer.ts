@@ -8,8 +8,8 @@
  * [l_pos[0:l] ; row_emb[j/n] + col_emb[j%n] for the image ; r_pos[0:r]], gathered by position.
  *
  * Attention runs over cached keys/values plus the k new positions (SPEC §5, §7). Cached keys
- * are kept transposed ([B, H, d, P]) so scores are a plain MatMul; the new keys/values are
- * returned for the caller to write into its cache buffers in place.
+ * and values are both [B, H, P, d]; the new keys/values are returned for the caller to write
+ * into its cache buffers in place.
  */
 import { attr, type GraphBuilder, type Value } from '../onnx/graph.js';
 import { embeddingRows, layerNorm, linear, maybeDropout, param, type GraphContext } from './graph-context.js';
@@ -52,7 +52,7 @@ export function embed(ctx: GraphContext, ids: Value, positions: Value): Value {
 // ---- attention -------------------------------------------------------------------------------
 
 export interface AttentionInputs {
-  /** [B, H, d, P] cached keys (transposed); absent in graphs without a cache (training) */
+  /** [B, H, P, d] cached keys; absent in graphs without a cache (training) */
   pastKeys?: Value;
   /** [B, H, P, d] cached values */
   pastValues?: Value;
@@ -62,7 +62,7 @@ export interface AttentionInputs {
 
 export interface AttentionOutputs {
   out: Value;
-  /** [B, H, d, k] */
+  /** [B, H, k, d] */
   newKeys: Value;
   /** [B, H, k, d] */
   newValues: Value;
@@ -89,22 +89,29 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
   const [q2, k2, v2] = g.opN('Split', [qkv, g.int64s([h, h, h])], { axis: attr.int(1) }, 3);
   const headsShape = shared(ctx, 'headsShape', () => g.op('Concat', [ctx.batchTokens, g.int64s([H, d])], { axis: attr.int(0) }));   // [B, k, H, d]
   const toHeads = (t: Value, perm: number[]) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: attr.ints(perm) });
-  const q = toHeads(q2, [0, 2, 1, 3]);          // [B, H, k, d]
-  const kT = toHeads(k2, [0, 2, 3, 1]);         // [B, H, d, k]
+  const qT = toHeads(q2, [0, 2, 3, 1]);         // [B, H, d, k]
+  const k = toHeads(k2, [0, 2, 1, 3]);          // [B, H, k, d]
   const v = toHeads(v2, [0, 2, 1, 3]);          // [B, H, k, d]
 
-  const qs = g.op('Div', [q, g.scalarFloat(Math.sqrt(d))]);
+  // Scores key-major, K·qᵀ [B, H, keys, k], transposed once after the concat: a new token's
+  // query is then a GEMV over keys in rows [P, d], the layout values have too (no transposed
+  // key cache to re-lay when the cache grows), and no scale sits next to a MatMul (onnxruntime
+  // would fuse it, and a MatMul with a scale packs its whole right operand per head).
   const past = io.pastKeys && io.pastValues ? { keys: io.pastKeys, values: io.pastValues } : null;
-  const newScores = g.op('MatMul', [qs, kT]);   // [B, H, k, k]
-  const scores = past
-    ? g.op('Concat', [g.op('MatMul', [qs, past.keys]), newScores], { axis: attr.int(-1) })  // [B, H, k, P + k]
+  const newScores = g.op('MatMul', [k, qT]);   // [B, H, k, k]
+  const keyMajor = past
+    ? g.op('Concat', [g.op('MatMul', [past.keys, qT]), newScores], { axis: attr.int(2) })  // [B, H, P + k, k]
     : newScores;
-  const masked = g.op('Where', [io.mask, scores, g.scalarFloat(-10000)]);   // the official -10000, not -inf
+  const scores = g.op('Transpose', [keyMajor], { perm: attr.ints([0, 1, 3, 2]) });   // [B, H, k, P + k]
+  // The official (q/√d)·kᵀ with masked entries -10000 (not -inf), scaled after the mask.
+  // Dividing by √d is exact where d is a power of 4 (the 350M preset: 8); -10000·√d/√d = -10000 there.
+  const rootD = Math.sqrt(d);
+  const masked = g.op('Div', [g.op('Where', [io.mask, scores, g.scalarFloat(-10000 * rootD)]), g.scalarFloat(rootD)]);
   const probs = maybeDropout(ctx, g.op('Softmax', [masked], { axis: attr.int(-1) }), cfg.params.attention_dropout_prob, `${prefix}.probs`);
   let context: Value;
   if (past) {
     // [P, k]: the same in every layer
-    const split = shared(ctx, 'pastNewSplit', () => g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(3) }), g.op('Shape', [kT], { start: attr.int(3) })], { axis: attr.int(0) }));
+    const split = shared(ctx, 'pastNewSplit', () => g.op('Concat', [g.op('Shape', [past.keys], { start: attr.int(2), end: attr.int(3) }), g.op('Shape', [k], { start: attr.int(2), end: attr.int(3) })], { axis: attr.int(0) }));
     const [probsPast, probsNew] = g.opN('Split', [probs, split], { axis: attr.int(-1) }, 2);
     context = g.op('Add', [g.op('MatMul', [probsPast, past.values]), g.op('MatMul', [probsNew, v])]);
   } else {
@@ -113,7 +120,7 @@ export function attention(ctx: GraphContext, prefix: string, x: Value, io: Atten
   const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: attr.ints([0, 2, 1, 3]) }), g.int64s([-1, h])]);   // [B·k, h]
   const dense = linear(ctx, merged, `${prefix}.dense`);
   const out = maybeDropout(ctx, g.op('Clip', [dense, g.scalarFloat(-65504), g.scalarFloat(65504)]), cfg.params.output_dropout_prob, `${prefix}.output`);
-  return { out, newKeys: kT, newValues: v };
+  return { out, newKeys: k, newValues: v };
 }
 
 // ---- MLP -------------------------------------------------------------------------------------
