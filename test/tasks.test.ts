@@ -44,6 +44,33 @@ describe('sampling filter', () => {
     assert.deepEqual(Array.from(z).map(Number.isFinite), [true, true, false]);
   });
 
+  it('top-p keeps what a comparator sort (value descending, ties by index) keeps, at vocabulary sizes, with ties and ±0', () => {
+    // the filter sorts packed numeric keys; this is the plain definition it must agree with
+    const reference = (row: Float32Array, p: number): boolean[] => {
+      const kept = [...row.keys()].filter((i) => row[i] !== -Infinity).sort((a, b) => row[b] - row[a] || a - b);
+      const e = kept.map((i) => Math.exp(row[i] - row[kept[0]]));
+      const total = e.reduce((a, b) => a + b, 0);
+      const keep = new Array<boolean>(row.length).fill(false);
+      let cum = 0;
+      for (let j = 0; j < kept.length; j++) {
+        if (j > 0 && cum > p) break;
+        keep[kept[j]] = true;
+        cum += e[j] / total;
+      }
+      return keep;
+    };
+    const r = new Rng(5);
+    for (let c = 0; c < 60; c++) {
+      const n = [8192, 24576, 7][c % 3];
+      // coarse values: many ties, zeros of both signs, and a few removed entries
+      const row = Float32Array.from({ length: n }, () => { const u = r.next(); return u < 0.05 ? -Infinity : u < 0.1 ? -0 : u < 0.15 ? 0 : Math.round(u * 24) / 2 - 6; });
+      row[c % n] = 3;
+      const p = [0.99, 0.5, 0.9][c % 3];
+      const got = filterTopKTopP(Float32Array.from(row), 0, p);
+      assert.deepEqual(Array.from(got, Number.isFinite), reference(row, p), `case ${c} (n ${n}, p ${p})`);
+    }
+  });
+
   it('samples proportionally to softmax(logits / temperature)', () => {
     const r = new Rng(3);
     const counts = [0, 0];

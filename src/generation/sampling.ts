@@ -38,27 +38,68 @@ export function filterTopKTopP(logits: Float32Array, topK: number, topP: number)
   }
   if (topP < 1) {
     // only entries still in play need sorting (after top-k: k of them, not the whole vocabulary)
-    const kept: number[] = [];
-    for (let i = 0; i < n; i++) if (logits[i] !== -Infinity) kept.push(i);
-    const order = kept.sort((a, b) => logits[b] - logits[a] || a - b);
+    const order = sortedKept(logits);
     const max = logits[order[0]];
+    const e = new Float64Array(order.length);
     let total = 0;
-    for (const i of order) total += Math.exp(logits[i] - max);
+    for (let j = 0; j < order.length; j++) total += (e[j] = Math.exp(logits[order[j]] - max));
     // softmax(sorted) cumulative; remove where the mass BEFORE this token already exceeds p
     let cum = 0;
     let removeFrom = order.length;
     for (let j = 0; j < order.length; j++) {
       if (j > 0 && cum > topP) { removeFrom = j; break; }
-      cum += Math.exp(logits[order[j]] - max) / total;
+      cum += e[j] / total;
     }
     for (let j = removeFrom; j < order.length; j++) logits[order[j]] = -Infinity;
   }
   return logits;
 }
 
+const f32Scratch = new Float32Array(1);
+const f32Bits = new Uint32Array(f32Scratch.buffer);
+/** Scratch space of the sort and the selection, kept between calls: a token is sampled per model step. */
+let keyScratch = new Float64Array(0);
+let selectScratch = new Float32Array(0);
+
+/**
+ * Indices of the entries that are not -Infinity, by value descending, ties by index ascending.
+ * Sorts numbers natively instead of calling a comparator per comparison: each key is
+ * (order-preserving bits of -value) · 2^indexBits + index, exact in a float64.
+ */
+function sortedKept(logits: Float32Array): ArrayLike<number> {
+  const n = logits.length;
+  const indexBits = Math.max(1, Math.ceil(Math.log2(n)));
+  if (keyScratch.length < n) keyScratch = new Float64Array(n);
+  const keys = keyScratch;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const v = logits[i];
+    if (v === -Infinity) continue;
+    if (v !== v || 32 + indexBits > 53) return sortedKeptByComparator(logits); // NaN has no place in the key order
+    f32Scratch[0] = v === 0 ? 0 : v; // -0 ties with +0, as in the comparator
+    const bits = f32Bits[0];
+    // ascending unsigned order of floats, then flipped for descending values
+    const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+    keys[m++] = (0xffffffff - ascending) * 2 ** indexBits + i;
+  }
+  const sorted = keys.subarray(0, m).sort();
+  const out = new Uint32Array(m);
+  const mask = 2 ** indexBits;
+  for (let j = 0; j < m; j++) out[j] = sorted[j] % mask;
+  return out;
+}
+
+function sortedKeptByComparator(logits: Float32Array): number[] {
+  const kept: number[] = [];
+  for (let i = 0; i < logits.length; i++) if (logits[i] !== -Infinity) kept.push(i);
+  return kept.sort((a, b) => logits[b] - logits[a] || a - b);
+}
+
 /** The k-th largest value (quickselect on a copy: O(n), no full sort). */
 function kthLargest(values: Float32Array, k: number): number {
-  const a = Float32Array.from(values);
+  if (selectScratch.length < values.length) selectScratch = new Float32Array(values.length);
+  const a = selectScratch.subarray(0, values.length);
+  a.set(values);
   const target = a.length - k;
   let lo = 0, hi = a.length - 1;
   while (lo < hi) {
@@ -79,11 +120,17 @@ function kthLargest(values: Float32Array, k: number): number {
 /** softmax of filtered logits (−∞ entries get probability 0). */
 export function softmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
   const out = new Float64Array(logits.length);
   let sum = 0;
-  for (let i = 0; i < logits.length; i++) { const e = Math.exp(logits[i] - max); out[i] = e; sum += e; }
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  // filtered entries (-∞) are 0 and add nothing: skipping them gives the same sum, bit for bit
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i] === -Infinity) continue;
+    const e = Math.exp(logits[i] - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < out.length; i++) if (out[i] !== 0) out[i] /= sum;
   return out;
 }
 
@@ -105,8 +152,9 @@ export function drawIndex(probs: ArrayLike<number>, rng: Rng): number {
 
 /** Temperature → filtering (a copy of `row`), the filtered logits returned for mixing. */
 export function filteredLogits(row: Float32Array, o: SamplingOptions): Float32Array {
-  const x = new Float32Array(row.length);
-  for (let i = 0; i < row.length; i++) x[i] = row[i] / o.temperature;
+  const x = Float32Array.from(row);
+  const t = o.temperature;
+  if (t !== 1) for (let i = 0; i < x.length; i++) x[i] = row[i] / t;
   return filterTopKTopP(x, o.topK, o.topP);
 }
 
