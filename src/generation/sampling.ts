@@ -69,13 +69,14 @@ let selectScratch = new Float32Array(0);
 function sortedKept(logits: Float32Array): ArrayLike<number> {
   const n = logits.length;
   const indexBits = Math.max(1, Math.ceil(Math.log2(n)));
+  if (32 + indexBits > 53) return sortedKeptByComparator(logits); // keys would not be exact
   if (keyScratch.length < n) keyScratch = new Float64Array(n);
   const keys = keyScratch;
   let m = 0;
   for (let i = 0; i < n; i++) {
     const v = logits[i];
     if (v === -Infinity) continue;
-    if (v !== v || 32 + indexBits > 53) return sortedKeptByComparator(logits); // NaN has no place in the key order
+    if (v !== v) return sortedKeptByComparator(logits); // NaN has no place in the key order
     f32Scratch[0] = v === 0 ? 0 : v; // -0 ties with +0, as in the comparator
     const bits = f32Bits[0];
     // ascending unsigned order of floats, then flipped for descending values

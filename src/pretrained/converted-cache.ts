@@ -22,8 +22,8 @@ import { saveGraph } from '../runtime/node/graph-files.js';
 import { toFloat32 } from '../tensor.js';
 import type { AdapterFiles } from './adapters.js';
 
-/** Bump when the graph layout changes: old conversions then stop matching. */
-export const CONVERTER_VERSION = 3;
+/** Bump when the graph layout changes: old conversions then stop matching (4: keys cached [B, H, P, d]). */
+export const CONVERTER_VERSION = 4;
 
 /** Adapters merged into the converted weights, in order. */
 export interface MergedAdapters {
