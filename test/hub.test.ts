@@ -526,7 +526,9 @@ describe('hub errors', () => {
 
 describe('progress', () => {
   it('reports monotonic progress ending with the full size', async () => {
-    hub.setFault('pytorch_model.bin', { chunkSize: 32 * 1024, chunkDelayMs: 3 });
+    // 36 chunks of the 1.16 MB file, 10 ms apart: ≥ 350 ms of transfer, so the tracker's one report
+    // per 100 ms gives several before the final one on any machine (3 ms apart made ~110 ms: 2 reports)
+    hub.setFault('pytorch_model.bin', { chunkSize: 32 * 1024, chunkDelayMs: 10 });
     const events: DownloadProgress[] = [];
     await downloadFile({ repo: REPO, path: 'pytorch_model.bin', cacheDir, endpoint: hub.endpoint, onProgress: (p) => events.push(p) });
     assert.ok(events.length >= 3, `only ${events.length} events`);
