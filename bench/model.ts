@@ -1,7 +1,7 @@
 /**
  * Model benchmark (issues 2, 16): the 350M-v2 preset with random weights at one precision,
  * converted to a graph folder and opened by path as the converted-model cache does. Reports the
- * session build time and RSS (after build and after decoding, in GB of weights), a full forward
+ * session build time (with the model's one-token warm-up run) and RSS (after build and after decoding, in GB of weights), a full forward
  * 1×384, cached decoding of 256 image tokens at batch 1 and 8 (last-position logits only), a full
  * sampled 256-token generation at batch 1 in a fresh process (bench/generate.ts), the machine's
  * read bandwidth (in-process probe), the weight bytes read per decoded token and so each speed as a

@@ -58,17 +58,33 @@ export class RudolphModel {
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
     const g = buildRudolphGraph(cfg, weights, { precision: opts.precision, quant: runtimeQuant(opts.quant, opts.executionProviders), debugOutputs: opts.debugOutputs, adapter: opts.adapter });
-    return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
+    return RudolphModel.opened(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision);
   }
 
   /** Opens a graph built elsewhere (a browser builds it from lazily read checkpoint tensors). */
   static async fromGraph(cfg: RudolphConfig, g: GraphBuilder, opts: ModelOptions = {}): Promise<RudolphModel> {
-    return new RudolphModel(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision ?? 'fp32');
+    return RudolphModel.opened(cfg, await Session.fromGraph(g, 'rudolph', opts), opts.precision);
   }
 
   /** Opens a graph file written earlier (the converted-model cache). */
   static async fromGraphFile(cfg: RudolphConfig, file: string, opts: ModelOptions = {}): Promise<RudolphModel> {
-    return new RudolphModel(cfg, await Session.create(file, `rudolph (${file})`, opts), opts.precision ?? 'fp32');
+    return RudolphModel.opened(cfg, await Session.create(file, `rudolph (${file})`, opts), opts.precision);
+  }
+
+  /**
+   * A session's first run costs far more than the next ones (350M fp32: a one-token forward took
+   * 1.25 s first, then 0.06 s; each Gemm's first call ~10–25 ms), so one token is run while the
+   * model loads: a user's first task is then as fast as the next. Released if that run fails.
+   */
+  private static async opened(cfg: RudolphConfig, session: Session, precision: string | undefined): Promise<RudolphModel> {
+    const model = new RudolphModel(cfg, session, precision ?? 'fp32');
+    try {
+      await model.forward([0], 1, { select: 'last' });
+    } catch (e) {
+      await model.release();
+      throw e;
+    }
+    return model;
   }
 
   newCache(batch: number, slots = this.cfg.totalLength): KVCache {
