@@ -9,7 +9,7 @@ import { leftPadId, prepareInputIds, segmentOf } from '../src/model/layout.js';
 import { fetchModelFiles } from '../src/pretrained/model-files.js';
 import { LossEvaluator, lossParts } from '../src/model/loss.js';
 import { fullMask, layerMaskKinds, maskAllows, stepMask } from '../src/model/masks.js';
-import { WIDTH_STEP } from '../src/model/kv-cache.js';
+import { KVCache, WIDTH_STEP } from '../src/model/kv-cache.js';
 import { RudolphModel } from '../src/model/rudolph-model.js';
 import { randomWeights, weightsFromStateDict } from '../src/model/weights.js';
 import { presetConfig, PRESET_NAMES, PRESETS } from '../src/presets.js';
@@ -258,6 +258,48 @@ describe('model on onnxruntime', () => {
         assert.deepEqual(picked.fedKeys(i), cache.fedKeys(i).subarray(per, 2 * per));
         assert.deepEqual(picked.fedValues(i), cache.fedValues(i).subarray(per, 2 * per));
       }
+    } finally {
+      await m.release();
+    }
+  });
+
+  it('a released cache hands its buffers to the next cache of the model, zeroed as fed, with the results of fresh buffers', async () => {
+    // a layout longer than WIDTH_STEP: decoding on the reused buffers crosses a growth of the width
+    const cfg = makeConfig({ ...SMALL_PARAMS, num_layers: 2, image_tokens_per_dim: 8 });
+    const T = cfg.totalLength;
+    assert.ok(T > WIDTH_STEP);
+    const m = await RudolphModel.fromWeights(cfg, randomWeights(cfg, 6), { threads: 1 });
+    try {
+      const ids = Array.from({ length: T }, (_, i) => (segmentOf(cfg, i) === 'image' ? (i * 7) % cfg.imageVocab : 5 + ((i * 11) % 50)));
+      const decode = async (cache: KVCache) => {
+        await m.step(cache, ids.slice(0, cfg.l), { logits: false });
+        const out: number[] = [];
+        for (let p = cfg.l; p < T; p++) out.push(...(await m.step(cache, [ids[p]])).logits!);
+        return out;
+      };
+      // a batch-2 cache filled to its last slot leaves every byte of its buffers dirty
+      const first = m.newCache(2, T);
+      await m.step(first, [...ids, ...ids.map((t, i) => (i < cfg.l ? t : (t + 1) % cfg.imageVocab))], { logits: false });
+      const released = new Set([...first.keys, ...first.values]);
+      first.release();
+      assert.throws(() => first.reserve(4), /used after release/);
+      assert.throws(() => first.select([0]), /used after release/);
+      const reused = m.newCache(1, T); // the batch-2 buffers are twice as long as it needs: still taken
+      assert.ok([...reused.keys, ...reused.values].every((b) => released.has(b)), 'the new cache runs on the released buffers');
+      const zeroed = (b: Float32Array) => b.every((v) => v === 0);
+      assert.ok(Array.from({ length: cfg.numLayers }, (_, i) => zeroed(reused.fedKeys(i)) && zeroed(reused.fedValues(i))).every(Boolean), 'fed slots zeroed');
+      assert.deepEqual(await decode(reused), await decode(new KVCache(cfg, 1, T)));
+      reused.release();
+      // buffers more than twice as long as needed stay in the pool for a larger cache
+      const tiny = m.newCache(1, cfg.l);
+      assert.ok([...tiny.keys, ...tiny.values].every((b) => !released.has(b)));
+      tiny.release();
+      // the pool keeps two caches' worth of buffers at most
+      const three = [m.newCache(1, T), m.newCache(1, T), m.newCache(1, T)];
+      const buffers = new Set(three.flatMap((c) => [...c.keys, ...c.values]));
+      for (const c of three) c.release();
+      const again = [m.newCache(1, T), m.newCache(1, T), m.newCache(1, T)].flatMap((c) => [...c.keys, ...c.values]);
+      assert.equal(again.filter((b) => buffers.has(b)).length, 4 * cfg.numLayers);
     } finally {
       await m.release();
     }

@@ -26,32 +26,37 @@ export interface DecodeSpec {
 /** Returns the generated tokens per row (length `steps`, or fewer on an early stop). */
 export async function autoregress(ctx: ModelContext, spec: DecodeSpec, progress?: ProgressReporter): Promise<Int32Array[]> {
   const B = spec.prefix.length;
-  const start = spec.prefix[0].length;
-  const cache = ctx.model.newCache(B, Math.min(ctx.cfg.totalLength, start + spec.steps));
-  const out = spec.prefix.map(() => new Int32Array(spec.steps));
-  // tokens waiting to be fed: rows × pending
-  let pending: number[][] = spec.prefix.map((row) => Array.from(row));
-  let filled = 0;
-  const units = spec.candidates ?? B;
-  for (let j = 0; j < spec.steps; j++) {
-    const known = spec.known?.(j) ?? null;
-    let tokens: ArrayLike<number>;
-    if (known) {
-      tokens = known;
-    } else {
-      const k = pending[0].length;
-      const ids = new Int32Array(B * k);
-      pending.forEach((row, b) => ids.set(row, b * k));
-      const res = await ctx.model.step(cache, ids, { select: 'last' });
-      pending = spec.prefix.map(() => []);
-      tokens = spec.choose(res.logits!, res.width, j);
+  // all slots, as every cache of the model: the buffers then fit the next task's caches (pages
+  // past the positions filled are never touched), and the fed width grows with the filled length
+  const cache = ctx.model.newCache(B);
+  try {
+    const out = spec.prefix.map(() => new Int32Array(spec.steps));
+    // tokens waiting to be fed: rows × pending
+    let pending: number[][] = spec.prefix.map((row) => Array.from(row));
+    let filled = 0;
+    const units = spec.candidates ?? B;
+    for (let j = 0; j < spec.steps; j++) {
+      const known = spec.known?.(j) ?? null;
+      let tokens: ArrayLike<number>;
+      if (known) {
+        tokens = known;
+      } else {
+        const k = pending[0].length;
+        const ids = new Int32Array(B * k);
+        pending.forEach((row, b) => ids.set(row, b * k));
+        const res = await ctx.model.step(cache, ids, { select: 'last' });
+        pending = spec.prefix.map(() => []);
+        tokens = spec.choose(res.logits!, res.width, j);
+      }
+      for (let b = 0; b < B; b++) { out[b][j] = tokens[b]; pending[b].push(tokens[b]); }
+      filled = j + 1;
+      spec.onStep?.(out, j);
+      const done = spec.finished?.(out, filled) ?? false;
+      progress?.tick(units * (done ? spec.steps - j : 1));
+      if (done) break;
     }
-    for (let b = 0; b < B; b++) { out[b][j] = tokens[b]; pending[b].push(tokens[b]); }
-    filled = j + 1;
-    spec.onStep?.(out, j);
-    const done = spec.finished?.(out, filled) ?? false;
-    progress?.tick(units * (done ? spec.steps - j : 1));
-    if (done) break;
+    return out.map((row) => row.subarray(0, filled));
+  } finally {
+    cache.release();
   }
-  return out.map((row) => row.subarray(0, filled));
 }

@@ -11,7 +11,7 @@ import type { ExecutionProvider } from '../runtime/types.js';
 import type { QuantOptions } from './graph-context.js';
 import type { RudolphConfig } from './config.js';
 import { tokenFeeds } from './feeds.js';
-import { KVCache } from './kv-cache.js';
+import { KVBufferPool, KVCache } from './kv-cache.js';
 import { buildRudolphGraph, GRAPH_IO, type RudolphGraphOptions } from './rudolph-graph.js';
 import type { RudolphWeights } from './weights.js';
 
@@ -53,7 +53,12 @@ export function runtimeQuant(quant: QuantOptions | undefined, executionProviders
 }
 
 export class RudolphModel {
-  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {}
+  /** buffers of released caches, for the next ones (two caches' worth at most) */
+  private readonly cachePool: KVBufferPool;
+
+  private constructor(readonly cfg: RudolphConfig, private readonly session: Session, readonly precision: string) {
+    this.cachePool = new KVBufferPool(4 * cfg.numLayers);
+  }
 
   /** Builds the graph from weights and opens it. */
   static async fromWeights(cfg: RudolphConfig, weights: RudolphWeights, opts: ModelOptions = {}): Promise<RudolphModel> {
@@ -87,10 +92,11 @@ export class RudolphModel {
     return model;
   }
 
+  /** A cache on the model's pooled buffers: release() it when done, and the next cache reuses them. */
   newCache(batch: number, slots = this.cfg.totalLength): KVCache {
     if (!Number.isInteger(batch) || batch < 1) throw new InputError(`cache: batch must be a positive integer, got ${batch}`);
     if (slots < 1 || slots > this.cfg.totalLength) throw new InputError(`cache: slots must be in [1, ${this.cfg.totalLength}], got ${slots}`);
-    return new KVCache(this.cfg, batch, slots);
+    return new KVCache(this.cfg, batch, slots, this.cachePool);
   }
 
   /** Full forward over a prefix: ids [batch, length] (row-major) → outputs for the selected positions. */
@@ -168,5 +174,8 @@ export class RudolphModel {
     return { out, result };
   }
 
-  async release(): Promise<void> { await this.session.release(); }
+  async release(): Promise<void> {
+    this.cachePool.clear();
+    await this.session.release();
+  }
 }

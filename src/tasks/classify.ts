@@ -82,13 +82,14 @@ export async function classify(ctx: TaskContext, options: ClassifyOptions): Prom
   const [code] = await imageTokens(ctx, [options.image], 'image');
   const p = prepare(ctx, options, code);
   const progress = new ProgressReporter(options, 'classify', 'scoring', p.rows.length);
-  let prefix;
-  if (p.shared) {
-    prefix = ctx.model.newCache(1, cfg.totalLength);
-    await ctx.model.step(prefix, p.rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
+  const prefix = p.shared ? ctx.model.newCache(1, cfg.totalLength) : undefined;
+  try {
+    if (prefix) await ctx.model.step(prefix, p.rows[0].subarray(0, cfg.l + cfg.imageLength), { logits: false });
+    const [ppl] = await spanPerplexities(ctx, p.rows, [textSpan(cfg)], progress, prefix);
+    return result(ppl, p);
+  } finally {
+    prefix?.release();
   }
-  const [ppl] = await spanPerplexities(ctx, p.rows, [textSpan(cfg)], progress, prefix);
-  return result(ppl, p);
 }
 
 type Item = BatchItem<ClassifyOptions, ClassifyResult>;
@@ -151,6 +152,8 @@ export function classifyMany(ctx: TaskContext, list: readonly ClassifyOptions[])
         // every request of this group was cancelled: the other group goes on
         if (e instanceof BatchEmpty) continue;
         throw e;
+      } finally {
+        prefix?.release();
       }
       owners.forEach((it, r) => { (ppl.get(it) ?? ppl.set(it, []).get(it)!).push(values[r]); });
     }

@@ -68,9 +68,17 @@ export async function spanPerplexities(
       });
     });
     const opts = { select: positions.map((p) => p - start), targets, logits: false };
-    const res = prefix
-      ? await ctx.model.step(prefix.select(prefixRows ? prefixRows.slice(first, first + B) : new Array(B).fill(0)), ids, opts)
-      : await ctx.model.forward(ids, B, opts);
+    let res;
+    if (prefix) {
+      const rowsCache = prefix.select(prefixRows ? prefixRows.slice(first, first + B) : new Array(B).fill(0));
+      try {
+        res = await ctx.model.step(rowsCache, ids, opts);
+      } finally {
+        rowsCache.release();
+      }
+    } else {
+      res = await ctx.model.forward(ids, B, opts);
+    }
     for (let b = 0; b < B; b++) {
       positions.forEach((p, j) => {
         const si = owner.get(p)!;

@@ -62,9 +62,13 @@ export async function rankImages(ctx: TaskContext, options: RankImagesOptions): 
   const progress = new ProgressReporter(o, 'rankImages', 'scoring', rows.length);
   // every row starts with the same left segment: run it once and continue each row from its cache
   const prefix = ctx.model.newCache(1, T);
-  await ctx.model.step(prefix, left, { logits: false });
-  const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress, prefix);
-  return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
+  try {
+    await ctx.model.step(prefix, left, { logits: false });
+    const [pplText, pplImage] = await spanPerplexities(ctx, rows, spans, progress, prefix);
+    return result(pplText, pplImage, rerankScores(pplText, pplImage, o.textWeight, o.quantile, o.officialNaN), fit);
+  } finally {
+    prefix.release();
+  }
 }
 
 export interface RankTextsOptions extends RunControl {
