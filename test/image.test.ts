@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
@@ -508,5 +511,21 @@ describe('composeGrid', () => {
   test('refuses mixed sizes and empty input', () => {
     assert.throws(() => composeGrid([solid(2, 2, [0, 0, 0]), solid(3, 2, [0, 0, 0])]), /image 1 is 3×2/);
     assert.throws(() => composeGrid([]), /no images/);
+  });
+});
+
+describe('sharp loading', () => {
+  test('the Node runtime loads sharp (libvips) with the first image it reads, not when imported', async () => {
+    // a fresh process: libvips is in its memory map once sharp is loaded
+    const runtime = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'runtime', 'node', 'index.ts');
+    const script = `
+      import { readFileSync } from 'node:fs';
+      const vips = () => /libvips/.test(readFileSync('/proc/self/maps', 'utf8'));
+      const { encodePng, readImage } = await import(${JSON.stringify(runtime)});
+      const before = vips();
+      await readImage(await encodePng({ width: 1, height: 1, data: new Uint8Array(3) }));
+      console.log(JSON.stringify({ before, after: vips() }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    assert.deepEqual(JSON.parse(stdout), { before: false, after: true });
   });
 });
