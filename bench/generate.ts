@@ -2,6 +2,8 @@
  * A full sampled generation in a fresh process (issue 16), run by bench/model.ts: opens the graph
  * folder it is given, then generates one image's 256 tokens at batch 1 (prefill + sampling with
  * the official image sampling settings) three times with one seed, timing each whole call.
+ * Also the process's memory before and after opening the graph: a user's process that opens a
+ * converted model holds only that (the bench's own process also converted the weights before).
  *
  *   node --import tsx bench/generate.ts <graph folder> <precision> [threads]
  */
@@ -13,10 +15,14 @@ import { presetConfig } from '../src/presets.js';
 import { generateImageTokens } from '../src/tasks/image-tokens.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { TOKENIZER_DIR } from '../test/helpers.js';
+import { statusKB } from '../fuzz/lib/memory.js';
 
 const [dir, precision, threads] = process.argv.slice(2);
 const cfg = presetConfig('350M');
+const memory = () => ({ rss_mb: process.memoryUsage.rss() / 1048576, anon_mb: (statusKB('RssAnon') ?? NaN) / 1024, file_mb: (statusKB('RssFile') ?? NaN) / 1024 });
+const beforeOpen = memory();
 const model = await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), { precision: precision as LinearPrecision, threads: threads ? Number(threads) : undefined });
+const afterBuild = memory();
 const tokenizer = (await YttmTokenizer.fromFile(path.join(TOKENIZER_DIR, 'bpe-16384.model'))).asTextTokenizer();
 const ctx = { model, cfg, tokenizer, batchSize: 1 };
 const runs: number[] = [];
@@ -29,4 +35,4 @@ for (let i = 0; i < 3; i++) {
   first = codebooks[0];
 }
 await model.release();
-console.log(JSON.stringify({ tokens: cfg.imageLength, runs_s: runs }));
+console.log(JSON.stringify({ tokens: cfg.imageLength, runs_s: runs, memory: { before_open: beforeOpen, after_build: afterBuild } }));

@@ -3,7 +3,8 @@
  * converted to a graph folder and opened by path as the converted-model cache does. Reports the
  * session build time (with the model's one-token warm-up run) and RSS (after build and after decoding, in GB of weights), a full forward
  * 1×384, cached decoding of 256 image tokens at batch 1 and 8 (last-position logits only), a full
- * sampled 256-token generation at batch 1 in a fresh process (bench/generate.ts), the machine's
+ * sampled 256-token generation at batch 1 in a fresh process (bench/generate.ts, which also reports
+ * that process's memory before and after opening the graph, as a user's process has it), the machine's
  * read bandwidth (in-process probe), the weight bytes read per decoded token and so each speed as a
  * fraction of its bandwidth limit. The machine is shared: other tenants' traffic moves its read
  * bandwidth by ±30% within minutes, so each timed phase gets its own limit from probes taken right
@@ -117,10 +118,19 @@ export async function benchModel(opts: ModelBenchOptions = {}): Promise<Record<s
     // a full sampled generation in a fresh process (its own warm-up, as a user's first call)
     const before = await probe();
     const child = execFileSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'generate.ts'), dir, precision, ...(opts.threads ? [String(opts.threads)] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    const gen = JSON.parse(child.slice(child.indexOf('{'))) as { runs_s: number[]; tokens: number };
+    type Memory = { rss_mb: number; anon_mb: number; file_mb: number };
+    const gen = JSON.parse(child.slice(child.indexOf('{'))) as { runs_s: number[]; tokens: number; memory: { before_open: Memory; after_build: Memory } };
     result.generate_b1_tokens_per_s = gen.tokens / gen.runs_s[0];
     result.generate_b1_runs_s = gen.runs_s.map((s) => s.toFixed(3)).join(' ');
     result.generate_b1_bandwidth_gbps = (before + await probe()) / 2;
+    // memory as a user's process has it: one that opens the converted graph and nothing before
+    const { before_open: pre, after_build: post } = gen.memory;
+    result.fresh_process_rss_before_open_mb = pre.rss_mb;
+    result.fresh_process_rss_after_build_mb = post.rss_mb;
+    result.fresh_process_rss_after_build_per_weight_byte = (post.rss_mb * 1048576) / weightBytes;
+    // what opening the session added, anonymous (weights, arenas) and file-backed (onnxruntime's code pages)
+    result.fresh_process_session_anon_per_weight_byte = ((post.anon_mb - pre.anon_mb) * 1048576) / weightBytes;
+    result.fresh_process_session_file_mb = post.file_mb - pre.file_mb;
     result.bandwidth_gbps = probes.reduce((a, b) => a + b, 0) / probes.length;
     result.bandwidth_probes_gbps = probes.map((b) => b.toFixed(1)).join(' ');
   } finally {

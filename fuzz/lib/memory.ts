@@ -6,7 +6,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-function statusKB(field: 'VmHWM' | 'VmRSS'): number | undefined {
+/** A size line of /proc/self/status in kB (Linux), else undefined. */
+export function statusKB(field: 'VmHWM' | 'VmRSS' | 'RssAnon' | 'RssFile'): number | undefined {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
     return m ? Number(m[1]) : undefined;
