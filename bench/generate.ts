@@ -15,11 +15,13 @@ import { presetConfig } from '../src/presets.js';
 import { generateImageTokens } from '../src/tasks/image-tokens.js';
 import { YttmTokenizer } from '../src/tokenizer/yttm.js';
 import { TOKENIZER_DIR } from '../test/helpers.js';
-import { statusKB } from '../fuzz/lib/memory.js';
+import { rssMB, statusKB } from '../fuzz/lib/memory.js';
 
 const [dir, precision, threads] = process.argv.slice(2);
 const cfg = presetConfig('350M');
-const memory = () => ({ rss_mb: process.memoryUsage.rss() / 1048576, anon_mb: (statusKB('RssAnon') ?? NaN) / 1024, file_mb: (statusKB('RssFile') ?? NaN) / 1024 });
+const memory = () => ({ rss_mb: rssMB(), anon_mb: (statusKB('RssAnon') ?? NaN) / 1024, file_mb: (statusKB('RssFile') ?? NaN) / 1024 });
+/** What this script prints (bench/model.ts reads it). */
+export type GenerateReport = { tokens: number; runs_s: number[]; memory: { before_open: ReturnType<typeof memory>; after_build: ReturnType<typeof memory> } };
 const beforeOpen = memory();
 const model = await RudolphModel.fromGraphFile(cfg, path.join(dir, 'model.onnx'), { precision: precision as LinearPrecision, threads: threads ? Number(threads) : undefined });
 const afterBuild = memory();
@@ -35,4 +37,5 @@ for (let i = 0; i < 3; i++) {
   first = codebooks[0];
 }
 await model.release();
-console.log(JSON.stringify({ tokens: cfg.imageLength, runs_s: runs, memory: { before_open: beforeOpen, after_build: afterBuild } }));
+const report: GenerateReport = { tokens: cfg.imageLength, runs_s: runs, memory: { before_open: beforeOpen, after_build: afterBuild } };
+console.log(JSON.stringify(report));

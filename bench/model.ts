@@ -26,6 +26,7 @@ import { randomWeights } from '../src/model/weights.js';
 import { presetConfig } from '../src/presets.js';
 import { saveGraph } from '../src/runtime/node/graph-files.js';
 import { readBandwidthGBps } from './bandwidth.js';
+import type { GenerateReport } from './generate.js';
 
 export interface ModelBenchOptions { precision?: LinearPrecision; quant?: QuantOptions; decodeTokens?: number; batches?: number[]; threads?: number }
 
@@ -118,8 +119,7 @@ export async function benchModel(opts: ModelBenchOptions = {}): Promise<Record<s
     // a full sampled generation in a fresh process (its own warm-up, as a user's first call)
     const before = await probe();
     const child = execFileSync(process.execPath, ['--import', 'tsx', path.join(path.dirname(fileURLToPath(import.meta.url)), 'generate.ts'), dir, precision, ...(opts.threads ? [String(opts.threads)] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    type Memory = { rss_mb: number; anon_mb: number; file_mb: number };
-    const gen = JSON.parse(child.slice(child.indexOf('{'))) as { runs_s: number[]; tokens: number; memory: { before_open: Memory; after_build: Memory } };
+    const gen = JSON.parse(child.slice(child.indexOf('{'))) as GenerateReport;
     result.generate_b1_tokens_per_s = gen.tokens / gen.runs_s[0];
     result.generate_b1_runs_s = gen.runs_s.map((s) => s.toFixed(3)).join(' ');
     result.generate_b1_bandwidth_gbps = (before + await probe()) / 2;
